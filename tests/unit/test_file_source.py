@@ -1,0 +1,204 @@
+"""Loading a directory of YAML into a MeshModel (translators.file_source)."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import pyistiod
+from translators.file_source import LoadResult, load_dir
+from translators.model import Protocol, labels_of
+from xds_server.errors import ConfigError, ConfigInvalid
+
+EXAMPLE = Path(pyistiod.__file__).parent / "examples" / "mesh"
+
+SERVICE = """\
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+"""
+POD = """\
+apiVersion: v1
+kind: Pod
+metadata: {name: web-0, labels: {app: web}}
+spec: {serviceAccountName: web-sa}
+status: {podIP: 10.1.0.1}
+"""
+SLICE = """\
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: web-a, labels: {kubernetes.io/service-name: web}}
+addressType: IPv4
+ports: [{name: http, port: 8080}]
+endpoints: [{addresses: [10.1.0.1], targetRef: {kind: Pod, name: web-0}}]
+"""
+WEB = "web.default.svc.cluster.local"
+
+
+def write(root: Path, name: str, text: str) -> None:
+    path = root / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text))
+
+
+def invalid(root: Path) -> list[ConfigError]:
+    with pytest.raises(ConfigInvalid) as info:
+        load_dir(root)
+    return info.value.errors
+
+
+# --- the example mesh -------------------------------------------------------------------
+
+
+def test_example_mesh_loads() -> None:
+    result = load_dir(EXAMPLE)
+    assert (result.files, result.objects, result.warnings) == (3, 8, ())
+    model = result.model
+    assert [s.name for s in model.services] == ["backend-tcp", "backend", "frontend"]
+    backend = next(s for s in model.services if s.name == "backend")
+    assert backend.ports[0].protocol is Protocol.HTTP
+    tcp = next(s for s in model.services if s.name == "backend-tcp")
+    assert tcp.ports[0].protocol is Protocol.TCP
+    (front,) = model.endpoints_of("frontend.default.svc.cluster.local")
+    assert (front.address, front.port, front.service_port) == ("127.0.0.11", 8080, 8080)
+    assert front.labels == labels_of({"app": "frontend", "version": "v1"})
+    assert (front.service_account, front.workload) == ("frontend", "frontend-0")
+    (back,) = model.endpoints_of("backend-tcp.default.svc.cluster.local")
+    assert (back.address, back.port, back.service_account) == ("127.0.0.21", 9090, "backend")
+    assert back.labels == labels_of({"app": "backend", "version": "v1"})
+    pod = model.workload("default", "backend-0")
+    assert pod is not None and pod.ports == (("http", 9080), ("tcp", 9090))
+
+
+# --- reading files ----------------------------------------------------------------------
+
+
+def test_multi_document_nested_yml_and_hidden_files(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", f"---\n{SERVICE}---\n---\n# only a comment\n---\n{POD}")
+    write(tmp_path, "deep/er/slices.yml", SLICE)
+    write(tmp_path, "..data/a.yaml", SERVICE)  # a ConfigMap mount's hidden copy
+    write(tmp_path, ".git/x.yaml", "not: [valid")
+    write(tmp_path, "notes.txt", "ignored")
+    result = load_dir(tmp_path)
+    assert (result.files, result.objects) == (2, 3)
+    (ep,) = result.model.endpoints_of(WEB)
+    assert (ep.port, ep.service_account, ep.labels) == (8080, "web-sa", labels_of({"app": "web"}))
+
+
+def test_kind_list_items_are_read(tmp_path: Path) -> None:
+    items = "\n".join(
+        "  - " + textwrap.indent(doc, "    ").lstrip() for doc in (SERVICE, POD, SLICE)
+    )
+    write(tmp_path, "list.yaml", f"apiVersion: v1\nkind: List\nitems:\n{items}")
+    result = load_dir(tmp_path)
+    assert result.objects == 3 and len(result.model.endpoints_of(WEB)) == 1
+
+
+def test_single_file_path_is_accepted(tmp_path: Path) -> None:
+    write(tmp_path, "svc.yaml", SERVICE)
+    assert load_dir(tmp_path / "svc.yaml").objects == 1
+
+
+def test_unknown_kind_is_a_warning(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "x.yaml",
+        f"{SERVICE}---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web}}\n",
+    )
+    result = load_dir(tmp_path)
+    assert result.warnings == (
+        "x.yaml (document 1): skipped unsupported kind apps/v1/Deployment web",
+    )
+    assert result.objects == 1
+
+
+def test_empty_directory_gives_empty_model(tmp_path: Path) -> None:
+    assert load_dir(tmp_path) == LoadResult(load_dir(tmp_path).model, (), 0, 0)
+    assert load_dir(tmp_path).model.services == ()
+
+
+# --- errors -----------------------------------------------------------------------------
+
+
+def test_yaml_syntax_error_names_file_document_line_and_column(tmp_path: Path) -> None:
+    write(tmp_path, "bad.yaml", f"{SERVICE}---\nkind: Pod\nname: a: b\n---\n{POD}")
+    (err,) = invalid(tmp_path)
+    assert (err.path, err.document, err.field) == ("bad.yaml", 1, "")
+    assert err.reason == "invalid YAML at line 9, column 8: mapping values are not allowed here"
+    assert str(err).startswith("bad.yaml (document 1): invalid YAML at line 9")
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "reason"),
+    [
+        ("- just\n- a list\n", "", "must be a mapping (a Kubernetes object), got ['just', "),
+        ("kind: Service\nmetadata: {name: a}\n", "apiVersion", "is required"),
+        ("apiVersion: v1\nmetadata: {name: a}\n", "kind", "is required"),
+        ("42\n", "", "must be a mapping (a Kubernetes object), got 42 (int)"),
+    ],
+)
+def test_documents_that_are_not_objects(tmp_path: Path, text: str, field: str, reason: str) -> None:
+    write(tmp_path, "x.yaml", f"{SERVICE}---\n{text}")
+    (err,) = invalid(tmp_path)
+    assert (err.path, err.document, err.field) == ("x.yaml", 1, field)
+    assert err.reason.startswith(reason)
+
+
+def test_all_errors_across_files_are_collected(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", SERVICE.replace("port: 80", "port: eighty"))
+    write(tmp_path, "b/pods.yaml", f"{POD}---\n{POD.replace('10.1.0.1', '10.1.0.999')}")
+    write(tmp_path, "c.yaml", "a: [unclosed\n")
+    write(tmp_path, "d.yaml", SERVICE)  # duplicate of a.yaml's Service... which is invalid
+    errors = invalid(tmp_path)
+    rendered = [str(e) for e in errors]
+    assert rendered[0] == (
+        "a.yaml (document 0) Service default/web: field spec.ports[0].port "
+        "must be an integer 1-65535, got 'eighty'"
+    )
+    assert rendered[1] == (
+        "b/pods.yaml (document 1) Pod default/web-0: field status.podIP "
+        "must be an IPv4 or IPv6 address, got '10.1.0.999'"
+    )
+    assert rendered[2].startswith("c.yaml (document 0): invalid YAML at line 2, column 1")
+    assert len(errors) == 3  # an invalid object is not also reported as duplicated
+
+
+def test_duplicate_across_files_names_the_first_file(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", SERVICE)
+    write(tmp_path, "b.yaml", f"{POD}---\n{SERVICE}")
+    (err,) = invalid(tmp_path)
+    assert (err.path, err.document, err.field) == ("b.yaml", 1, "metadata.name")
+    assert err.reason == "duplicates Service default/web already defined in a.yaml (document 0)"
+
+
+def test_missing_directory_is_an_error(tmp_path: Path) -> None:
+    (err,) = invalid(tmp_path / "nope")
+    assert err.reason == "no such directory or YAML file"
+
+
+def test_unreadable_file_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "bin.yaml").write_bytes(b"\xff\xfe\x00bad")
+    (err,) = invalid(tmp_path)
+    assert err.path == "bin.yaml" and err.reason.startswith("cannot be read:")
+
+
+# --- determinism ------------------------------------------------------------------------
+
+
+def test_model_does_not_depend_on_file_names_or_order(tmp_path: Path) -> None:
+    one, two = tmp_path / "one", tmp_path / "two"
+    write(one, "all.yaml", f"{SERVICE}---\n{POD}---\n{SLICE}")
+    write(two, "z-slices.yaml", SLICE)
+    write(two, "m/pod.yml", POD)
+    write(two, "a-svc.yaml", SERVICE)
+    first, second = load_dir(one), load_dir(two)
+    assert first.model == second.model
+    assert [e.labels for e in first.model.endpoints_of(WEB)] == [
+        e.labels for e in second.model.endpoints_of(WEB)
+    ]
+    assert (first.files, second.files) == (1, 3)
