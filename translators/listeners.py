@@ -1,0 +1,161 @@
+"""LDS: where a proxy accepts traffic.
+
+Outbound, one listener per service port number, bound at the proxy's outbound
+address (``127.2.X.Y``, see ``translators.loopback``) and named
+``{address}_{port}`` as Istio names its listeners. An HTTP-family port gets an
+HTTP connection manager that asks RDS for route configuration ``"PORT"``; a
+TCP-family port gets a ``tcp_proxy`` to the service's cluster. One port number
+can serve only one of these, so when services share it, HTTP wins (all HTTP
+services share the route configuration), then the first TCP service by
+hostname; ``listener_conflicts`` names what lost, for callers to log.
+
+Inbound (sidecars only), one listener per target port of the services that
+select the proxy, bound at the pod IP, sending to ``inbound|PORT||`` through
+an inline route configuration (HTTP) or ``tcp_proxy`` (TCP).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from envoy.config.core.v3 import base_pb2
+from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
+from envoy.config.route.v3 import route_components_pb2, route_pb2
+from envoy.extensions.filters.http.router.v3 import router_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import (
+    http_connection_manager_pb2 as hcm_pb2,
+)
+from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
+from google.protobuf import message
+
+from translators.clusters import (
+    InboundPort,
+    ads_config_source,
+    inbound_cluster_name,
+    inbound_ports,
+    outbound_cluster_name,
+    outbound_ports,
+    socket_address,
+)
+from translators.model import MeshModel, Service
+from translators.proxy import Proxy
+from translators.routes import catch_all_route
+
+HCM_FILTER = "envoy.filters.network.http_connection_manager"
+TCP_PROXY_FILTER = "envoy.filters.network.tcp_proxy"
+ROUTER_FILTER = "envoy.filters.http.router"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundPort:
+    """What the outbound listener on one port number serves.
+
+    ``tcp_hostname`` is empty for an HTTP listener (routed by RDS ``"PORT"``),
+    else the hostname of the TCP service that got the port.
+    """
+
+    port: int
+    tcp_hostname: str = ""
+
+
+def outbound_listener_ports(model: MeshModel) -> tuple[list[OutboundPort], list[str]]:
+    """The outbound port plan, sorted by port, and a description of every service port dropped."""
+    http: dict[int, list[Service]] = {}
+    tcp: dict[int, list[Service]] = {}
+    for service, sp in outbound_ports(model):
+        (http if sp.protocol.is_http else tcp).setdefault(sp.port, []).append(service)
+    plan: list[OutboundPort] = []
+    dropped: list[str] = []
+    for port in sorted(http.keys() | tcp.keys()):
+        losers = tcp.get(port, [])
+        if port in http:
+            winner = "HTTP services " + ", ".join(s.hostname for s in http[port])
+            plan.append(OutboundPort(port))
+        else:
+            winner, losers = f"TCP service {losers[0].hostname}", losers[1:]
+            plan.append(OutboundPort(port, tcp_hostname=tcp[port][0].hostname))
+        dropped += [
+            f"port {port}: TCP service {s.hostname} gets no outbound listener; "
+            f"the port is taken by {winner}"
+            for s in losers
+        ]
+    return plan, dropped
+
+
+def listener_conflicts(model: MeshModel) -> list[str]:
+    """Service ports that share a port number and lost their outbound listener, described."""
+    return outbound_listener_ports(model)[1]
+
+
+def build_listeners(model: MeshModel, proxy: Proxy) -> list[listener_pb2.Listener]:
+    """Outbound listeners for every service port number, inbound ones for sidecars; by name."""
+    plan, _ = outbound_listener_ports(model)
+    listeners = [_outbound_listener(proxy.outbound_address, port) for port in plan]
+    listeners += [_inbound_listener(proxy.ip, inbound) for inbound in inbound_ports(model, proxy)]
+    return sorted(listeners, key=lambda listener: str(listener.name))
+
+
+def _outbound_listener(address: str, port: OutboundPort) -> listener_pb2.Listener:
+    if port.tcp_hostname:
+        cluster = outbound_cluster_name(port.port, port.tcp_hostname)
+        network_filter = _tcp_proxy(cluster)
+    else:
+        hcm = _hcm(f"outbound_{address}_{port.port}")
+        hcm.rds.config_source.CopyFrom(ads_config_source())
+        hcm.rds.route_config_name = str(port.port)
+        network_filter = _filter(HCM_FILTER, hcm)
+    return _listener(address, port.port, base_pb2.OUTBOUND, network_filter)
+
+
+def _inbound_listener(address: str, inbound: InboundPort) -> listener_pb2.Listener:
+    cluster = inbound_cluster_name(inbound.port)
+    if inbound.protocol.is_http:
+        hcm = _hcm(f"inbound_{address}_{inbound.port}")
+        hcm.route_config.CopyFrom(_inbound_route_configuration(inbound.port))
+        network_filter = _filter(HCM_FILTER, hcm)
+    else:
+        network_filter = _tcp_proxy(cluster)
+    return _listener(address, inbound.port, base_pb2.INBOUND, network_filter)
+
+
+def _inbound_route_configuration(port: int) -> route_pb2.RouteConfiguration:
+    cluster = inbound_cluster_name(port)
+    return route_pb2.RouteConfiguration(
+        name=cluster,
+        virtual_hosts=[
+            route_components_pb2.VirtualHost(
+                name=f"inbound|http|{port}", domains=["*"], routes=[catch_all_route(cluster)]
+            )
+        ],
+    )
+
+
+def _listener(
+    address: str, port: int, direction: int, network_filter: listener_components_pb2.Filter
+) -> listener_pb2.Listener:
+    return listener_pb2.Listener(
+        name=f"{address}_{port}",
+        address=socket_address(address, port),
+        traffic_direction=direction,
+        filter_chains=[listener_components_pb2.FilterChain(filters=[network_filter])],
+    )
+
+
+def _hcm(stat_prefix: str) -> hcm_pb2.HttpConnectionManager:
+    router = hcm_pb2.HttpFilter(name=ROUTER_FILTER)
+    router.typed_config.Pack(router_pb2.Router())
+    return hcm_pb2.HttpConnectionManager(
+        stat_prefix=stat_prefix,
+        codec_type=hcm_pb2.HttpConnectionManager.AUTO,
+        http_filters=[router],
+    )
+
+
+def _tcp_proxy(cluster: str) -> listener_components_pb2.Filter:
+    return _filter(TCP_PROXY_FILTER, tcp_proxy_pb2.TcpProxy(stat_prefix=cluster, cluster=cluster))
+
+
+def _filter(name: str, config: message.Message) -> listener_components_pb2.Filter:
+    network_filter = listener_components_pb2.Filter(name=name)
+    network_filter.typed_config.Pack(config)
+    return network_filter
