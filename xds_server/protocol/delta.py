@@ -1,0 +1,155 @@
+"""The incremental (delta) xDS protocol for one stream.
+
+Invariants:
+
+1. ``known`` holds, per type, the version of every resource the proxy holds
+   as far as the server knows ("" for a name it was told does not exist). It
+   starts from the first request's ``initial_resource_versions`` (a proxy
+   reconnecting to this or another replica), and is updated when a response
+   is sent, so a NACKed version is not sent again.
+2. Responses carry only resources whose version differs from ``known``, and
+   ``removed_resources`` for names the proxy holds or asked for that the
+   snapshot lacks (xDS protocol, "Incremental xDS": the server signals that a
+   requested resource does not exist through ``removed_resources``).
+3. Subscription changes are applied whatever the nonce: in delta they are
+   increments and would be lost if dropped. Only the ACK/NACK part of a
+   request with a stale nonce is ignored.
+4. A snapshot-triggered response waits while one is outstanding; requests are
+   answered at once. The first request of a type is always answered, even
+   with nothing, so the proxy's initialization completes.
+5. Nonces increase by one per response on the stream.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from xds_server.protocol.events import (
+    Acked,
+    Action,
+    Close,
+    DeltaRequest,
+    Ignored,
+    IgnoreReason,
+    Nacked,
+    Send,
+)
+from xds_server.protocol.subscription import Subscription, delta_subscription
+from xds_server.snapshot import Resource, ResourceSet, Snapshot
+from xds_server.types import ADS_ORDER, KNOWN_TYPES
+
+ABSENT = ""
+"""``known`` value for a name the proxy was told does not exist."""
+
+
+@dataclass(slots=True)
+class DeltaTypeState:
+    """One type's delta protocol state on one stream."""
+
+    subscription: Subscription
+    known: dict[str, str] = field(default_factory=dict)
+    nonce: str = ""
+    sent_version: str = ""
+    outstanding: bool = False
+    pending: bool = False
+
+
+@dataclass(slots=True)
+class DeltaStream:
+    """Protocol state of one delta stream; same contract as ``SotwStream``."""
+
+    allowed: frozenset[str] = KNOWN_TYPES
+    snapshot: Snapshot = field(default_factory=lambda: Snapshot.of(()))
+    types: dict[str, DeltaTypeState] = field(default_factory=dict)
+    last_nonce: int = 0
+
+    def on_snapshot(self, snapshot: Snapshot) -> list[Action]:
+        """A new snapshot: send the differences for every idle subscribed type."""
+        self.snapshot = snapshot
+        actions: list[Action] = []
+        for type_url in (t for t in ADS_ORDER if t in self.types):
+            state = self.types[type_url]
+            if state.outstanding:
+                state.pending = True
+            else:
+                actions.extend(self._respond(type_url, always=False))
+        return actions
+
+    def on_request(self, req: DeltaRequest) -> list[Action]:
+        """Apply a request's ACK/NACK and subscription changes; answer them."""
+        if req.type_url not in KNOWN_TYPES:
+            return [Ignored(req.type_url, IgnoreReason.UNKNOWN_TYPE, req.response_nonce)]
+        if req.type_url not in self.allowed:
+            return [Close("INVALID_ARGUMENT", f"type {req.type_url} is not served on this stream")]
+        first = req.type_url not in self.types
+        state = self._state(req)
+        actions: list[Action] = []
+        if req.response_nonce and req.response_nonce == state.nonce and state.outstanding:
+            state.outstanding = False
+            if req.error_detail is not None:
+                actions.append(
+                    Nacked(req.type_url, state.sent_version, req.response_nonce, req.error_detail)
+                )
+            else:
+                actions.append(Acked(req.type_url, state.sent_version, req.response_nonce))
+        elif req.response_nonce and not first and not (req.subscribe or req.unsubscribe):
+            return [Ignored(req.type_url, IgnoreReason.STALE_NONCE, req.response_nonce)]
+        self._resubscribe(state, req)
+        if not state.outstanding or req.subscribe or req.unsubscribe:
+            actions.extend(self._respond(req.type_url, always=first))
+        return actions
+
+    def _state(self, req: DeltaRequest) -> DeltaTypeState:
+        state = self.types.get(req.type_url)
+        if state is None:
+            state = DeltaTypeState(
+                subscription=delta_subscription(None, req.type_url, (), ()),
+                known=dict(req.initial_resource_versions),
+            )
+            self.types[req.type_url] = state
+        return state
+
+    def _resubscribe(self, state: DeltaTypeState, req: DeltaRequest) -> None:
+        state.subscription = delta_subscription(
+            state.subscription, req.type_url, req.subscribe, req.unsubscribe
+        )
+        for name in req.unsubscribe:
+            if not state.subscription.wants(name):
+                state.known.pop(name, None)
+
+    def _respond(self, type_url: str, *, always: bool) -> list[Action]:
+        state = self.types[type_url]
+        current = self.snapshot.get(type_url)
+        changed = _changed(current, state.subscription, state.known)
+        removed = _removed(current, state.subscription, state.known)
+        state.pending = False
+        if not changed and not removed and not always:
+            return []
+        for r in changed:
+            state.known[r.name] = r.version
+        for name in removed:
+            if name in state.subscription.names:
+                state.known[name] = ABSENT
+            else:
+                state.known.pop(name, None)
+        self.last_nonce += 1
+        state.nonce = str(self.last_nonce)
+        state.sent_version = current.version
+        state.outstanding = True
+        return [Send(type_url, current.version, state.nonce, changed, removed, delta=True)]
+
+
+def _changed(
+    current: ResourceSet, sub: Subscription, known: dict[str, str]
+) -> tuple[Resource, ...]:
+    if sub.wildcard:
+        candidates = list(current)
+    else:
+        candidates = [r for n in sorted(sub.names) if (r := current.get(n)) is not None]
+    return tuple(r for r in candidates if known.get(r.name) != r.version)
+
+
+def _removed(current: ResourceSet, sub: Subscription, known: dict[str, str]) -> tuple[str, ...]:
+    gone = {n for n, v in known.items() if v != ABSENT and current.get(n) is None}
+    never = {n for n in sub.names if current.get(n) is None and known.get(n) != ABSENT}
+    return tuple(sorted(gone | never))

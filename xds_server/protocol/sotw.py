@@ -1,0 +1,160 @@
+"""The state-of-the-world xDS protocol for one stream (ADS or a single-type service).
+
+Invariants:
+
+1. At most one response per type is unanswered. A snapshot arriving while one
+   is outstanding marks the type pending; the proxy's ACK or NACK releases it
+   and the newest snapshot is sent. A slow proxy therefore coalesces to the
+   latest state and never queues stale ones (backpressure, as go-control-plane
+   closes a watch until the next request).
+2. Nonces increase by one per response on the stream.
+3. Nothing is sent for a type the stream has not subscribed to.
+4. CDS and LDS responses carry every wanted resource (absence means deletion).
+   EDS, RDS and SDS responses carry only resources that differ from what the
+   proxy acknowledged, plus newly subscribed ones (xDS protocol, "Resource
+   types": only LDS and CDS are full state-of-the-world for deletion).
+5. A rejected version is never sent again to the proxy that rejected it.
+6. A stale request is not an ACK and gets no reply, but its resource names
+   are recorded: they are the proxy's newest subscription. Every newly
+   subscribed name is *owed* until a response carries it, even if it is
+   absent from the snapshot for a while (a cluster removed and re-added while
+   a response was in flight), since the proxy no longer holds it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from xds_server.protocol.decision import Decision, classify
+from xds_server.protocol.events import (
+    Acked,
+    Action,
+    Close,
+    Ignored,
+    IgnoreReason,
+    Nacked,
+    Send,
+    SotwRequest,
+)
+from xds_server.protocol.subscription import Subscription, sotw_subscription
+from xds_server.snapshot import Resource, ResourceSet, Snapshot
+from xds_server.types import ADS_ORDER, KNOWN_TYPES, WILDCARD_TYPES
+
+
+@dataclass(slots=True)
+class TypeState:
+    """One type's protocol state on one stream."""
+
+    subscription: Subscription | None = None
+    nonce: str = ""
+    """Nonce of the last response sent; "" before the first."""
+    sent: ResourceSet | None = None
+    """The set the last response was cut from."""
+    basis: ResourceSet | None = None
+    """The set last ACKed: for every subscribed name not in ``owed``, the proxy
+    holds this set's version (or nothing, if the set lacks it). None after a
+    NACK or before the first ACK: the next response carries everything."""
+    owed: frozenset[str] = frozenset()
+    """Names subscribed since the proxy last received them (rule 6)."""
+    outstanding: bool = False
+    nacked_version: str = ""
+
+
+@dataclass(slots=True)
+class SotwStream:
+    """Protocol state of one state-of-the-world stream.
+
+    ``allowed`` is every known type on ADS, or the one type of a per-type
+    service. Feed it ``on_snapshot`` (before the first request, and on every
+    publish) and ``on_request``; carry out the returned actions in order.
+    """
+
+    allowed: frozenset[str] = KNOWN_TYPES
+    snapshot: Snapshot = field(default_factory=lambda: Snapshot.of(()))
+    types: dict[str, TypeState] = field(default_factory=dict)
+    last_nonce: int = 0
+
+    def on_snapshot(self, snapshot: Snapshot) -> list[Action]:
+        """A new snapshot for this proxy: respond for every subscribed, idle type."""
+        self.snapshot = snapshot
+        actions: list[Action] = []
+        for type_url in _ordered(self.types):
+            actions.extend(self._respond(type_url, initial=False))
+        return actions
+
+    def on_request(self, req: SotwRequest) -> list[Action]:
+        """A request from the proxy: ACK, NACK, (re)subscription or stale."""
+        if req.type_url not in KNOWN_TYPES:
+            return [Ignored(req.type_url, IgnoreReason.UNKNOWN_TYPE, req.response_nonce)]
+        if req.type_url not in self.allowed:
+            return [Close("INVALID_ARGUMENT", f"type {req.type_url} is not served on this stream")]
+        state = self.types.setdefault(req.type_url, TypeState())
+        new_sub = sotw_subscription(state.subscription, req.type_url, req.resource_names)
+        decision = classify(state.nonce, state.subscription, new_sub, req)
+        owed = state.owed | new_sub.added_since(state.subscription)
+        state.owed = frozenset(n for n in owed if new_sub.wants(n))
+        state.subscription = new_sub
+        if decision is Decision.STALE:
+            return [Ignored(req.type_url, IgnoreReason.STALE_NONCE, req.response_nonce)]
+        actions: list[Action] = []
+        if decision is Decision.NACK:
+            actions.append(self._nacked(state, req))
+        elif decision in (Decision.ACK, Decision.RESUBSCRIBE):
+            actions.append(self._acked(state, req))
+        actions.extend(self._respond(req.type_url, initial=decision is Decision.INITIAL))
+        return actions
+
+    def _acked(self, state: TypeState, req: SotwRequest) -> Acked:
+        state.outstanding = False
+        state.basis = state.sent
+        return Acked(req.type_url, req.version_info, req.response_nonce)
+
+    def _nacked(self, state: TypeState, req: SotwRequest) -> Nacked:
+        state.outstanding = False
+        state.basis = None
+        state.nacked_version = state.sent.version if state.sent else ""
+        return Nacked(
+            req.type_url, state.nacked_version, req.response_nonce, req.error_detail or ""
+        )
+
+    def _respond(self, type_url: str, *, initial: bool) -> list[Action]:
+        state = self.types[type_url]
+        sub = state.subscription
+        if sub is None or state.outstanding:
+            return []
+        current = self.snapshot.get(type_url)
+        owed_here = any(n in current.resources for n in state.owed)
+        if not initial and not owed_here:
+            if state.sent is not None and current.version == state.sent.version:
+                return []
+            if current.version == state.nacked_version:
+                return []
+        resources = _select(current, sub, None if initial else state.basis, state.owed)
+        if not resources and not initial and type_url not in WILDCARD_TYPES:
+            state.sent = current  # nothing the proxy holds changed
+            return []
+        state.owed = state.owed - {r.name for r in resources}
+        self.last_nonce += 1
+        state.nonce = str(self.last_nonce)
+        state.sent = current
+        state.outstanding = True
+        return [Send(type_url, current.version, state.nonce, resources)]
+
+
+def _select(
+    current: ResourceSet, sub: Subscription, basis: ResourceSet | None, owed: frozenset[str]
+) -> tuple[Resource, ...]:
+    """The resources a response carries (invariant 4)."""
+    wanted = [r for r in current if sub.wants(r.name)]
+    if current.type_url in WILDCARD_TYPES or basis is None:
+        return tuple(wanted)
+    return tuple(r for r in wanted if r.name in owed or _changed(r, basis.get(r.name)))
+
+
+def _changed(resource: Resource, before: Resource | None) -> bool:
+    return before is None or before.version != resource.version
+
+
+def _ordered(types: dict[str, TypeState]) -> list[str]:
+    """Subscribed types in ADS order (CDS, EDS, LDS, RDS, SDS)."""
+    return [t for t in ADS_ORDER if t in types]

@@ -1,0 +1,144 @@
+"""Immutable, versioned snapshots of Envoy resources.
+
+Invariants:
+
+1. A ``Resource`` is serialized exactly once, when it is made; every proxy that
+   receives it is sent the same bytes.
+2. Versions are derived from content: a resource's version is a hash of its
+   bytes, a ``ResourceSet``'s version a hash of its (name, version) pairs. An
+   unchanged type keeps its version across snapshots, so it is not re-sent.
+3. Nothing here is mutated after construction; publishing a new snapshot is
+   swapping a reference.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Protocol
+
+from xds_server import wire
+
+
+class Message(Protocol):
+    """What pyistiod needs of a protobuf message."""
+
+    def SerializeToString(self, *, deterministic: bool = ...) -> bytes: ...
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=8).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """One named Envoy resource, serialized once and shared by every stream."""
+
+    name: str
+    type_url: str
+    version: str
+    """Hash of the serialized bytes: equal bytes, equal version."""
+    any_bytes: bytes
+    """The resource wrapped in an encoded ``google.protobuf.Any``."""
+    sotw_header: bytes = field(repr=False)
+    delta_header: bytes = field(repr=False)
+
+    @staticmethod
+    def of(type_url: str, name: str, message: Message) -> Resource:
+        """Serialize ``message`` (deterministically) into a shareable resource."""
+        return Resource.from_bytes(type_url, name, message.SerializeToString(deterministic=True))
+
+    @staticmethod
+    def from_bytes(type_url: str, name: str, body: bytes) -> Resource:
+        """A resource from already-serialized message bytes."""
+        version = _digest(body)
+        any_bytes = wire.encode_any(type_url, body)
+        return Resource(
+            name=name,
+            type_url=type_url,
+            version=version,
+            any_bytes=any_bytes,
+            sotw_header=wire.sotw_entry_header(any_bytes),
+            delta_header=wire.delta_entry_header(name, version, any_bytes),
+        )
+
+
+def _set_version(resources: Mapping[str, Resource]) -> str:
+    h = hashlib.blake2b(digest_size=8)
+    for name in sorted(resources):
+        h.update(name.encode())
+        h.update(b"\0")
+        h.update(resources[name].version.encode())
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceSet:
+    """All resources of one type in a snapshot, with a version derived from them."""
+
+    type_url: str
+    version: str
+    resources: Mapping[str, Resource]
+
+    @staticmethod
+    def of(type_url: str, resources: Iterable[Resource]) -> ResourceSet:
+        """A set of resources; names must be unique."""
+        by_name: dict[str, Resource] = {}
+        for r in resources:
+            if r.type_url != type_url:
+                raise ValueError(f"resource {r.name!r} is a {r.type_url}, not a {type_url}")
+            if r.name in by_name:
+                raise ValueError(f"duplicate {type_url} resource name {r.name!r}")
+            by_name[r.name] = r
+        return ResourceSet(type_url, _set_version(by_name), MappingProxyType(by_name))
+
+    def __len__(self) -> int:
+        return len(self.resources)
+
+    def __iter__(self) -> Iterator[Resource]:
+        return iter(self.resources.values())
+
+    def get(self, name: str) -> Resource | None:
+        """The resource with this name, if present."""
+        return self.resources.get(name)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Every type's resources for one proxy view, at one instant."""
+
+    sets: Mapping[str, ResourceSet]
+
+    @staticmethod
+    def of(sets: Iterable[ResourceSet]) -> Snapshot:
+        """A snapshot from one set per type."""
+        by_type = {s.type_url: s for s in sets}
+        return Snapshot(MappingProxyType(by_type))
+
+    @staticmethod
+    def from_messages(messages: Mapping[str, Iterable[Any]]) -> Snapshot:
+        """Serialize protobuf messages (each with a ``name`` or ``cluster_name``) by type."""
+        return Snapshot.of(
+            ResourceSet.of(t, (Resource.of(t, resource_name(m), m) for m in msgs))
+            for t, msgs in messages.items()
+        )
+
+    def get(self, type_url: str) -> ResourceSet:
+        """The set of this type; an empty set if the snapshot has none."""
+        found = self.sets.get(type_url)
+        return found if found is not None else ResourceSet.of(type_url, ())
+
+    def version(self, type_url: str) -> str:
+        """The version of one type's set."""
+        return self.get(type_url).version
+
+
+def resource_name(message: Any) -> str:
+    """The xDS name of an Envoy resource (``cluster_name`` for a ClusterLoadAssignment)."""
+    name = getattr(message, "cluster_name", "") or getattr(message, "name", "")
+    if not name:
+        raise ValueError(f"{type(message).__name__} has no name")
+    return str(name)
