@@ -1,2 +1,135 @@
-"""pyistiod CLI."""
-def main() -> None: ...
+"""The ``pyistiod`` command: serve, validate, bootstrap, demo."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import yaml
+
+from pyistiod import logging_setup
+from pyistiod.settings import Settings
+from translators.bootstrap import render_bootstrap
+from translators.file_source import load_dir
+from translators.listeners import listener_conflicts
+from translators.proxy import parse_node_id
+from xds_server.errors import ConfigInvalid
+
+EXAMPLE_MESH = Path(__file__).parent / "examples" / "mesh"
+
+
+def _serve(a: argparse.Namespace) -> int:
+    from pyistiod.serve import run
+
+    logging_setup.configure(a.log_level)
+    settings = Settings(
+        config_dir=Path(a.config_dir),
+        xds_address=a.xds_address,
+        monitoring_address=a.monitoring_address,
+        debounce_after=a.debounce_after,
+        debounce_max=a.debounce_max,
+    )
+    try:
+        run(settings)
+    except ConfigInvalid as invalid:
+        print(f"pyistiod: refusing to start: {invalid}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _validate(a: argparse.Namespace) -> int:
+    try:
+        result = load_dir(Path(a.config_dir))
+    except ConfigInvalid as invalid:
+        for err in invalid.errors:
+            print(f"error: {err}", file=sys.stderr)
+        print(f"{len(invalid.errors)} error(s): config refused", file=sys.stderr)
+        return 1
+    for warning in [*result.warnings, *listener_conflicts(result.model)]:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(
+        f"ok: {result.files} file(s), {result.objects} object(s), "
+        f"{len(result.model.services)} service(s)"
+    )
+    return 0
+
+
+def _labels(text: str) -> dict[str, str]:
+    pairs = [kv.split("=", 1) for kv in text.split(",") if kv]
+    if any(len(p) != 2 for p in pairs):
+        raise argparse.ArgumentTypeError(f"labels must be k=v,k=v: {text!r}")
+    return dict((k, v) for k, v in pairs)
+
+
+def _bootstrap(a: argparse.Namespace) -> int:
+    try:
+        node = parse_node_id(a.node_id)
+    except ValueError as err:
+        print(f"pyistiod: {err}", file=sys.stderr)
+        return 2
+    labels, service_account = a.labels, a.service_account
+    if a.config_dir:
+        workload = load_dir(Path(a.config_dir)).model.workload(node.namespace, node.pod_name)
+        if workload is not None:
+            labels = labels if labels is not None else dict(sorted(workload.labels))
+            service_account = service_account or workload.service_account
+    host, _, port = a.xds_address.rpartition(":")
+    doc = render_bootstrap(
+        a.node_id,
+        host,
+        int(port),
+        a.admin_port,
+        labels=labels or {},
+        namespace=node.namespace,
+        service_account=service_account or "default",
+        pod_name=node.pod_name,
+    )
+    sys.stdout.write(yaml.safe_dump(doc, sort_keys=False))
+    return 0
+
+
+def _demo(a: argparse.Namespace) -> int:
+    from pyistiod.demo import run_demo
+
+    return run_demo(duration=a.duration, workdir=Path(a.workdir))
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    p = argparse.ArgumentParser(prog="pyistiod", description="An istiod clone in Python.")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve", help="serve xDS to Envoy from a config directory")
+    s.add_argument("--config-dir", required=True)
+    s.add_argument("--xds-address", default="127.0.0.1:15010")
+    s.add_argument("--monitoring-address", default="127.0.0.1:15014")
+    s.add_argument("--debounce-after", type=float, default=0.1, help="seconds (default 0.1)")
+    s.add_argument("--debounce-max", type=float, default=10.0, help="seconds (default 10)")
+    s.add_argument("--log-level", default="info")
+    s.set_defaults(func=_serve)
+    v = sub.add_parser("validate", help="check a config directory; non-zero exit if invalid")
+    v.add_argument("config_dir")
+    v.set_defaults(func=_validate)
+    b = sub.add_parser("bootstrap", help="print an Envoy bootstrap that connects to pyistiod")
+    b.add_argument("--node-id", required=True, help="sidecar~IP~POD.NS~NS.svc.cluster.local")
+    b.add_argument("--xds-address", default="127.0.0.1:15010")
+    b.add_argument("--admin-port", type=int, default=15000)
+    b.add_argument("--labels", type=_labels, default=None)
+    b.add_argument("--service-account", default=None)
+    b.add_argument("--config-dir", help="take labels and service account from the named Pod")
+    b.set_defaults(func=_bootstrap)
+    d = sub.add_parser("demo", help="run pyistiod with real Envoy sidecars on an example mesh")
+    d.add_argument("--duration", type=float, default=0, help="stop after N seconds (0: Ctrl-C)")
+    d.add_argument("--workdir", default=".demo")
+    d.set_defaults(func=_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``pyistiod`` console script."""
+    args = parser().parse_args(argv)
+    sys.exit(args.func(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -163,9 +163,18 @@ def build_clusters(model: MeshModel, proxy: Proxy) -> list[cluster_pb2.Cluster]:
 
     Sorted by name; names are unique.
     """
-    clusters = [_outbound_cluster(model, service, port) for service, port in outbound_ports(model)]
-    clusters += [_inbound_cluster(proxy, inbound) for inbound in inbound_ports(model, proxy)]
+    clusters = build_outbound_clusters(model) + build_inbound_clusters(model, proxy)
     return sorted(clusters, key=lambda c: str(c.name))
+
+
+def build_outbound_clusters(model: MeshModel) -> list[cluster_pb2.Cluster]:
+    """The outbound clusters: the same for every proxy, so they can be shared."""
+    return [_outbound_cluster(model, service, port) for service, port in outbound_ports(model)]
+
+
+def build_inbound_clusters(model: MeshModel, proxy: Proxy) -> list[cluster_pb2.Cluster]:
+    """The inbound clusters of one proxy (none for a gateway)."""
+    return [_inbound_cluster(proxy, inbound) for inbound in inbound_ports(model, proxy)]
 
 
 def _outbound_cluster(model: MeshModel, service: Service, port: ServicePort) -> cluster_pb2.Cluster:

@@ -89,10 +89,20 @@ def listener_conflicts(model: MeshModel) -> list[str]:
 
 def build_listeners(model: MeshModel, proxy: Proxy) -> list[listener_pb2.Listener]:
     """Outbound listeners for every service port number, inbound ones for sidecars; by name."""
-    plan, _ = outbound_listener_ports(model)
-    listeners = [_outbound_listener(proxy.outbound_address, port) for port in plan]
-    listeners += [_inbound_listener(proxy.ip, inbound) for inbound in inbound_ports(model, proxy)]
+    listeners = build_outbound_listeners(model, proxy.outbound_address)
+    listeners += build_inbound_listeners(model, proxy)
     return sorted(listeners, key=lambda listener: str(listener.name))
+
+
+def build_outbound_listeners(model: MeshModel, address: str) -> list[listener_pb2.Listener]:
+    """Outbound listeners bound at ``address``: shared by proxies with that bind address."""
+    plan, _ = outbound_listener_ports(model)
+    return [_outbound_listener(address, port) for port in plan]
+
+
+def build_inbound_listeners(model: MeshModel, proxy: Proxy) -> list[listener_pb2.Listener]:
+    """The inbound listeners of one proxy, at its pod IP (none for a gateway)."""
+    return [_inbound_listener(proxy.ip, inbound) for inbound in inbound_ports(model, proxy)]
 
 
 def _outbound_listener(address: str, port: OutboundPort) -> listener_pb2.Listener:

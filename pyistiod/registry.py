@@ -1,0 +1,68 @@
+"""Connected proxies and the model they are served from: the one owner of both.
+
+Invariants:
+
+1. Every connected node has exactly one snapshot in the cache, built from
+   the current model by the current ``SnapshotBuilder``.
+2. ``apply_model`` swaps the model and republishes every connected node's
+   snapshot in one synchronous step: no stream sees a mix of two models.
+3. A node is forgotten when its last stream ends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pyistiod.snapshot_builder import SnapshotBuilder
+from translators.model import MeshModel
+from translators.proxy import Proxy, proxy_from_node
+from xds_server.cache import SnapshotCache
+from xds_server.transport.convert import NodeInfo
+
+
+@dataclass(slots=True)
+class _Connected:
+    metadata: dict[str, Any]
+    proxy: Proxy
+    streams: int
+
+
+class ProxyRegistry:
+    """Implements the transport's ``NodeRegistry`` over a mesh model."""
+
+    def __init__(self, cache: SnapshotCache, model: MeshModel) -> None:
+        self.cache = cache
+        self.builder = SnapshotBuilder(model)
+        self.nodes: dict[str, _Connected] = {}
+
+    def connect(self, node: NodeInfo) -> None:
+        """A stream opened for ``node``: publish its snapshot (ValueError for a bad node ID)."""
+        known = self.nodes.get(node.id)
+        if known is not None:
+            known.streams += 1
+            return
+        proxy = proxy_from_node(node.id, node.metadata, self.builder.model)
+        self.nodes[node.id] = _Connected(node.metadata, proxy, 1)
+        self.cache.set_snapshot(node.id, self.builder.snapshot(proxy))
+
+    def disconnect(self, node_id: str) -> None:
+        """A stream of ``node_id`` ended; forget the node after its last one."""
+        known = self.nodes.get(node_id)
+        if known is None:
+            return
+        known.streams -= 1
+        if known.streams <= 0:
+            del self.nodes[node_id]
+
+    def apply_model(self, model: MeshModel) -> None:
+        """Serve ``model`` from now on, to every connected proxy."""
+        self.builder = SnapshotBuilder(model)
+        for node_id, known in self.nodes.items():
+            known.proxy = proxy_from_node(node_id, known.metadata, model)
+            self.cache.set_snapshot(node_id, self.builder.snapshot(known.proxy))
+
+    @property
+    def model(self) -> MeshModel:
+        """The model being served."""
+        return self.builder.model

@@ -1,0 +1,24 @@
+"""Every setting of pyistiod in one typed object, passed in (no env-var flags)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """What ``pyistiod serve`` runs with; defaults follow istiod's."""
+
+    config_dir: Path
+    xds_address: str = "127.0.0.1:15010"
+    """Plain-text xDS (istiod's port 15010)."""
+    monitoring_address: str = "127.0.0.1:15014"
+    """Prometheus ``/metrics`` (istiod's port 15014)."""
+    debounce_after: float = 0.1
+    """Quiet period after the last config change before a push (istiod: 100 ms)."""
+    debounce_max: float = 10.0
+    """Longest a push waits under a stream of changes (istiod: 10 s)."""
+    domain_suffix: str = "cluster.local"
+    identifier: str = "pyistiod"
+    """``control_plane.identifier`` in every response."""

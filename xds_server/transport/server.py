@@ -1,0 +1,117 @@
+"""The grpc.aio server: ADS and the per-type discovery services, SotW and delta.
+
+Responses are pre-encoded bytes (``convert.encode``), so every method is
+registered with an identity response serializer instead of the generated
+servicer stubs, which would re-serialize a protobuf per proxy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+from envoy.service.discovery.v3 import discovery_pb2
+
+from xds_server import types, wire
+from xds_server.cache import SnapshotCache
+from xds_server.transport.stream import NodeRegistry, StreamConfig, XdsStream
+
+_SERVICES: dict[str, tuple[str, str, str]] = {
+    # service name: (type URL, SotW method, delta method)
+    "envoy.service.cluster.v3.ClusterDiscoveryService": (
+        types.CLUSTER,
+        "StreamClusters",
+        "DeltaClusters",
+    ),
+    "envoy.service.endpoint.v3.EndpointDiscoveryService": (
+        types.ENDPOINT,
+        "StreamEndpoints",
+        "DeltaEndpoints",
+    ),
+    "envoy.service.listener.v3.ListenerDiscoveryService": (
+        types.LISTENER,
+        "StreamListeners",
+        "DeltaListeners",
+    ),
+    "envoy.service.route.v3.RouteDiscoveryService": (types.ROUTE, "StreamRoutes", "DeltaRoutes"),
+}
+ADS_SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService"
+
+
+def _identity(data: bytes) -> bytes:
+    return data
+
+
+class XdsServer:
+    """Owns the grpc.aio server and hands each stream to an ``XdsStream``."""
+
+    def __init__(self, cache: SnapshotCache, registry: NodeRegistry, identifier: str) -> None:
+        self.cache = cache
+        self.registry = registry
+        self.control_plane = wire.control_plane(identifier)
+        self.server: grpc.aio.Server | None = None
+
+    def handlers(self) -> list[grpc.GenericRpcHandler]:
+        """Generic handlers for ADS and every per-type service."""
+        out = [
+            self._service(
+                ADS_SERVICE,
+                types.KNOWN_TYPES,
+                "",
+                "StreamAggregatedResources",
+                "DeltaAggregatedResources",
+            )
+        ]
+        for service, (type_url, sotw, delta) in _SERVICES.items():
+            out.append(self._service(service, frozenset({type_url}), type_url, sotw, delta))
+        return out
+
+    def _service(
+        self, name: str, allowed: frozenset[str], default_type: str, sotw: str, delta: str
+    ) -> grpc.GenericRpcHandler:
+        def method(config: StreamConfig, request_type: Any) -> grpc.RpcMethodHandler:
+            async def handle(
+                requests: AsyncIterator[Any], context: grpc.aio.ServicerContext
+            ) -> None:
+                stream = XdsStream(config, self.cache, self.registry, self.control_plane)
+                await stream.run(requests, context)
+
+            return grpc.stream_stream_rpc_method_handler(
+                handle,
+                request_deserializer=request_type.FromString,
+                response_serializer=_identity,
+            )
+
+        return grpc.method_handlers_generic_handler(
+            name,
+            {
+                sotw: method(
+                    StreamConfig(False, allowed, default_type), discovery_pb2.DiscoveryRequest
+                ),
+                delta: method(
+                    StreamConfig(True, allowed, default_type), discovery_pb2.DeltaDiscoveryRequest
+                ),
+            },
+        )
+
+    async def start(self, address: str) -> int:
+        """Listen on ``address`` (host:port; port 0 picks one); returns the bound port."""
+        self.server = grpc.aio.server(
+            options=[
+                ("grpc.max_send_message_length", 64 * 1024 * 1024),
+                ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+                ("grpc.keepalive_time_ms", 30_000),
+            ]
+        )
+        self.server.add_generic_rpc_handlers(tuple(self.handlers()))
+        port: int = self.server.add_insecure_port(address)
+        if port == 0:
+            raise OSError(f"cannot listen on {address}")
+        await self.server.start()
+        return port
+
+    async def stop(self, grace: float = 1.0) -> None:
+        """Stop serving; open streams get ``grace`` seconds."""
+        if self.server is not None:
+            await self.server.stop(grace)

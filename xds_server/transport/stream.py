@@ -1,0 +1,185 @@
+"""One xDS stream on grpc.aio: moves messages between the proxy and a protocol core.
+
+The core decides everything; this shell only reads, writes, watches the cache,
+and logs and counts what the core reports. aio allows one ``read`` and one
+``write`` at a time, so a reader task feeds requests into a queue and this
+coroutine is the only writer. A snapshot change enqueues a single wake-up
+token however often it fires, so a proxy that reads slowly is sent the
+newest state, never a backlog (the core holds one response per type in flight).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import grpc
+import structlog
+
+from xds_server import metrics
+from xds_server.cache import SnapshotCache
+from xds_server.protocol.delta import DeltaStream
+from xds_server.protocol.events import Acked, Action, Close, Ignored, Nacked, Send
+from xds_server.protocol.sotw import SotwStream
+from xds_server.transport.convert import NodeInfo, delta_request, encode, node_info, sotw_request
+from xds_server.types import short_name
+
+log = structlog.get_logger("xds")
+
+_WAKE = object()
+_END = object()
+
+
+class NodeRegistry(Protocol):
+    """What the transport needs of the control plane: a snapshot per connected node."""
+
+    def connect(self, node: NodeInfo) -> None:
+        """Make sure the cache holds a snapshot for ``node``; raise ValueError if it is invalid."""
+
+    def disconnect(self, node_id: str) -> None:
+        """One stream of ``node_id`` ended."""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamConfig:
+    """How a stream behaves: protocol variant and the types it may serve."""
+
+    delta: bool
+    allowed: frozenset[str]
+    default_type: str = ""
+
+
+class XdsStream:
+    """Runs one stream until the proxy hangs up."""
+
+    def __init__(
+        self, config: StreamConfig, cache: SnapshotCache, registry: NodeRegistry, cp: bytes
+    ) -> None:
+        self.config = config
+        self.cache = cache
+        self.registry = registry
+        self.control_plane = cp
+        self.inbox: asyncio.Queue[object] = asyncio.Queue()
+        self.wake_pending = False
+        self.core: SotwStream | DeltaStream = (
+            DeltaStream(allowed=config.allowed)
+            if config.delta
+            else SotwStream(allowed=config.allowed)
+        )
+
+    async def run(self, requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> None:
+        """Serve the stream: identify the node, then answer requests and snapshot changes."""
+        reader = asyncio.create_task(self._read(requests))
+        try:
+            first = await self.inbox.get()
+            if first is _END:
+                return
+            node = node_info(first.node)  # type: ignore[attr-defined]
+            try:
+                self.registry.connect(node)
+            except ValueError as err:
+                log.warning("xds.node_rejected", node=node.id, reason=str(err))
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"invalid node: {err}")
+            await self._serve(node, first, context)
+        finally:
+            reader.cancel()
+
+    async def _serve(self, node: NodeInfo, first: Any, context: grpc.aio.ServicerContext) -> None:
+        cancel_watch = self.cache.watch(node.id, self._wake)
+        metrics.XDS_CONNECTIONS.inc()
+        log.info("xds.connected", node=node.id, delta=self.config.delta)
+        try:
+            snapshot = self.cache.snapshot(node.id)
+            assert snapshot is not None  # connect() published it
+            await self._carry_out(node, self.core.on_snapshot(snapshot), context)
+            item: object = first
+            while item is not _END:
+                await self._carry_out(node, self._step(node, item), context)
+                item = await self.inbox.get()
+        finally:
+            cancel_watch()
+            metrics.XDS_CONNECTIONS.dec()
+            self.registry.disconnect(node.id)
+            log.info("xds.disconnected", node=node.id)
+
+    def _step(self, node: NodeInfo, item: object) -> list[Action]:
+        if item is _WAKE:
+            self.wake_pending = False
+            snapshot = self.cache.snapshot(node.id)
+            return self.core.on_snapshot(snapshot) if snapshot is not None else []
+        if isinstance(self.core, DeltaStream):
+            return self.core.on_request(delta_request(item, self.config.default_type))
+        return self.core.on_request(sotw_request(item, self.config.default_type))
+
+    async def _carry_out(
+        self, node: NodeInfo, actions: list[Action], context: grpc.aio.ServicerContext
+    ) -> None:
+        for action in actions:
+            if isinstance(action, Send):
+                data = encode(action, self.control_plane)
+                await context.write(data)
+                metrics.XDS_PUSHES.labels(short_name(action.type_url)).inc()
+                metrics.XDS_CONFIG_SIZE.labels(short_name(action.type_url)).inc(len(data))
+                log.debug(
+                    "xds.sent",
+                    node=node.id,
+                    type=short_name(action.type_url),
+                    version=action.version,
+                    nonce=action.nonce,
+                    resources=len(action.resources),
+                    removed=len(action.removed),
+                )
+            elif isinstance(action, Close):
+                log.warning("xds.closed", node=node.id, code=action.code, reason=action.reason)
+                await context.abort(grpc.StatusCode[action.code], action.reason)
+            else:
+                _record(node, action)
+
+    def _wake(self) -> None:
+        if not self.wake_pending:
+            self.wake_pending = True
+            self.inbox.put_nowait(_WAKE)
+
+    async def _read(self, requests: AsyncIterator[Any]) -> None:
+        try:
+            async for req in requests:
+                self.inbox.put_nowait(req)
+        except (asyncio.CancelledError, grpc.aio.AioRpcError):
+            pass
+        finally:
+            self.inbox.put_nowait(_END)
+
+
+def _record(node: NodeInfo, action: Acked | Nacked | Ignored) -> None:
+    """Log (and count) what the core reports; it does no logging itself."""
+    if isinstance(action, Nacked):
+        metrics.XDS_REJECTS.labels(short_name(action.type_url)).inc()
+        log.warning(
+            "xds.nack",
+            node=node.id,
+            type=short_name(action.type_url),
+            version=action.version,
+            nonce=action.nonce,
+            error=action.detail,
+        )
+    elif isinstance(action, Acked):
+        log.debug(
+            "xds.ack",
+            node=node.id,
+            type=short_name(action.type_url),
+            version=action.version,
+            nonce=action.nonce,
+        )
+    else:
+        log.info(
+            "xds.ignored",
+            node=node.id,
+            type=action.type_url,
+            reason=action.reason.name,
+            nonce=action.nonce,
+        )
+
+
+StreamFactory = Callable[[StreamConfig], XdsStream]
