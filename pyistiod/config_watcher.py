@@ -11,6 +11,7 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -80,10 +81,8 @@ class ConfigWatcher:
     async def _wait_until_due(self) -> None:
         due = self.debouncer.deadline()
         timeout = None if due is None else max(0.0, due - self.clock())
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.changed.wait(), timeout)
-        except TimeoutError:
-            pass
         self.changed.clear()
 
     async def reload(self, merged: int = 1) -> bool:

@@ -51,7 +51,7 @@ def run_demo(duration: float, workdir: Path) -> int:
             mesh.start_sidecar(pod, XDS_PORT)
         front = next(p for p in pods if p.labels.get("app") == "frontend")
         url = f"http://{front.ip}:{front.http_port}/call/backend/9080/hello"
-        status, body = wait_for(lambda: (r := http_get(url))[0] == 200 and r, timeout=30)
+        _, body = wait_for(lambda: (r := http_get(url))[0] == 200 and r, timeout=30)
         print(
             f"pyistiod is serving {len(pods)} Envoy sidecars from {config}/ (edit it: "
             "changes are pushed live).\n"
