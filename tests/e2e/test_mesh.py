@@ -1,0 +1,265 @@
+"""End-to-end: real Envoy sidecars take their config from pyistiod and carry traffic.
+
+The tests run in file order against one mesh (the ``mesh`` fixture); each one
+that edits the config directory restores it before it ends.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Mesh
+
+from pyistiod.local_mesh import Pod, http_get, wait_for
+
+pytestmark = pytest.mark.e2e
+
+BACKEND = "backend.default.svc.cluster.local"
+
+
+def dynamic(dump: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    """Active dynamic resources in a config_dump, by name (kind: clusters or listeners)."""
+    for section in dump["configs"]:
+        if section["@type"].endswith(f"{kind.capitalize()[:-1]}sConfigDump"):
+            key = "dynamic_active_clusters" if kind == "clusters" else "dynamic_listeners"
+            out = {}
+            for entry in section.get(key, []):
+                res = entry.get("cluster") or entry.get("active_state", {}).get("listener")
+                if res:
+                    out[res["name"]] = entry
+            return out
+    raise AssertionError(f"no {kind} in config_dump")
+
+
+def stat(mesh: Mesh, pod: str, name: str) -> int:
+    body = http_get(f"http://{mesh.admin(pod)}/stats?filter={name}")[1]
+    for line in body.splitlines():
+        key, _, value = line.partition(": ")
+        if key == name:
+            return int(value)
+    return 0
+
+
+def write(mesh: Mesh, name: str, text: str) -> Path:
+    path = mesh.config / name
+    path.write_text(text)
+    return path
+
+
+def test_envoys_ack_our_clusters_and_listeners(mesh: Mesh) -> None:
+    for pod in ("frontend-0", "backend-0"):
+        dump = mesh.dump(pod)
+        clusters = dynamic(dump, "clusters")
+        assert f"outbound|9080||{BACKEND}" in clusters
+        assert "outbound|8080||frontend.default.svc.cluster.local" in clusters
+        assert all(c["version_info"] for c in clusters.values())
+        listeners = dynamic(dump, "listeners")
+        outbound = "127.2.0.11" if pod == "frontend-0" else "127.2.0.21"
+        assert f"{outbound}_9080" in listeners and f"{outbound}_9090" in listeners
+    assert "inbound|9080||" in dynamic(mesh.dump("backend-0"), "clusters")
+    acks = {
+        (e["node"].split("~")[2], e["type"]) for e in mesh.log_events() if e["event"] == "xds.ack"
+    }
+    for pod in ("frontend-0.default", "backend-0.default"):
+        assert {t for p, t in acks if p == pod} == {"cds", "eds", "lds", "rds"}
+
+
+def test_request_crosses_both_sidecars(mesh: Mesh) -> None:
+    out_before = stat(mesh, "frontend-0", f"cluster.outbound|9080||{BACKEND}.upstream_rq_total")
+    in_before = stat(mesh, "backend-0", "cluster.inbound|9080||.upstream_rq_total")
+    status, body = mesh.call_backend()
+    assert status == 200, body
+    reply = json.loads(body)
+    assert reply["pod"] == "frontend-0"
+    assert reply["upstream"]["pod"] == "backend-0"
+    assert reply["upstream"]["host"] == "backend"
+    assert (
+        stat(mesh, "frontend-0", f"cluster.outbound|9080||{BACKEND}.upstream_rq_total")
+        == out_before + 1
+    )
+    assert stat(mesh, "backend-0", "cluster.inbound|9080||.upstream_rq_total") == in_before + 1
+
+
+def test_tcp_service_through_both_sidecars(mesh: Mesh) -> None:
+    with socket.create_connection(("127.2.0.11", 9090), timeout=5) as conn:
+        conn.sendall(b"ping over tcp_proxy\n")
+        assert conn.makefile("rb").readline() == b"ping over tcp_proxy\n"
+
+
+def test_unknown_host_gets_404_from_the_sidecar(mesh: Mesh) -> None:
+    status, _ = http_get("http://127.2.0.11:9080/", host="nosuch.example")
+    assert status == 404
+
+
+SECOND_BACKEND = """
+apiVersion: v1
+kind: Pod
+metadata: {name: backend-1, namespace: default, labels: {app: backend, version: v2}}
+spec:
+  serviceAccountName: backend
+  containers: [{name: app, ports: [{name: http, containerPort: 9080}]}]
+status: {podIP: 127.0.0.22}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: backend-second
+  namespace: default
+  labels: {kubernetes.io/service-name: backend}
+addressType: IPv4
+ports: [{name: http, port: 9080}]
+endpoints:
+  - addresses: ["127.0.0.22"]
+    targetRef: {kind: Pod, name: backend-1, namespace: default}
+"""
+
+
+def test_added_endpoint_reaches_envoy_within_a_second(mesh: Mesh) -> None:
+    pod = Pod(
+        "backend-1",
+        "default",
+        "127.0.0.22",
+        9080,
+        None,
+        {"app": "backend", "version": "v2"},
+        "backend",
+    )
+    mesh.local.start_app(pod)
+    mesh.local.start_sidecar(pod, mesh.xds_port)
+    started = time.monotonic()
+    write(mesh, "backend-1.yaml", SECOND_BACKEND)
+    wait_for(
+        lambda: "127.0.0.22:9080" in mesh.clusters_text("frontend-0"), timeout=5, interval=0.01
+    )
+    elapsed = time.monotonic() - started
+    assert elapsed < mesh.debounce + 1.0, f"endpoint took {elapsed:.2f}s"
+    seen = wait_for(lambda: _backends_seen(mesh) == {"backend-0", "backend-1"}, timeout=15)
+    assert seen
+
+
+def _backends_seen(mesh: Mesh) -> set[str]:
+    pods = set()
+    for _ in range(20):
+        status, body = mesh.call_backend()
+        if status == 200:
+            pods.add(json.loads(body)["upstream"]["pod"])
+    return pods
+
+
+EXTRA_SERVICE = """
+apiVersion: v1
+kind: Service
+metadata: {name: extra, namespace: default}
+spec:
+  selector: {app: backend}
+  ports: [{name: http-extra, port: 7070, targetPort: 9080}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: extra-1
+  namespace: default
+  labels: {kubernetes.io/service-name: extra}
+addressType: IPv4
+ports: [{name: http-extra, port: 9080}]
+endpoints:
+  - addresses: ["127.0.0.21"]
+    targetRef: {kind: Pod, name: backend-0, namespace: default}
+"""
+
+
+def test_added_service_reaches_envoy_and_carries_traffic(mesh: Mesh) -> None:
+    started = time.monotonic()
+    path = write(mesh, "extra.yaml", EXTRA_SERVICE)
+    try:
+        wait_for(
+            lambda: (
+                "outbound|7070||extra.default.svc.cluster.local" in mesh.clusters_text("frontend-0")
+            ),
+            timeout=5,
+            interval=0.01,
+        )
+        assert time.monotonic() - started < mesh.debounce + 1.0
+        status, body = wait_for(
+            lambda: (r := http_get("http://127.2.0.11:7070/x", host="extra"))[0] == 200 and r,
+            timeout=10,
+        )
+        assert json.loads(body)["pod"] == "backend-0"
+    finally:
+        path.unlink()
+    wait_for(lambda: "outbound|7070||" not in mesh.clusters_text("frontend-0"), timeout=5)
+
+
+def test_invalid_edit_is_refused_and_the_last_config_keeps_serving(mesh: Mesh) -> None:
+    versions = _versions(mesh.dump("frontend-0"))
+    path = write(
+        mesh,
+        "broken.yaml",
+        """
+apiVersion: v1
+kind: Service
+metadata: {name: broken, namespace: default}
+spec:
+  ports: [{name: http, port: notaport}]
+""",
+    )
+    try:
+        rejected = wait_for(
+            lambda: [
+                e
+                for e in mesh.log_events()
+                if e["event"] == "config.invalid" and e["file"] == "broken.yaml"
+            ],
+            timeout=5,
+        )
+        assert rejected[0]["field"] == "spec.ports[0].port"
+        assert rejected[0]["document"] == 0
+        assert "notaport" in rejected[0]["reason"]
+        assert mesh.call_backend()[0] == 200
+        assert _versions(mesh.dump("frontend-0")) == versions
+    finally:
+        path.unlink()
+
+
+def _versions(dump: dict[str, Any]) -> dict[str, str]:
+    return {name: c["version_info"] for name, c in dynamic(dump, "clusters").items()}
+
+
+CLASH = """
+apiVersion: v1
+kind: Service
+metadata: {name: clash, namespace: default}
+spec:
+  selector: {app: nothing}
+  ports: [{name: http, port: 7777}]
+"""
+
+
+def test_config_envoy_rejects_is_nacked_and_logged_with_envoys_error(mesh: Mesh) -> None:
+    # Something else holds frontend's outbound address on port 7777, so frontend's
+    # Envoy cannot bind the new listener and NACKs; backend's Envoy accepts it.
+    with socket.socket() as squatter:
+        squatter.bind(("127.2.0.11", 7777))
+        squatter.listen()
+        path = write(mesh, "clash.yaml", CLASH)
+        try:
+            nacks = wait_for(
+                lambda: [e for e in mesh.log_events() if e["event"] == "xds.nack"], timeout=5
+            )
+            assert nacks[0]["node"] == mesh.pods["frontend-0"].node_id
+            assert nacks[0]["type"] == "lds"
+            assert "127.2.0.11:7777" in nacks[0]["error"]
+            listeners = dynamic(mesh.dump("backend-0"), "listeners")
+            assert "127.2.0.21_7777" in listeners
+            assert mesh.call_backend()[0] == 200
+        finally:
+            path.unlink()
+    wait_for(
+        lambda: "127.2.0.21_7777" not in dynamic(mesh.dump("backend-0"), "listeners"), timeout=5
+    )
+    assert mesh.call_backend()[0] == 200
