@@ -6,7 +6,7 @@ import shutil
 import time
 from pathlib import Path
 
-from pyistiod.local_mesh import LocalMesh, Pod, http_get, wait_for
+from pyistiod.local_mesh import LocalMesh, Pod, get_ok, wait_for
 from translators.file_source import load_dir
 from translators.model import MeshModel
 
@@ -51,7 +51,7 @@ def run_demo(duration: float, workdir: Path) -> int:
             mesh.start_sidecar(pod, XDS_PORT)
         front = next(p for p in pods if p.labels.get("app") == "frontend")
         url = f"http://{front.ip}:{front.http_port}/call/backend/9080/hello"
-        _, body = wait_for(lambda: (r := http_get(url))[0] == 200 and r, timeout=30)
+        body = wait_for(lambda: get_ok(url), timeout=30)
         print(
             f"pyistiod is serving {len(pods)} Envoy sidecars from {config}/ (edit it: "
             "changes are pushed live).\n"

@@ -157,6 +157,12 @@ def http_get(url: str, host: str | None = None, timeout: float = 5.0) -> tuple[i
         return 0, str(err)
 
 
+def get_ok(url: str, host: str | None = None) -> str | None:
+    """The body of a 200 answer to GET ``url``, else None (for polling with ``wait_for``)."""
+    status, body = http_get(url, host)
+    return body if status == 200 else None
+
+
 def wait_for(check: Any, timeout: float, interval: float = 0.05) -> Any:
     """Poll ``check()`` until it returns something truthy; raise TimeoutError after ``timeout``."""
     deadline = time.monotonic() + timeout

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from conftest import Mesh
 
-from pyistiod.local_mesh import Pod, http_get, wait_for
+from pyistiod.local_mesh import Pod, get_ok, http_get, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -185,10 +185,7 @@ def test_added_service_reaches_envoy_and_carries_traffic(mesh: Mesh) -> None:
             interval=0.01,
         )
         assert time.monotonic() - started < mesh.debounce + 1.0
-        status, body = wait_for(
-            lambda: (r := http_get("http://127.2.0.11:7070/x", host="extra"))[0] == 200 and r,
-            timeout=10,
-        )
+        body = wait_for(lambda: get_ok("http://127.2.0.11:7070/x", host="extra"), timeout=10)
         assert json.loads(body)["pod"] == "backend-0"
     finally:
         path.unlink()
