@@ -1,0 +1,173 @@
+"""The aio server and a raw gRPC client on loopback: the transport moves what the core decides."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import grpc
+import pytest
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.service.discovery.v3 import discovery_pb2
+from google.rpc import status_pb2
+from prometheus_client import REGISTRY
+from xds_client import ADS, CDS, DELTA_ADS, FRONTEND, Running, node, open_stream, start
+
+from pyistiod.cli import EXAMPLE_MESH
+from translators.file_source import load_dir
+from translators.model import MeshModel
+from xds_server import types
+
+BACKEND_CLUSTER = "outbound|9080||backend.default.svc.cluster.local"
+
+
+@pytest.fixture
+def model() -> MeshModel:
+    return load_dir(EXAMPLE_MESH).model
+
+
+@pytest.fixture
+async def running(model: MeshModel) -> AsyncIterator[Running]:
+    r = await start(model)
+    yield r
+    await r.server.stop(0)
+
+
+def with_backend_endpoint(model: MeshModel, address: str) -> MeshModel:
+    eps = dict(model.endpoints)
+    host = "backend.default.svc.cluster.local"
+    eps[host] = eps[host] + tuple(replace(e, address=address) for e in eps[host])
+    return MeshModel.build(model.services, eps, model.workloads.values())
+
+
+async def test_sotw_ads_initial_ack_and_push(running: Running, model: MeshModel) -> None:
+    async with running.channel() as ch:
+        s = open_stream(ch, ADS)
+        await s.send(discovery_pb2.DiscoveryRequest(node=node(), type_url=types.CLUSTER))
+        cds = await s.expect_response()
+        names = {cluster_pb2.Cluster.FromString(r.value).name for r in cds.resources}
+        assert BACKEND_CLUSTER in names and "inbound|8080||" in names
+        assert cds.control_plane.identifier == "pyistiod-test"
+        await s.send(
+            discovery_pb2.DiscoveryRequest(
+                type_url=types.CLUSTER, version_info=cds.version_info, response_nonce=cds.nonce
+            )
+        )
+        await s.send(
+            discovery_pb2.DiscoveryRequest(
+                type_url=types.ENDPOINT, resource_names=[BACKEND_CLUSTER]
+            )
+        )
+        eds = await s.expect_response()
+        assert [r.type_url for r in eds.resources] == [types.ENDPOINT]
+        await s.send(
+            discovery_pb2.DiscoveryRequest(
+                type_url=types.ENDPOINT,
+                resource_names=[BACKEND_CLUSTER],
+                version_info=eds.version_info,
+                response_nonce=eds.nonce,
+            )
+        )
+        await s.expect_no_response()
+        running.registry.apply_model(with_backend_endpoint(model, "127.0.0.99"))
+        pushed = await s.expect_response()
+        assert pushed.type_url == types.ENDPOINT  # CDS did not change: not resent
+        assert b"127.0.0.99" in pushed.resources[0].value
+        await s.close()
+
+
+async def test_nack_keeps_the_stream_and_is_not_answered(running: Running) -> None:
+    async with running.channel() as ch:
+        s = open_stream(ch, ADS)
+        await s.send(discovery_pb2.DiscoveryRequest(node=node(), type_url=types.LISTENER))
+        lds = await s.expect_response()
+        await s.send(
+            discovery_pb2.DiscoveryRequest(
+                type_url=types.LISTENER,
+                response_nonce=lds.nonce,
+                error_detail=status_pb2.Status(code=3, message="bad listener"),
+            )
+        )
+        await s.expect_no_response()
+        await s.send(discovery_pb2.DiscoveryRequest(type_url=types.CLUSTER))
+        assert (await s.expect_response()).type_url == types.CLUSTER
+        await s.close()
+
+
+async def test_delta_ads_sends_only_changes(running: Running, model: MeshModel) -> None:
+    async with running.channel() as ch:
+        s = open_stream(ch, DELTA_ADS, delta=True)
+        await s.send(
+            discovery_pb2.DeltaDiscoveryRequest(
+                node=node(), type_url=types.ENDPOINT, resource_names_subscribe=[BACKEND_CLUSTER]
+            )
+        )
+        first = await s.expect_response()
+        assert [r.name for r in first.resources] == [BACKEND_CLUSTER]
+        await s.send(
+            discovery_pb2.DeltaDiscoveryRequest(type_url=types.ENDPOINT, response_nonce=first.nonce)
+        )
+        await s.expect_no_response()
+        running.registry.apply_model(with_backend_endpoint(model, "127.0.0.98"))
+        update = await s.expect_response()
+        assert [r.name for r in update.resources] == [BACKEND_CLUSTER]
+        assert update.resources[0].version != first.resources[0].version
+        await s.close()
+
+
+async def test_per_type_service_serves_its_type_and_refuses_others(running: Running) -> None:
+    async with running.channel() as ch:
+        s = open_stream(ch, CDS)
+        await s.send(discovery_pb2.DiscoveryRequest(node=node()))  # type_url implied
+        assert (await s.expect_response()).type_url == types.CLUSTER
+        await s.send(discovery_pb2.DiscoveryRequest(type_url=types.ROUTE))
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await s.expect_response()
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_unknown_type_is_ignored_and_the_stream_stays_up(running: Running) -> None:
+    async with running.channel() as ch:
+        s = open_stream(ch, ADS)
+        await s.send(
+            discovery_pb2.DiscoveryRequest(node=node(), type_url="type.googleapis.com/x.Y")
+        )
+        await s.expect_no_response()
+        await s.send(discovery_pb2.DiscoveryRequest(type_url=types.CLUSTER))
+        assert (await s.expect_response()).type_url == types.CLUSTER
+        await s.close()
+
+
+async def test_invalid_node_id_is_refused_with_the_reason(running: Running) -> None:
+    async with running.channel() as ch:
+        s = open_stream(ch, ADS)
+        await s.send(
+            discovery_pb2.DiscoveryRequest(node=node("not-a-node-id"), type_url=types.CLUSTER)
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await s.expect_response()
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "not-a-node-id" in (err.value.details() or "")
+
+
+async def test_disconnect_leaves_nothing_behind(running: Running) -> None:
+    async with running.channel() as ch:
+        streams = [open_stream(ch, ADS) for _ in range(3)]
+        for i, s in enumerate(streams):
+            node_id = FRONTEND if i < 2 else FRONTEND.replace("127.0.0.11", "127.0.0.12")
+            await s.send(discovery_pb2.DiscoveryRequest(node=node(node_id), type_url=types.CLUSTER))
+            await s.expect_response()
+        assert len(running.registry.nodes) == 2
+        assert running.cache.watch_count() == 3
+        assert REGISTRY.get_sample_value("pilot_xds") == 3
+        for s in streams:
+            await s.close()
+        for _ in range(100):
+            if not running.registry.nodes and not running.cache.node_ids():
+                break
+            await asyncio.sleep(0.02)
+    assert running.registry.nodes == {}
+    assert running.cache.node_ids() == []
+    assert running.cache.watch_count() == 0
+    assert REGISTRY.get_sample_value("pilot_xds") == 0
