@@ -1,0 +1,69 @@
+"""The ``pyistiod`` command's validate and bootstrap subcommands."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pyistiod.cli import EXAMPLE_MESH, main
+
+NODE = "sidecar~127.0.0.21~backend-0.default~default.svc.cluster.local"
+
+
+def run(argv: list[str]) -> int:
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    return int(done.value.code or 0)
+
+
+def test_validate_accepts_the_example(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["validate", str(EXAMPLE_MESH)]) == 0
+    assert "3 service(s)" in capsys.readouterr().out
+
+
+def test_validate_names_file_document_field_and_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copytree(EXAMPLE_MESH, tmp_path / "mesh")
+    (tmp_path / "mesh" / "bad.yaml").write_text(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: ok}\nspec: {ports: [{port: 80}]}\n"
+        "---\napiVersion: v1\nkind: Service\nmetadata: {name: bad}\n"
+        "spec: {ports: [{port: 99999}]}\n"
+    )
+    assert run(["validate", str(tmp_path / "mesh")]) == 1
+    err = capsys.readouterr().err
+    assert "bad.yaml (document 1)" in err
+    assert "spec.ports[0].port" in err
+    assert "99999" in err
+
+
+def test_bootstrap_takes_labels_and_identity_from_the_pod(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert (
+        run(
+            [
+                "bootstrap",
+                "--node-id",
+                NODE,
+                "--config-dir",
+                str(EXAMPLE_MESH),
+                "--xds-address",
+                "127.0.0.1:15010",
+            ]
+        )
+        == 0
+    )
+    doc = yaml.safe_load(capsys.readouterr().out)
+    md = doc["node"]["metadata"]
+    assert md["LABELS"] == {"app": "backend", "version": "v1"}
+    assert md["SERVICE_ACCOUNT"] == "backend"
+    assert doc["node"]["id"] == NODE
+
+
+def test_bootstrap_refuses_a_malformed_node_id(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["bootstrap", "--node-id", "sidecar~nope"]) == 2
+    assert "expected 4: TYPE~IP~POD.NAMESPACE~DOMAIN" in capsys.readouterr().err
