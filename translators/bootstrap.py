@@ -66,16 +66,21 @@ def render_bootstrap(
         },
         "admin": {"address": _socket_address(node.ip, admin_port)},
         "static_resources": {"clusters": [_xds_cluster(xds_host, xds_port)]},
-        "dynamic_resources": {
-            "ads_config": {
-                "api_type": "GRPC",
-                "transport_api_version": "V3",
-                "set_node_on_first_message_only": True,
-                "grpc_services": [{"envoy_grpc": {"cluster_name": XDS_CLUSTER}}],
-            },
-            "cds_config": dict(_ADS_SOURCE),
-            "lds_config": dict(_ADS_SOURCE),
+        "dynamic_resources": _dynamic_resources(),
+    }
+
+
+def _dynamic_resources() -> dict[str, Any]:
+    """ADS over gRPC to the ``xds-grpc`` cluster; CDS and LDS (hence EDS, RDS) through it."""
+    return {
+        "ads_config": {
+            "api_type": "GRPC",
+            "transport_api_version": "V3",
+            "set_node_on_first_message_only": True,
+            "grpc_services": [{"envoy_grpc": {"cluster_name": XDS_CLUSTER}}],
         },
+        "cds_config": dict(_ADS_SOURCE),
+        "lds_config": dict(_ADS_SOURCE),
     }
 
 

@@ -17,7 +17,7 @@ Field numbers (envoy/service/discovery/v3/discovery.proto):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Final
 
 _LEN: Final = 2  # wire type of length-delimited fields
@@ -78,11 +78,7 @@ def sotw_response(
     control_plane_bytes: bytes = b"",
 ) -> bytes:
     """An encoded ``DiscoveryResponse``; ``entries`` are (header, any_bytes) pairs."""
-    parts: list[bytes] = [string_field(1, version)]
-    for header, body in entries:
-        parts.append(header)
-        parts.append(body)
-    parts.append(string_field(4, type_url))
+    parts = [string_field(1, version), *_flatten(entries), string_field(4, type_url)]
     parts.append(string_field(5, nonce))
     if control_plane_bytes:
         parts.append(length_delimited(6, control_plane_bytes))
@@ -99,13 +95,15 @@ def delta_response(
     control_plane_bytes: bytes = b"",
 ) -> bytes:
     """An encoded ``DeltaDiscoveryResponse``; ``entries`` are (header, any_bytes) pairs."""
-    parts: list[bytes] = [string_field(1, system_version)]
-    for header, body in entries:
-        parts.append(header)
-        parts.append(body)
-    parts.append(string_field(4, type_url))
+    parts = [string_field(1, system_version), *_flatten(entries), string_field(4, type_url)]
     parts.append(string_field(5, nonce))
     parts.extend(length_delimited(6, name.encode()) for name in removed)
     if control_plane_bytes:
         parts.append(length_delimited(7, control_plane_bytes))
     return b"".join(parts)
+
+
+def _flatten(entries: Iterable[tuple[bytes, bytes]]) -> Iterator[bytes]:
+    for header, body in entries:
+        yield header
+        yield body
