@@ -99,7 +99,15 @@ class ConfigWatcher:
                 detail="the last good config stays in force",
             )
             return False
-        self.apply(result.model)
+        try:
+            self.apply(result.model)
+        except Exception as err:  # a translator bug must not take the server down
+            log.exception(
+                "config.translation_failed",
+                error=repr(err),
+                detail="the last good config stays in force",
+            )
+            return False
         log.info(
             "config.applied",
             services=len(result.model.services),

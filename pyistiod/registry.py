@@ -4,13 +4,15 @@ Invariants:
 
 1. Every connected node has exactly one snapshot in the cache, built from
    the current model by the current ``SnapshotBuilder``.
-2. ``apply_model`` swaps the model and republishes every connected node's
-   snapshot in one synchronous step: no stream sees a mix of two models.
+2. ``apply_model`` builds every connected node's snapshot first and
+   publishes only if all were built, in one synchronous step: no stream sees
+   a mix of two models, and a model that fails to translate changes nothing.
 3. A node is forgotten when its last stream ends.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +20,7 @@ from pyistiod.snapshot_builder import SnapshotBuilder
 from translators.model import MeshModel
 from translators.proxy import Proxy, proxy_from_node
 from xds_server.cache import SnapshotCache
+from xds_server.snapshot import Snapshot
 from xds_server.transport.convert import NodeInfo
 
 
@@ -31,9 +34,15 @@ class _Connected:
 class ProxyRegistry:
     """Implements the transport's ``NodeRegistry`` over a mesh model."""
 
-    def __init__(self, cache: SnapshotCache, model: MeshModel) -> None:
+    def __init__(
+        self,
+        cache: SnapshotCache,
+        model: MeshModel,
+        builder_factory: Callable[[MeshModel], SnapshotBuilder] = SnapshotBuilder,
+    ) -> None:
         self.cache = cache
-        self.builder = SnapshotBuilder(model)
+        self.builder_factory = builder_factory
+        self.builder = builder_factory(model)
         self.nodes: dict[str, _Connected] = {}
 
     def connect(self, node: NodeInfo) -> None:
@@ -56,11 +65,19 @@ class ProxyRegistry:
             del self.nodes[node_id]
 
     def apply_model(self, model: MeshModel) -> None:
-        """Serve ``model`` from now on, to every connected proxy."""
-        self.builder = SnapshotBuilder(model)
+        """Serve ``model`` from now on, to every connected proxy.
+
+        Raises whatever translation raised, having published nothing.
+        """
+        builder = self.builder_factory(model)
+        built: dict[str, tuple[Proxy, Snapshot]] = {}
         for node_id, known in self.nodes.items():
-            known.proxy = proxy_from_node(node_id, known.metadata, model)
-            self.cache.set_snapshot(node_id, self.builder.snapshot(known.proxy))
+            proxy = proxy_from_node(node_id, known.metadata, model)
+            built[node_id] = (proxy, builder.snapshot(proxy))
+        self.builder = builder
+        for node_id, (proxy, snapshot) in built.items():
+            self.nodes[node_id].proxy = proxy
+            self.cache.set_snapshot(node_id, snapshot)
 
     @property
     def model(self) -> MeshModel:

@@ -1,0 +1,53 @@
+"""The registry publishes a whole model or nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from pyistiod.cli import EXAMPLE_MESH
+from pyistiod.registry import ProxyRegistry
+from pyistiod.snapshot_builder import SnapshotBuilder
+from translators.file_source import load_dir
+from translators.model import MeshModel
+from translators.proxy import Proxy
+from xds_server import types
+from xds_server.cache import SnapshotCache
+from xds_server.snapshot import Snapshot
+from xds_server.transport.convert import NodeInfo
+
+FRONT = "sidecar~127.0.0.11~frontend-0.default~default.svc.cluster.local"
+BACK = "sidecar~127.0.0.21~backend-0.default~default.svc.cluster.local"
+
+
+class FailsForBackend(SnapshotBuilder):
+    def snapshot(self, proxy: Proxy) -> Snapshot:
+        if proxy.pod_name == "backend-0" and not self.model.services:
+            raise RuntimeError("translator bug")
+        return super().snapshot(proxy)
+
+
+def test_failed_translation_publishes_nothing() -> None:
+    cache = SnapshotCache()
+    model = load_dir(EXAMPLE_MESH).model
+    registry = ProxyRegistry(cache, model, FailsForBackend)
+    for node in (FRONT, BACK):
+        registry.connect(NodeInfo(node, {}))
+    before = {n: cache.snapshot(n) for n in (FRONT, BACK)}
+    with pytest.raises(RuntimeError):
+        registry.apply_model(MeshModel())
+    assert {n: cache.snapshot(n) for n in (FRONT, BACK)} == before
+    assert registry.model is model
+
+
+def test_proxies_with_equal_views_share_resource_objects() -> None:
+    cache = SnapshotCache()
+    registry = ProxyRegistry(cache, load_dir(EXAMPLE_MESH).model)
+    for node in (FRONT, BACK):
+        registry.connect(NodeInfo(node, {}))
+    front, back = cache.snapshot(FRONT), cache.snapshot(BACK)
+    assert front is not None and back is not None
+    shared = "outbound|9080||backend.default.svc.cluster.local"
+    assert front.get(types.CLUSTER).get(shared) is back.get(types.CLUSTER).get(shared)
+    assert front.get(types.ENDPOINT).get(shared) is back.get(types.ENDPOINT).get(shared)
+    assert front.get(types.ROUTE).get("9080") is back.get(types.ROUTE).get("9080")
+    assert front.get(types.LISTENER).version != back.get(types.LISTENER).version
