@@ -260,3 +260,34 @@ def test_config_envoy_rejects_is_nacked_and_logged_with_envoys_error(mesh: Mesh)
         lambda: "127.2.0.21_7777" not in dynamic(mesh.dump("backend-0"), "listeners"), timeout=5
     )
     assert mesh.call_backend()[0] == 200
+
+
+def _warming(dump: dict[str, Any]) -> list[str]:
+    for section in dump["configs"]:
+        if section["@type"].endswith("ClustersConfigDump"):
+            return [w["cluster"]["name"] for w in section.get("dynamic_warming_clusters", [])]
+    return []
+
+
+def test_cluster_only_change_does_not_leave_the_cluster_warming(mesh: Mesh) -> None:
+    # http -> http2 changes only the cluster (HTTP/2 upstream); EDS stays the same, so
+    # Envoy must finish warming the new cluster from what it already has.
+    name = f"outbound|9080||{BACKEND}"
+    services = mesh.config / "services.yaml"
+    original = services.read_text()
+    before = dynamic(mesh.dump("frontend-0"), "clusters")[name]["version_info"]
+    services.write_text(
+        original.replace("name: http\n      port: 9080", "name: http2\n      port: 9080")
+    )
+    try:
+
+        def updated() -> bool:
+            dump = mesh.dump("frontend-0")
+            active = dynamic(dump, "clusters")[name]
+            http2 = "http2_protocol_options" in json.dumps(active)
+            return active["version_info"] != before and http2 and not _warming(dump)
+
+        wait_for(updated, timeout=3)
+    finally:
+        services.write_text(original)
+    wait_for(lambda: mesh.call_backend()[0] == 200, timeout=5)
