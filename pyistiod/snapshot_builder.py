@@ -31,36 +31,38 @@ class SnapshotBuilder:
 
     def __init__(self, model: MeshModel) -> None:
         self.model = model
-        self._parts: dict[tuple[str, Hashable], tuple[Resource, ...]] = {}
+        self._parts: dict[tuple[str, Hashable], ResourceSet] = {}
 
     def snapshot(self, proxy: Proxy) -> Snapshot:
         """The snapshot for ``proxy``: every type, sharing resources with other proxies."""
         m = self.model
-        clusters = self._part(types.CLUSTER, "outbound", lambda: build_outbound_clusters(m))
-        clusters += self._part(types.CLUSTER, proxy, lambda: build_inbound_clusters(m, proxy))
-        endpoints = self._part(types.ENDPOINT, "all", lambda: build_endpoints(m, proxy))
-        listeners = self._part(
-            types.LISTENER,
-            proxy.outbound_address,
-            lambda: build_outbound_listeners(m, proxy.outbound_address),
-        )
-        listeners += self._part(types.LISTENER, proxy, lambda: build_inbound_listeners(m, proxy))
-        routes = self._part(types.ROUTE, proxy.namespace, lambda: build_routes(m, proxy))
+        out = proxy.outbound_address
         return Snapshot.of(
-            ResourceSet.of(t, rs)
-            for t, rs in (
-                (types.CLUSTER, clusters),
-                (types.ENDPOINT, endpoints),
-                (types.LISTENER, listeners),
-                (types.ROUTE, routes),
+            (
+                self._combine(
+                    self._part(types.CLUSTER, "outbound", lambda: build_outbound_clusters(m)),
+                    self._part(types.CLUSTER, proxy, lambda: build_inbound_clusters(m, proxy)),
+                ),
+                self._part(types.ENDPOINT, "all", lambda: build_endpoints(m, proxy)),
+                self._combine(
+                    self._part(types.LISTENER, out, lambda: build_outbound_listeners(m, out)),
+                    self._part(types.LISTENER, proxy, lambda: build_inbound_listeners(m, proxy)),
+                ),
+                self._part(types.ROUTE, proxy.namespace, lambda: build_routes(m, proxy)),
             )
         )
 
+    @staticmethod
+    def _combine(shared: ResourceSet, own: ResourceSet) -> ResourceSet:
+        return ResourceSet.combine(shared.type_url, (shared, own))
+
     def _part(
         self, type_url: str, key: Hashable, build: Callable[[], Sequence[Any]]
-    ) -> tuple[Resource, ...]:
+    ) -> ResourceSet:
         found = self._parts.get((type_url, key))
         if found is None:
-            found = tuple(Resource.of(type_url, resource_name(m), m) for m in build())
+            found = ResourceSet.of(
+                type_url, (Resource.of(type_url, resource_name(m), m) for m in build())
+            )
             self._parts[(type_url, key)] = found
         return found

@@ -13,6 +13,7 @@ Invariants:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -77,11 +78,17 @@ def _set_version(resources: Mapping[str, Resource]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ResourceSet:
-    """All resources of one type in a snapshot, with a version derived from them."""
+    """All resources of one type in a snapshot, with a version derived from them.
+
+    A set is made of *parts*, read-only mappings with disjoint names: a
+    proxy's clusters are the outbound part every proxy shares plus its own
+    inbound part. Combining sets copies no entries, so per-proxy memory grows
+    with what is the proxy's own, not with the size of the mesh.
+    """
 
     type_url: str
     version: str
-    resources: Mapping[str, Resource]
+    parts: tuple[Mapping[str, Resource], ...]
 
     @staticmethod
     def of(type_url: str, resources: Iterable[Resource]) -> ResourceSet:
@@ -93,17 +100,41 @@ class ResourceSet:
             if r.name in by_name:
                 raise ValueError(f"duplicate {type_url} resource name {r.name!r}")
             by_name[r.name] = r
-        return ResourceSet(type_url, _set_version(by_name), MappingProxyType(by_name))
+        return ResourceSet(type_url, _set_version(by_name), (MappingProxyType(by_name),))
+
+    @staticmethod
+    def combine(type_url: str, sets: Iterable[ResourceSet]) -> ResourceSet:
+        """The union of sets whose names are disjoint (the caller guarantees it)."""
+        chosen = [s for s in sets if len(s)]
+        if len(chosen) == 1:
+            return chosen[0]
+        h = hashlib.blake2b(digest_size=8)
+        for s in chosen:
+            h.update(s.version.encode())
+        parts = tuple(p for s in chosen for p in s.parts)
+        return ResourceSet(type_url, h.hexdigest() if chosen else _set_version({}), parts)
 
     def __len__(self) -> int:
-        return len(self.resources)
+        return sum(len(p) for p in self.parts)
 
     def __iter__(self) -> Iterator[Resource]:
-        return iter(self.resources.values())
+        for part in self.parts:
+            yield from part.values()
+
+    def __contains__(self, name: object) -> bool:
+        return any(name in p for p in self.parts)
 
     def get(self, name: str) -> Resource | None:
         """The resource with this name, if present."""
-        return self.resources.get(name)
+        for part in self.parts:
+            found = part.get(name)
+            if found is not None:
+                return found
+        return None
+
+    def names(self) -> list[str]:
+        """Every resource name."""
+        return [n for p in self.parts for n in p]
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +160,7 @@ class Snapshot:
     def get(self, type_url: str) -> ResourceSet:
         """The set of this type; an empty set if the snapshot has none."""
         found = self.sets.get(type_url)
-        return found if found is not None else ResourceSet.of(type_url, ())
+        return found if found is not None else _empty(type_url)
 
     def version(self, type_url: str) -> str:
         """The version of one type's set."""
@@ -142,3 +173,8 @@ def resource_name(message: Any) -> str:
     if not name:
         raise ValueError(f"{type(message).__name__} has no name")
     return str(name)
+
+
+@functools.cache
+def _empty(type_url: str) -> ResourceSet:
+    return ResourceSet.of(type_url, ())

@@ -79,7 +79,7 @@ def test_reconnect_with_initial_versions_sends_only_differences() -> None:
     s = DeltaStream()
     current = snap(cds={"a": "1", "b": "1"})
     s.on_snapshot(current)
-    a_version = current.get(CDS).resources["a"].version
+    a_version = current.get(CDS).get("a").version  # type: ignore[union-attr]
     req = DeltaRequest(
         CDS, subscribe=("*",), initial_resource_versions={"a": a_version, "b": "old", "gone": "x"}
     )

@@ -123,7 +123,7 @@ class SotwStream:
         if sub is None or state.outstanding:
             return []
         current = self.snapshot.get(type_url)
-        owed_here = any(n in current.resources for n in state.owed)
+        owed_here = any(n in current for n in state.owed)
         if not initial and not owed_here:
             if state.sent is not None and current.version == state.sent.version:
                 return []
