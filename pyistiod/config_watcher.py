@@ -24,6 +24,7 @@ from pyistiod.settings import Settings
 from translators.file_source import LoadResult, load_dir
 from translators.listeners import listener_conflicts
 from translators.model import MeshModel
+from xds_server import metrics
 from xds_server.errors import ConfigInvalid
 
 log = structlog.get_logger("config")
@@ -57,7 +58,7 @@ class ConfigWatcher:
     def __init__(
         self,
         settings: Settings,
-        apply: Callable[[MeshModel], None],
+        apply: Callable[[MeshModel, float], None],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
@@ -72,9 +73,10 @@ class ConfigWatcher:
         try:
             while True:
                 await self._wait_until_due()
-                merged = self.debouncer.release(self.clock())
-                if merged:
-                    await self.reload(merged)
+                burst = self.debouncer.release(self.clock())
+                if burst is not None:
+                    metrics.DEBOUNCE_TIME.observe(burst.released - burst.first)
+                    await self.reload(burst.changes, burst.first)
         finally:
             watcher.cancel()
 
@@ -85,9 +87,14 @@ class ConfigWatcher:
             await asyncio.wait_for(self.changed.wait(), timeout)
         self.changed.clear()
 
-    async def reload(self, merged: int = 1) -> bool:
-        """Load the directory now; apply it if valid. Returns whether it was applied."""
+    async def reload(self, merged: int = 1, changed_at: float | None = None) -> bool:
+        """Load the directory now; apply it if valid. Returns whether it was applied.
+
+        ``changed_at`` (clock time of the first change) is what proxy
+        convergence is measured from.
+        """
         started = self.clock()
+        metrics.INBOUND_UPDATES.labels("config").inc(merged)
         try:
             result = await asyncio.to_thread(
                 load_and_report, self.settings.config_dir, self.settings.domain_suffix
@@ -100,7 +107,7 @@ class ConfigWatcher:
             )
             return False
         try:
-            self.apply(result.model)
+            self.apply(result.model, started if changed_at is None else changed_at)
         except Exception as err:  # a translator bug must not take the server down
             log.exception(
                 "config.translation_failed",
@@ -108,6 +115,7 @@ class ConfigWatcher:
                 detail="the last good config stays in force",
             )
             return False
+        metrics.SERVICES.set(len(result.model.services))
         log.info(
             "config.applied",
             services=len(result.model.services),

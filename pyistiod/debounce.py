@@ -36,10 +36,20 @@ class Debouncer:
             return None
         return min(self.last + self.quiet, self.first + self.max_wait)
 
-    def release(self, now: float) -> int:
-        """If due at ``now``, end the period and return how many changes it merged; else 0."""
+    def release(self, now: float) -> Burst | None:
+        """If due at ``now``, end the period and return the burst it merged; else None."""
         due = self.deadline()
-        if due is None or now < due:
-            return 0
-        merged, self.first, self.last, self.merged = self.merged, None, None, 0
-        return merged
+        if due is None or now < due or self.first is None:
+            return None
+        burst = Burst(self.merged, self.first, now)
+        self.first, self.last, self.merged = None, None, 0
+        return burst
+
+
+@dataclass(frozen=True, slots=True)
+class Burst:
+    """Changes merged into one push: how many, when the first came, when released."""
+
+    changes: int
+    first: float
+    released: float

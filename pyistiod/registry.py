@@ -64,8 +64,11 @@ class ProxyRegistry:
         if known.streams <= 0:
             del self.nodes[node_id]
 
-    def apply_model(self, model: MeshModel) -> None:
+    def apply_model(self, model: MeshModel, changed_at: float | None = None) -> None:
         """Serve ``model`` from now on, to every connected proxy.
+
+        ``changed_at`` is the monotonic time of the change behind ``model``,
+        for the convergence metric.
 
         Raises whatever translation raised, having published nothing.
         """
@@ -77,7 +80,7 @@ class ProxyRegistry:
         self.builder = builder
         for node_id, (proxy, snapshot) in built.items():
             self.nodes[node_id].proxy = proxy
-            self.cache.set_snapshot(node_id, snapshot)
+            self.cache.set_snapshot(node_id, snapshot, changed_at)
 
     @property
     def model(self) -> MeshModel:

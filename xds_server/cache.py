@@ -26,6 +26,8 @@ class NodeStatus:
     """What the cache knows of one proxy, for debugging (go-control-plane's StatusInfo)."""
 
     snapshot: Snapshot
+    changed_at: float | None = None
+    """Monotonic time of the change this snapshot reflects, for convergence metrics."""
     watchers: list[Watcher] = field(default_factory=list)
 
 
@@ -35,17 +37,25 @@ class SnapshotCache:
     def __init__(self) -> None:
         self._nodes: dict[str, NodeStatus] = {}
 
-    def set_snapshot(self, node_id: str, snapshot: Snapshot) -> None:
+    def set_snapshot(
+        self, node_id: str, snapshot: Snapshot, changed_at: float | None = None
+    ) -> None:
         """Publish ``snapshot`` for ``node_id`` and wake its watchers if it changed."""
         status = self._nodes.get(node_id)
         if status is None:
-            self._nodes[node_id] = NodeStatus(snapshot)
+            self._nodes[node_id] = NodeStatus(snapshot, changed_at)
             return
         if status.snapshot is snapshot:
             return
         status.snapshot = snapshot
+        status.changed_at = changed_at
         for watcher in list(status.watchers):
             watcher()
+
+    def changed_at(self, node_id: str) -> float | None:
+        """When the change behind ``node_id``'s current snapshot happened, if known."""
+        status = self._nodes.get(node_id)
+        return status.changed_at if status else None
 
     def snapshot(self, node_id: str) -> Snapshot | None:
         """The current snapshot of ``node_id``, if any."""

@@ -291,3 +291,19 @@ def test_cluster_only_change_does_not_leave_the_cluster_warming(mesh: Mesh) -> N
     finally:
         services.write_text(original)
     wait_for(lambda: mesh.call_backend()[0] == 200, timeout=5)
+
+
+def test_metrics_carry_istiods_names(mesh: Mesh) -> None:
+    status, body = http_get(f"http://127.0.0.1:{mesh.monitoring_port}/metrics")
+    assert status == 200
+    samples = {}
+    for line in body.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    assert samples["pilot_xds"] == 3  # frontend-0, backend-0, backend-1
+    assert samples["pilot_proxy_convergence_time_count"] > 0
+    assert samples['pilot_total_xds_rejects_total{type="lds"}'] >= 1
+    assert samples['pilot_xds_pushes_total{type="eds"}'] > 0
+    assert samples["pilot_services"] == 3
+    assert samples["pilot_debounce_time_count"] > 0

@@ -11,6 +11,7 @@ newest state, never a backlog (the core holds one response per type in flight).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -63,6 +64,8 @@ class XdsStream:
         self.control_plane = cp
         self.inbox: asyncio.Queue[object] = asyncio.Queue()
         self.wake_pending = False
+        self.woken_at = 0.0
+        self.converging_since: float | None = None
         self.core: SotwStream | DeltaStream = (
             DeltaStream(allowed=config.allowed)
             if config.delta
@@ -97,6 +100,9 @@ class XdsStream:
             item: object = first
             while item is not _END:
                 await self._carry_out(node, self._step(node, item), context)
+                if self.converging_since is not None:
+                    metrics.PROXY_CONVERGENCE.observe(time.monotonic() - self.converging_since)
+                    self.converging_since = None
                 item = await self.inbox.get()
         finally:
             cancel_watch()
@@ -107,8 +113,12 @@ class XdsStream:
     def _step(self, node: NodeInfo, item: object) -> list[Action]:
         if item is _WAKE:
             self.wake_pending = False
+            metrics.PROXY_QUEUE_TIME.observe(time.monotonic() - self.woken_at)
             snapshot = self.cache.snapshot(node.id)
-            return self.core.on_snapshot(snapshot) if snapshot is not None else []
+            actions = self.core.on_snapshot(snapshot) if snapshot is not None else []
+            if actions:
+                self.converging_since = self.cache.changed_at(node.id)
+            return actions
         if isinstance(self.core, DeltaStream):
             return self.core.on_request(delta_request(item, self.config.default_type))
         return self.core.on_request(sotw_request(item, self.config.default_type))
@@ -118,10 +128,13 @@ class XdsStream:
     ) -> None:
         for action in actions:
             if isinstance(action, Send):
+                started = time.monotonic()
                 data = encode(action, self.control_plane)
                 await context.write(data)
-                metrics.XDS_PUSHES.labels(short_name(action.type_url)).inc()
-                metrics.XDS_CONFIG_SIZE.labels(short_name(action.type_url)).inc(len(data))
+                kind = short_name(action.type_url)
+                metrics.XDS_PUSHES.labels(kind).inc()
+                metrics.XDS_CONFIG_SIZE.labels(kind).observe(len(data))
+                metrics.XDS_PUSH_TIME.labels(kind).observe(time.monotonic() - started)
                 log.debug(
                     "xds.sent",
                     node=node.id,
@@ -140,6 +153,7 @@ class XdsStream:
     def _wake(self) -> None:
         if not self.wake_pending:
             self.wake_pending = True
+            self.woken_at = time.monotonic()
             self.inbox.put_nowait(_WAKE)
 
     async def _read(self, requests: AsyncIterator[Any]) -> None:
