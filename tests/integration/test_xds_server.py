@@ -16,7 +16,7 @@ from xds_client import ADS, CDS, DELTA_ADS, FRONTEND, Running, node, open_stream
 
 from pyistiod.cli import EXAMPLE_MESH
 from translators.file_source import load_dir
-from translators.model import MeshModel
+from translators.model import MeshModel, ObjectKey, Protocol, Service, ServicePort
 from xds_server import types
 
 BACKEND_CLUSTER = "outbound|9080||backend.default.svc.cluster.local"
@@ -171,3 +171,47 @@ async def test_disconnect_leaves_nothing_behind(running: Running) -> None:
     assert running.cache.node_ids() == []
     assert running.cache.watch_count() == 0
     assert REGISTRY.get_sample_value("pilot_xds") == 0
+
+
+def with_services(model: MeshModel, count: int) -> MeshModel:
+    extra = [
+        Service(
+            hostname=f"extra{i}.default.svc.cluster.local",
+            namespace="default",
+            name=f"extra{i}",
+            ports=(ServicePort("http", 80, Protocol.HTTP),),
+            source=ObjectKey("Service", "default", f"extra{i}"),
+        )
+        for i in range(count)
+    ]
+    return MeshModel.build([*model.services, *extra], model.endpoints, model.workloads.values())
+
+
+async def test_a_proxy_that_never_acks_blocks_no_one_and_gets_no_backlog(
+    running: Running, model: MeshModel
+) -> None:
+    async with running.channel() as ch:
+        stuck, live = open_stream(ch, ADS), open_stream(ch, ADS)
+        await stuck.send(discovery_pb2.DiscoveryRequest(node=node(), type_url=types.CLUSTER))
+        await stuck.expect_response()  # and never ACKs
+        other = FRONTEND.replace("127.0.0.11", "127.0.0.12")
+        await live.send(discovery_pb2.DiscoveryRequest(node=node(other), type_url=types.CLUSTER))
+        response = await live.expect_response()
+        for i in range(1, 31):
+            running.registry.apply_model(with_services(model, i))
+            await live.send(
+                discovery_pb2.DiscoveryRequest(
+                    type_url=types.CLUSTER,
+                    version_info=response.version_info,
+                    response_nonce=response.nonce,
+                )
+            )
+            response = await live.expect_response()
+            assert len(response.resources) == len(model.services) + i + 1  # + inbound|8080||
+        await stuck.expect_no_response()
+        await stuck.send(discovery_pb2.DiscoveryRequest(type_url=types.CLUSTER, response_nonce="1"))
+        latest = await stuck.expect_response()  # its ACK releases only the newest state
+        assert len(latest.resources) == len(response.resources)  # the 30th model
+        await stuck.expect_no_response()
+        await stuck.close()
+        await live.close()

@@ -3,9 +3,12 @@
 The core decides everything; this shell only reads, writes, watches the cache,
 and logs and counts what the core reports. aio allows one ``read`` and one
 ``write`` at a time, so a reader task feeds requests into a queue and this
-coroutine is the only writer. A snapshot change enqueues a single wake-up
-token however often it fires, so a proxy that reads slowly is sent the
-newest state, never a backlog (the core holds one response per type in flight).
+coroutine is the only writer. Memory per stream is bounded whatever the proxy
+does: at most ``MAX_QUEUED_REQUESTS`` requests are read ahead; a snapshot
+change enqueues a single wake-up token however often it fires; and the core
+holds one response per type in flight, so a proxy that reads slowly is sent
+the newest state, never a backlog, and a stuck one blocks only its own
+writer.
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ from xds_server.transport.convert import NodeInfo, delta_request, encode, node_i
 from xds_server.types import short_name
 
 log = structlog.get_logger("xds")
+
+MAX_QUEUED_REQUESTS = 16
+"""Requests read ahead of processing; beyond this the proxy is not read (HTTP/2 flow control)."""
 
 _WAKE = object()
 _END = object()
@@ -63,6 +69,7 @@ class XdsStream:
         self.registry = registry
         self.control_plane = cp
         self.inbox: asyncio.Queue[object] = asyncio.Queue()
+        self.request_slots = asyncio.Semaphore(MAX_QUEUED_REQUESTS)
         self.wake_pending = False
         self.woken_at = 0.0
         self.converging_since: float | None = None
@@ -76,7 +83,7 @@ class XdsStream:
         """Serve the stream: identify the node, then answer requests and snapshot changes."""
         reader = asyncio.create_task(self._read(requests))
         try:
-            first = await self.inbox.get()
+            first = await self._next()
             if first is _END:
                 return
             node = node_info(first.node)  # type: ignore[attr-defined]
@@ -103,7 +110,7 @@ class XdsStream:
                 if self.converging_since is not None:
                     metrics.PROXY_CONVERGENCE.observe(time.monotonic() - self.converging_since)
                     self.converging_since = None
-                item = await self.inbox.get()
+                item = await self._next()
         finally:
             cancel_watch()
             metrics.XDS_CONNECTIONS.dec()
@@ -150,6 +157,12 @@ class XdsStream:
             else:
                 _record(node, action)
 
+    async def _next(self) -> object:
+        item = await self.inbox.get()
+        if item is not _WAKE and item is not _END:
+            self.request_slots.release()
+        return item
+
     def _wake(self) -> None:
         if not self.wake_pending:
             self.wake_pending = True
@@ -159,6 +172,7 @@ class XdsStream:
     async def _read(self, requests: AsyncIterator[Any]) -> None:
         try:
             async for req in requests:
+                await self.request_slots.acquire()  # a flooding proxy waits, unread
                 self.inbox.put_nowait(req)
         except (asyncio.CancelledError, grpc.aio.AioRpcError):
             pass
