@@ -1,0 +1,1 @@
+"""Benchmarks of pyistiod (run as ``python -m benchmarks.NAME``)."""

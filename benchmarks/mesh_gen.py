@@ -1,0 +1,133 @@
+"""The benchmark mesh as Kubernetes YAML: S services with 3 endpoints each, and its edits.
+
+Every service is ``svc-N`` in namespace ``default`` with one HTTP port 8080
+named ``http``; its EndpointSlice holds 3 ready addresses in 10.0.0.0/8.
+Nothing dials these addresses: they only travel in EDS. The YAML is written
+with string templates (not ``yaml.dump``) so that 5,000 services take
+milliseconds, and each edit replaces a whole file atomically (write a
+temporary file outside the watched directory, then ``os.replace``) so the
+server never reads a half-written file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+SERVICES_FILE: Final = "services.yaml"
+SLICES_FILE: Final = "endpointslices.yaml"
+HTTP_PORT: Final = 8080
+EXTRA_PORT: Final = 9090
+ENDPOINTS_PER_SERVICE: Final = 3
+
+_SERVICE: Final = """\
+apiVersion: v1
+kind: Service
+metadata:
+  name: svc-{i}
+  namespace: default
+spec:
+  selector:
+    app: svc-{i}
+  ports:
+{ports}"""
+
+_PORT: Final = """\
+    - name: {name}
+      port: {port}
+      targetPort: {port}
+"""
+
+_SLICE: Final = """\
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: svc-{i}-slice
+  namespace: default
+  labels:
+    kubernetes.io/service-name: svc-{i}
+addressType: IPv4
+ports:
+  - name: http
+    port: {port}
+    protocol: TCP
+endpoints:
+{endpoints}"""
+
+_ENDPOINT: Final = """\
+  - addresses: ["{address}"]
+    conditions:
+      ready: true
+"""
+
+
+def endpoint_address(service: int, endpoint: int, generation: int = 0) -> str:
+    """The address of ``endpoint`` of ``svc-{service}``; a new ``generation`` moves it."""
+    return f"10.{service // 256 % 256}.{service % 256}.{endpoint + 1 + 10 * generation}"
+
+
+@dataclass
+class Mesh:
+    """The generated mesh and the edits applied to it so far."""
+
+    services: int
+    extra_ports: set[int] = field(default_factory=set)
+    """Services that got a second HTTP port (``EXTRA_PORT``)."""
+    generations: dict[int, int] = field(default_factory=dict)
+    """Per service, how often its first endpoint was moved."""
+
+    def services_yaml(self) -> str:
+        """Every Service, as one multi-document YAML file."""
+        docs = []
+        for i in range(self.services):
+            ports = _PORT.format(name="http", port=HTTP_PORT)
+            if i in self.extra_ports:
+                ports += _PORT.format(name="http-extra", port=EXTRA_PORT)
+            docs.append(_SERVICE.format(i=i, ports=ports))
+        return "---\n".join(docs)
+
+    def slices_yaml(self) -> str:
+        """Every EndpointSlice, as one multi-document YAML file."""
+        docs = []
+        for i in range(self.services):
+            gen = self.generations.get(i, 0)
+            addresses = [endpoint_address(i, 0, gen)] + [
+                endpoint_address(i, e) for e in range(1, ENDPOINTS_PER_SERVICE)
+            ]
+            endpoints = "".join(_ENDPOINT.format(address=a) for a in addresses)
+            docs.append(_SLICE.format(i=i, port=HTTP_PORT, endpoints=endpoints))
+        return "---\n".join(docs)
+
+    def write(self, config_dir: Path) -> None:
+        """Write both files into ``config_dir``."""
+        write_atomically(config_dir / SERVICES_FILE, self.services_yaml())
+        write_atomically(config_dir / SLICES_FILE, self.slices_yaml())
+
+    def move_endpoint(self, service: int) -> str:
+        """Move the first endpoint of ``svc-{service}``; returns the file's new text."""
+        self.generations[service] = self.generations.get(service, 0) + 1
+        return self.slices_yaml()
+
+    def add_port(self, service: int) -> str:
+        """Give ``svc-{service}`` a second HTTP port; returns the file's new text."""
+        self.extra_ports.add(service)
+        return self.services_yaml()
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` in one rename.
+
+    The temporary file lives in the parent of ``path``'s directory: outside the
+    watched directory, on the same file system (``os.replace`` cannot cross one).
+    """
+    fd, tmp = tempfile.mkstemp(prefix=".bench-", suffix=".tmp", dir=path.parent.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,274 @@
+"""Config-push latency of pyistiod: connect storm, one endpoint change, one route change.
+
+Usage::
+
+    python -m benchmarks.push_latency --services 1000 --proxies 1000 [--mode sotw|delta]
+        [--workers 2] [--json OUT.json] [--plot OUT.png] [--profile OUT.txt]
+
+Without ``--services``/``--proxies`` it sweeps P in {100, 1000, 2000} (and 5000
+with ``--full``) x S in {100, 1000}.
+
+One run: generate S services (``benchmarks.mesh_gen``), start ``pyistiod serve``
+as a child process, spawn W load workers simulating P Envoy sidecars over ADS
+(``benchmarks.sim_proxy``), then measure
+
+1. the connect storm: from starting all P proxies until each has ACKed CDS, EDS, LDS, RDS;
+2. one endpoint change (move one endpoint of ``svc-0``): per proxy, the time from
+   replacing the EndpointSlice file until it receives a new EDS response;
+3. one route change (add a second HTTP port to ``svc-0``, which adds a cluster,
+   its endpoints, a listener and a route configuration): per proxy, the time
+   until it has received new CDS, EDS, LDS and RDS responses (the last of the four);
+
+with the server's CPU seconds per phase, its RSS (steady after the storm, peak)
+and the bytes each proxy received per change. Latencies include the server's
+debounce (``--debounce-after``, 0.1 s by default), nothing is subtracted. All
+clocks are ``time.monotonic()`` (system-wide on Linux, so comparable across
+processes). Every wait has a timeout, the whole run is bounded by
+``--run-timeout``, and every process started is stopped on exit, error or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks import report
+from benchmarks.mesh_gen import SERVICES_FILE, SLICES_FILE, Mesh, write_atomically
+from benchmarks.server_proc import Server, cpu_seconds, memory_mb, start_server
+from benchmarks.worker_pool import WorkerPool, concat
+from xds_server.types import CLUSTER, ENDPOINT, LISTENER, ROUTE
+
+SETTLE = 1.0
+"""Quiet time after the storm and after each change, so the next phase starts idle."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfig:
+    """One benchmark run's parameters."""
+
+    services: int
+    proxies: int
+    mode: str = "sotw"
+    workers: int = 2
+    streams_per_channel: int = 100
+    debounce_after: float = 0.1
+    storm_timeout: float = 300.0
+    change_timeout: float = 60.0
+    run_timeout: float = 600.0
+    profile: Path | None = None
+
+
+class Deadline:
+    """The run's overall time bound; each wait takes the smaller of its own and what is left."""
+
+    def __init__(self, seconds: float) -> None:
+        self.at = time.monotonic() + seconds
+
+    def cap(self, timeout: float) -> float:
+        """``timeout``, or less if the run must end sooner; raises once the run is over."""
+        left = self.at - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("run timeout reached")
+        return min(timeout, left)
+
+
+def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
+    """Run the benchmark once; the result as a JSON-ready dict."""
+    say = print if progress else (lambda *a, **k: None)
+    deadline = Deadline(cfg.run_timeout)
+    workdir = Path(tempfile.mkdtemp(prefix="pyistiod-bench-"))
+    config_dir = workdir / "mesh"
+    config_dir.mkdir()
+    mesh = Mesh(cfg.services)
+    mesh.write(config_dir)
+    server: Server | None = None
+    pool: WorkerPool | None = None
+    try:
+        say(f"[{cfg.mode} S={cfg.services} P={cfg.proxies}] starting pyistiod")
+        server = start_server(
+            config_dir, cfg.debounce_after, workdir / "server.log", deadline.cap(120), cfg.profile
+        )
+        pool = WorkerPool(
+            server.address, cfg.proxies, cfg.workers, cfg.mode == "delta", cfg.streams_per_channel
+        )
+        result: dict[str, Any] = {
+            "mode": cfg.mode,
+            "services": cfg.services,
+            "proxies": cfg.proxies,
+            "workers": cfg.workers,
+            "streams_per_channel": cfg.streams_per_channel,
+            "debounce_after_s": cfg.debounce_after,
+            "idle_rss_mb": round(memory_mb(server.pid)[0], 1),
+        }
+        say(f"  connect storm: {cfg.proxies} proxies")
+        result["storm"] = _storm(server, pool, deadline.cap(cfg.storm_timeout))
+        say(f"  storm: {result['storm']['seconds']:.2f} s")
+        time.sleep(SETTLE)
+        steady = memory_mb(server.pid)[0]
+        changes = {}
+        for name, path, text, types in (
+            ("endpoint", SLICES_FILE, mesh.move_endpoint, [ENDPOINT]),
+            ("route", SERVICES_FILE, mesh.add_port, [CLUSTER, ENDPOINT, LISTENER, ROUTE]),
+        ):
+            timeout = deadline.cap(cfg.change_timeout)
+            changes[name] = _change(server, pool, config_dir / path, text(0), types, timeout)
+            lat = changes[name]["latency"]
+            say(f"  {name} change: p50 {lat['p50']:.3f} s, p99 {lat['p99']:.3f} s")
+            time.sleep(SETTLE)
+        rss, peak = memory_mb(server.pid)
+        result["changes"] = changes
+        result["rss_mb"] = {
+            "steady": round(steady, 1),
+            "end": round(rss, 1),
+            "peak": round(peak, 1),
+        }
+        return result
+    finally:
+        if pool is not None:
+            pool.stop()
+        if server is not None:
+            server.stop()
+            _keep_log(workdir / "server.log")
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _keep_log(log: Path) -> None:
+    text = log.read_text(errors="replace") if log.exists() else ""
+    if text.strip():
+        print(f"  server log (last lines):\n{text[-2000:]}", file=sys.stderr)
+
+
+def _storm(server: Server, pool: WorkerPool, timeout: float) -> dict[str, Any]:
+    cpu = cpu_seconds(server.pid)
+    started = time.monotonic()
+    replies = pool.command(("start", timeout), timeout)
+    done = [t - started for t in concat(replies, "done_at") if t is not None]
+    errors = concat(replies, "errors")
+    return {
+        "seconds": round(max(done), 3) if len(done) == pool_size(replies) else float("nan"),
+        "converged": len(done),
+        "per_proxy": report.summarize(done),
+        "server_cpu_s": round(cpu_seconds(server.pid) - cpu, 2),
+        "bytes_per_proxy": report.summarize(concat(replies, "bytes")),
+        "errors": errors[:5],
+        "error_count": len(errors),
+    }
+
+
+def pool_size(replies: list[dict[str, Any]]) -> int:
+    """How many proxies the replies cover."""
+    return len(concat(replies, "done_at"))
+
+
+def _change(
+    server: Server,
+    pool: WorkerPool,
+    path: Path,
+    text: str,
+    types: list[str],
+    timeout: float,
+) -> dict[str, Any]:
+    """Mark every proxy, replace ``path``, and collect per-proxy convergence."""
+    pool.command(("mark", types), 10.0)
+    cpu = cpu_seconds(server.pid)
+    edited = time.monotonic()
+    write_atomically(path, text)
+    replies = pool.command(("collect", timeout), timeout)
+    time.sleep(0.5)  # let the server finish what trails the last response
+    cpu_used = cpu_seconds(server.pid) - cpu
+    times = concat(replies, "times")
+    latencies = [max(t.values()) - edited for t in times if len(t) == len(types)]
+    per_type = {
+        short: report.summarize([t[short] - edited for t in times if short in t])
+        for short in sorted({k for t in times for k in t})
+    }
+    errors = concat(replies, "errors")
+    return {
+        "types": sorted({k for t in times for k in t}),
+        "converged": len(latencies),
+        "latency": report.summarize(latencies),
+        "per_type": per_type,
+        "server_cpu_s": round(cpu_used, 2),
+        "bytes_per_proxy": report.summarize(concat(replies, "bytes")),
+        "error_count": len(errors),
+        "errors": errors[:5],
+    }
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.push_latency", description=__doc__.split("\n\n")[0]
+    )
+    p.add_argument("--services", type=int, help="S; omit with --proxies for the sweep")
+    p.add_argument("--proxies", type=int, help="P; omit with --services for the sweep")
+    p.add_argument("--mode", choices=["sotw", "delta"], default="sotw")
+    p.add_argument("--workers", type=int, default=2, help="load processes (default 2)")
+    p.add_argument("--streams-per-channel", type=int, default=100)
+    p.add_argument("--debounce-after", type=float, default=0.1, help="server debounce, s")
+    p.add_argument("--storm-timeout", type=float, default=300.0)
+    p.add_argument("--change-timeout", type=float, default=60.0)
+    p.add_argument("--run-timeout", type=float, default=600.0, help="bound on each run, s")
+    p.add_argument("--full", action="store_true", help="sweep also P=5000")
+    p.add_argument("--json", type=Path, help="write the results here")
+    p.add_argument("--plot", type=Path, help="write a PNG here")
+    p.add_argument("--profile", type=Path, help="py-spy collapsed stacks of the server (one run)")
+    return p
+
+
+def _configs(a: argparse.Namespace) -> list[RunConfig]:
+    common = {
+        "mode": a.mode,
+        "workers": a.workers,
+        "streams_per_channel": a.streams_per_channel,
+        "debounce_after": a.debounce_after,
+        "storm_timeout": a.storm_timeout,
+        "change_timeout": a.change_timeout,
+        "run_timeout": a.run_timeout,
+    }
+    if a.services is not None or a.proxies is not None:
+        return [RunConfig(a.services or 1000, a.proxies or 100, profile=a.profile, **common)]
+    proxies = [100, 1000, 2000] + ([5000] if a.full else [])
+    return [RunConfig(s, p, **common) for s in (100, 1000) for p in proxies]
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark (one run or the sweep); print a table, write JSON and PNG if asked."""
+    a = _parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    runs = []
+    try:
+        for cfg in _configs(a):
+            runs.append(run(cfg))
+    except KeyboardInterrupt:
+        print("interrupted: every process started was stopped", file=sys.stderr)
+        return 130
+    finally:
+        if runs:
+            print(report.table(runs))
+        document = {
+            "benchmark": "push_latency",
+            "machine": report.machine(),
+            "clock": "time.monotonic (CLOCK_MONOTONIC, system-wide)",
+            "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(a).items()},
+            "runs": runs,
+        }
+        if a.json is not None and runs:
+            report.write_json(a.json, document)
+        if a.plot is not None and runs:
+            report.plot(runs, a.plot)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""Summaries of push-latency runs: percentiles, a text table, JSON and a PNG plot."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0..100) of ``values``, linearly interpolated; NaN if empty."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q / 100
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def summarize(values: Sequence[float]) -> dict[str, float]:
+    """p50, p90, p99, max and mean of ``values``, rounded to the millisecond (or byte)."""
+    return {
+        "p50": round(percentile(values, 50), 4),
+        "p90": round(percentile(values, 90), 4),
+        "p99": round(percentile(values, 99), 4),
+        "max": round(max(values), 4) if values else math.nan,
+        "mean": round(sum(values) / len(values), 4) if values else math.nan,
+    }
+
+
+def machine() -> dict[str, Any]:
+    """The machine the numbers come from."""
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+def _s(value: float) -> str:
+    return "-" if value is None or math.isnan(value) else f"{value:.2f}"
+
+
+def table(runs: Sequence[dict[str, Any]]) -> str:
+    """A Markdown table with one row per run, in the layout of PERFORMANCE.md."""
+    lines = [
+        "| mode | services | proxies | connect storm | endpoint change p50 / p99 | "
+        "route change p50 / p99 | server peak RSS | steady RSS | CPU endpoint / route |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in runs:
+        ep, rt = r["changes"]["endpoint"], r["changes"]["route"]
+        storm = _s(r["storm"]["seconds"]) + " s"
+        if r["storm"]["converged"] < r["proxies"]:
+            storm += f" ({r['storm']['converged']}/{r['proxies']})"
+        lines.append(
+            f"| {r['mode']} | {r['services']} | {r['proxies']} | {storm} | "
+            f"{_change(ep, r['proxies'])} | {_change(rt, r['proxies'])} | "
+            f"{r['rss_mb']['peak']:.0f} MB | {r['rss_mb']['steady']:.0f} MB | "
+            f"{_s(ep['server_cpu_s'])} / {_s(rt['server_cpu_s'])} s |"
+        )
+    return "\n".join(lines)
+
+
+def _change(change: dict[str, Any], proxies: int) -> str:
+    text = f"{_s(change['latency']['p50'])} / {_s(change['latency']['p99'])} s"
+    if change["converged"] < proxies:
+        text += f" ({change['converged']}/{proxies})"
+    return text
+
+
+def write_json(path: Path, document: dict[str, Any]) -> None:
+    """Write ``document`` as indented JSON (NaN becomes null)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(_nan_to_none(document), indent=2) + "\n")
+
+
+def _nan_to_none(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _nan_to_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nan_to_none(v) for v in value]
+    return value
+
+
+def plot(runs: Sequence[dict[str, Any]], path: Path) -> None:
+    """Convergence p50/p99 vs proxies (per change, mode and S) and server RSS vs proxies."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (lat, mem) = plt.subplots(1, 2, figsize=(13, 5))
+    series: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for r in runs:
+        series.setdefault((r["mode"], r["services"]), []).append(r)
+    for (mode, services), rs in sorted(series.items()):
+        rs = sorted(rs, key=lambda r: r["proxies"])
+        xs = [r["proxies"] for r in rs]
+        for change, marker in (("endpoint", "o"), ("route", "s")):
+            for q, style in (("p50", "-"), ("p99", "--")):
+                ys = [r["changes"][change]["latency"][q] for r in rs]
+                label = f"{change} {q} ({mode}, S={services})"
+                lat.plot(xs, ys, style, marker=marker, label=label)
+        mem.plot(xs, [r["rss_mb"]["peak"] for r in rs], "-o", label=f"peak ({mode}, S={services})")
+        mem.plot(
+            xs, [r["rss_mb"]["steady"] for r in rs], "--o", label=f"steady ({mode}, S={services})"
+        )
+    lat.set(xlabel="proxies", ylabel="convergence (s)", title="one change: time to converge")
+    mem.set(xlabel="proxies", ylabel="server RSS (MB)", title="pyistiod resident memory")
+    for ax in (lat, mem):
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"pyistiod push latency ({os.cpu_count()} CPUs, load generator on the same host)")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,124 @@
+"""The pyistiod server under test, as a child process, and what /proc says about it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Final
+
+_TICKS: Final = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of ``pid`` so far (``/proc/PID/stat`` utime + stime)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def memory_mb(pid: int) -> tuple[float, float]:
+    """``(VmRSS, VmHWM)`` of ``pid`` in MB: resident now, and its peak."""
+    values = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            values[key] = int(rest.split()[0]) / 1024
+    return values["VmRSS"], values["VmHWM"]
+
+
+@dataclass
+class Server:
+    """A running ``pyistiod serve``; ``stop()`` ends it (and its profiler, if any)."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+    log: IO[bytes]
+    profiler: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        """The server's process ID."""
+        return self.proc.pid
+
+    @property
+    def address(self) -> str:
+        """``127.0.0.1:PORT`` of its xDS server."""
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        """SIGINT (so a profiler wrapping it writes its output), then SIGKILL after 10 s."""
+        for proc in (self.profiler, self.proc):
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(5)
+        self.log.close()
+
+
+def start_server(
+    config_dir: Path,
+    debounce_after: float,
+    log_path: Path,
+    timeout: float = 60.0,
+    profile: Path | None = None,
+) -> Server:
+    """Start ``pyistiod serve`` on free loopback ports and wait until xDS accepts connections.
+
+    With ``profile``, py-spy samples the server from the moment it is up and
+    writes collapsed stacks (``--format raw``) there when the server stops.
+    """
+    port, monitoring = free_port(), free_port()
+    cmd = [
+        sys.executable, "-m", "pyistiod.cli", "serve",
+        "--config-dir", str(config_dir),
+        "--xds-address", f"127.0.0.1:{port}",
+        "--monitoring-address", f"127.0.0.1:{monitoring}",
+        "--debounce-after", str(debounce_after),
+        "--log-level", "warning",
+    ]  # fmt: skip
+    log = log_path.open("wb")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    server = Server(proc, port, log)
+    try:
+        _wait_for_port(proc, port, timeout)
+        if profile is not None:
+            server.profiler = _py_spy(proc.pid, profile)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def _wait_for_port(proc: subprocess.Popen[bytes], port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"pyistiod exited with {proc.returncode} before listening")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"pyistiod did not listen on 127.0.0.1:{port} within {timeout} s")
+
+
+def _py_spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    exe = Path(sys.executable).with_name("py-spy")
+    cmd = [str(exe), "record", "--pid", str(pid), "--format", "raw", "--rate", "50",
+           "--output", str(out), "--nonblocking"]  # fmt: skip
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

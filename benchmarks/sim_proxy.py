@@ -1,0 +1,279 @@
+"""Simulated Envoy sidecars: the xDS subscribe/ACK behaviour of Envoy, minus Envoy.
+
+Each proxy is a small state machine fed one response at a time, returning the
+requests Envoy would send in answer; ``run_proxy`` moves them over one grpc.aio
+ADS stream. Envoy's order is kept (xDS protocol, "Eventual consistency
+considerations"): CDS wildcard first; on a CDS response, ACK and subscribe EDS
+to the clusters of type EDS; after the first EDS response, LDS wildcard; on an
+LDS response, ACK and subscribe RDS to the route names in the listeners' HTTP
+connection managers. Every response is ACKed (this client never NACKs).
+
+To stay cheap, resources are decoded only where Envoy's behaviour needs them:
+a Cluster's name and discovery type (memoized on its bytes, which every proxy
+shares with the same view) and a Listener's RDS route names. Endpoints and
+routes are never decoded, only counted in bytes.
+
+Measurement state lives here too: ``mark(types)`` starts a change, and the
+first later response of each marked type that carries something new (SotW: a
+version different from the one held at the mark; delta: any resource or
+removal) records the proxy's convergence time for that type.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, Final
+
+import grpc
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.core.v3 import base_pb2
+from envoy.config.listener.v3 import listener_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import (
+    http_connection_manager_pb2 as hcm_pb2,
+)
+from envoy.service.discovery.v3 import discovery_pb2
+
+from xds_server.types import CLUSTER, ENDPOINT, LISTENER, ROUTE
+
+STORM_TYPES: Final = frozenset({CLUSTER, ENDPOINT, LISTENER, ROUTE})
+HCM_TYPE: Final = (
+    "type.googleapis.com/"
+    "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+)
+ADS_METHOD: Final = (
+    "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources"
+)
+DELTA_METHOD: Final = (
+    "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources"
+)
+
+_CLUSTERS: dict[bytes, tuple[str, bool]] = {}
+_CACHE_LIMIT: Final = 100_000
+
+
+def node_id(index: int) -> str:
+    """Proxy ``index``'s node ID, with a unique pod IP in 127.0.0.0/16."""
+    ip = f"127.0.{1 + index // 250}.{1 + index % 250}"
+    return f"sidecar~{ip}~proxy-{index}.default~default.svc.cluster.local"
+
+
+def cluster_info(data: bytes) -> tuple[str, bool]:
+    """A serialized Cluster's name and whether it is of type EDS, memoized on the bytes."""
+    hit = _CLUSTERS.get(data)
+    if hit is None:
+        if len(_CLUSTERS) > _CACHE_LIMIT:
+            _CLUSTERS.clear()
+        cluster = cluster_pb2.Cluster.FromString(data)
+        hit = (cluster.name, cluster.type == cluster_pb2.Cluster.EDS)
+        _CLUSTERS[data] = hit
+    return hit
+
+
+def route_names(data: bytes) -> set[str]:
+    """The RDS route configuration names a serialized Listener's HTTP connection managers use."""
+    listener = listener_pb2.Listener.FromString(data)
+    chains = list(listener.filter_chains)
+    if listener.HasField("default_filter_chain"):
+        chains.append(listener.default_filter_chain)
+    names = set()
+    for chain in chains:
+        for f in chain.filters:
+            if f.typed_config.type_url == HCM_TYPE:
+                hcm = hcm_pb2.HttpConnectionManager.FromString(f.typed_config.value)
+                if hcm.HasField("rds"):
+                    names.add(hcm.rds.route_config_name)
+    return names
+
+
+class ProxyState:
+    """What every simulated proxy counts: bytes, ACKed types, and the change being measured."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.node = base_pb2.Node(id=node_id(index))
+        self.bytes_received = 0
+        self.acked: set[str] = set()
+        self.storm_done_at: float | None = None
+        self.error: str | None = None
+        self.mark_types: frozenset[str] = frozenset()
+        self.mark_bytes = 0
+        self.converged: dict[str, float] = {}
+        self.lds_requested = False
+
+    @property
+    def mark_pending(self) -> bool:
+        """A change is being measured and some marked type has not arrived yet."""
+        return not self.mark_types <= self.converged.keys()
+
+    def mark(self, types: Iterable[str]) -> None:
+        """Start measuring a change expected to update ``types``."""
+        self.mark_types = frozenset(types)
+        self.mark_bytes = self.bytes_received
+        self.converged = {}
+
+    def _count(self, type_url: str, size: int, now: float, news: bool) -> None:
+        self.bytes_received += size
+        self.acked.add(type_url)
+        if news and type_url in self.mark_types and type_url not in self.converged:
+            self.converged[type_url] = now
+
+
+class SotwProxy(ProxyState):
+    """Envoy over state-of-the-world ADS: every request carries the type's full name list."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__(index)
+        self.versions: dict[str, str] = {}
+        self.nonces: dict[str, str] = {}
+        self.names: dict[str, list[str]] = {CLUSTER: [], LISTENER: []}
+        self.mark_versions: dict[str, str] = {}
+
+    def mark(self, types: Iterable[str]) -> None:
+        """Start measuring; a marked type converges on a version other than the current one."""
+        super().mark(types)
+        self.mark_versions = dict(self.versions)
+
+    def initial(self) -> list[discovery_pb2.DiscoveryRequest]:
+        """The first request: CDS wildcard, with the node."""
+        return [discovery_pb2.DiscoveryRequest(node=self.node, type_url=CLUSTER)]
+
+    def _request(self, type_url: str) -> discovery_pb2.DiscoveryRequest:
+        return discovery_pb2.DiscoveryRequest(
+            type_url=type_url,
+            version_info=self.versions.get(type_url, ""),
+            response_nonce=self.nonces.get(type_url, ""),
+            resource_names=self.names[type_url],
+        )
+
+    def on_response(
+        self, resp: discovery_pb2.DiscoveryResponse, size: int, now: float
+    ) -> list[discovery_pb2.DiscoveryRequest]:
+        """ACK ``resp`` and follow up as Envoy does; returns the requests to send, in order."""
+        t = resp.type_url
+        self._count(t, size, now, resp.version_info != self.mark_versions.get(t))
+        self.versions[t] = resp.version_info
+        self.nonces[t] = resp.nonce
+        out = [self._request(t)]
+        follow = ""
+        if t == CLUSTER:
+            infos = (cluster_info(a.value) for a in resp.resources)
+            eds = sorted(name for name, is_eds in infos if is_eds)
+            follow = ENDPOINT if eds != self.names.get(ENDPOINT) else ""
+            self.names[ENDPOINT] = eds
+        elif t == ENDPOINT and not self.lds_requested:
+            self.lds_requested = True
+            follow = LISTENER
+        elif t == LISTENER:
+            routes = sorted(set().union(*(route_names(a.value) for a in resp.resources)))
+            follow = ROUTE if routes != self.names.get(ROUTE) else ""
+            self.names[ROUTE] = routes
+        if follow:
+            out.append(self._request(follow))
+        return out
+
+
+class DeltaProxy(ProxyState):
+    """Envoy over delta ADS: wildcard CDS/LDS by an empty first subscribe, explicit EDS/RDS."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__(index)
+        self.eds: set[str] = set()
+        self.listener_routes: dict[str, set[str]] = {}
+        self.routes: set[str] = set()
+
+    def initial(self) -> list[discovery_pb2.DeltaDiscoveryRequest]:
+        """The first request: CDS wildcard (no names), with the node."""
+        return [discovery_pb2.DeltaDiscoveryRequest(node=self.node, type_url=CLUSTER)]
+
+    def on_response(
+        self, resp: discovery_pb2.DeltaDiscoveryResponse, size: int, now: float
+    ) -> list[discovery_pb2.DeltaDiscoveryRequest]:
+        """ACK ``resp`` by nonce and follow up as Envoy does; returns the requests to send."""
+        t = resp.type_url
+        self._count(t, size, now, bool(resp.resources) or bool(resp.removed_resources))
+        out = [discovery_pb2.DeltaDiscoveryRequest(type_url=t, response_nonce=resp.nonce)]
+        if t == CLUSTER:
+            infos = (cluster_info(r.resource.value) for r in resp.resources)
+            added = {name for name, is_eds in infos if is_eds} - self.eds
+            gone = self.eds & set(resp.removed_resources)
+            self.eds = (self.eds | added) - gone
+            out += _subscribe(ENDPOINT, added, gone)
+        elif t == ENDPOINT and not self.lds_requested:
+            self.lds_requested = True
+            out.append(discovery_pb2.DeltaDiscoveryRequest(type_url=LISTENER))
+        elif t == LISTENER:
+            for name in resp.removed_resources:
+                self.listener_routes.pop(name, None)
+            for r in resp.resources:
+                self.listener_routes[r.name] = route_names(r.resource.value)
+            routes = set().union(*self.listener_routes.values())
+            out += _subscribe(ROUTE, routes - self.routes, self.routes - routes)
+            self.routes = routes
+        return out
+
+
+def _subscribe(
+    type_url: str, added: set[str], gone: set[str]
+) -> list[discovery_pb2.DeltaDiscoveryRequest]:
+    if not added and not gone:
+        return []
+    return [
+        discovery_pb2.DeltaDiscoveryRequest(
+            type_url=type_url,
+            resource_names_subscribe=sorted(added),
+            resource_names_unsubscribe=sorted(gone),
+        )
+    ]
+
+
+def _sized(parse: Callable[[bytes], Any]) -> Callable[[bytes], tuple[int, Any]]:
+    def deserialize(data: bytes) -> tuple[int, Any]:
+        return len(data), parse(data)
+
+    return deserialize
+
+
+def open_call(channel: grpc.aio.Channel, delta: bool) -> Any:
+    """Open one ADS stream whose reads yield ``(wire size, response)``."""
+    if delta:
+        method = channel.stream_stream(
+            DELTA_METHOD,
+            request_serializer=discovery_pb2.DeltaDiscoveryRequest.SerializeToString,
+            response_deserializer=_sized(discovery_pb2.DeltaDiscoveryResponse.FromString),
+        )
+    else:
+        method = channel.stream_stream(
+            ADS_METHOD,
+            request_serializer=discovery_pb2.DiscoveryRequest.SerializeToString,
+            response_deserializer=_sized(discovery_pb2.DiscoveryResponse.FromString),
+        )
+    return method()
+
+
+async def run_proxy(
+    proxy: SotwProxy | DeltaProxy,
+    call: Any,
+    on_storm_done: Callable[[], None],
+    on_converged: Callable[[], None],
+) -> None:
+    """Drive ``proxy`` over ``call`` until the stream ends; report milestones by callback."""
+    try:
+        for req in proxy.initial():
+            await call.write(req)
+        while True:
+            item = await call.read()
+            if item is grpc.aio.EOF:
+                proxy.error = proxy.error or "stream ended"
+                return
+            size, resp = item
+            pending = proxy.mark_pending
+            for req in proxy.on_response(resp, size, time.monotonic()):
+                await call.write(req)
+            if proxy.storm_done_at is None and proxy.acked >= STORM_TYPES:
+                proxy.storm_done_at = time.monotonic()
+                on_storm_done()
+            if pending and not proxy.mark_pending:
+                on_converged()
+    except grpc.aio.AioRpcError as err:
+        proxy.error = f"{err.code().name}: {err.details()}"
