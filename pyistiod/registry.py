@@ -38,11 +38,13 @@ class ProxyRegistry:
         self,
         cache: SnapshotCache,
         model: MeshModel,
-        builder_factory: Callable[[MeshModel], SnapshotBuilder] = SnapshotBuilder,
+        builder_factory: Callable[[MeshModel, SnapshotBuilder | None], SnapshotBuilder] = (
+            SnapshotBuilder
+        ),
     ) -> None:
         self.cache = cache
         self.builder_factory = builder_factory
-        self.builder = builder_factory(model)
+        self.builder = builder_factory(model, None)
         self.nodes: dict[str, _Connected] = {}
 
     def connect(self, node: NodeInfo) -> None:
@@ -63,6 +65,8 @@ class ProxyRegistry:
         known.streams -= 1
         if known.streams <= 0:
             del self.nodes[node_id]
+            if not any(n.proxy == known.proxy for n in self.nodes.values()):
+                self.builder.forget(known.proxy)
 
     def apply_model(self, model: MeshModel, changed_at: float | None = None) -> None:
         """Serve ``model`` from now on, to every connected proxy.
@@ -72,11 +76,12 @@ class ProxyRegistry:
 
         Raises whatever translation raised, having published nothing.
         """
-        builder = self.builder_factory(model)
+        builder = self.builder_factory(model, self.builder)
         built: dict[str, tuple[Proxy, Snapshot]] = {}
         for node_id, known in self.nodes.items():
             proxy = proxy_from_node(node_id, known.metadata, model)
             built[node_id] = (proxy, builder.snapshot(proxy))
+        builder.seal()
         self.builder = builder
         for node_id, (proxy, snapshot) in built.items():
             self.nodes[node_id].proxy = proxy

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from pyistiod.cli import EXAMPLE_MESH
@@ -20,6 +22,8 @@ BACK = "sidecar~127.0.0.21~backend-0.default~default.svc.cluster.local"
 
 
 class FailsForBackend(SnapshotBuilder):
+    """Fails to translate the empty model for backend-0 only, after frontend-0 succeeded."""
+
     def snapshot(self, proxy: Proxy) -> Snapshot:
         if proxy.pod_name == "backend-0" and not self.model.services:
             raise RuntimeError("translator bug")
@@ -51,3 +55,31 @@ def test_proxies_with_equal_views_share_resource_objects() -> None:
     assert front.get(types.ENDPOINT).get(shared) is back.get(types.ENDPOINT).get(shared)
     assert front.get(types.ROUTE).get("9080") is back.get(types.ROUTE).get("9080")
     assert front.get(types.LISTENER).version != back.get(types.LISTENER).version
+
+
+def test_endpoint_only_change_reuses_every_other_part() -> None:
+    cache = SnapshotCache()
+    model = load_dir(EXAMPLE_MESH).model
+    registry = ProxyRegistry(cache, model)
+    registry.connect(NodeInfo(FRONT, {}))
+    before = cache.snapshot(FRONT)
+    eps = dict(model.endpoints)
+    host = "backend.default.svc.cluster.local"
+    eps[host] = tuple(replace(e, address="127.0.0.99") for e in eps[host])
+    registry.apply_model(MeshModel.build(model.services, eps, model.workloads.values()))
+    after = cache.snapshot(FRONT)
+    assert before is not None and after is not None
+    for t in (types.CLUSTER, types.LISTENER, types.ROUTE):
+        assert after.get(t).parts == before.get(t).parts
+    assert after.get(types.ENDPOINT).version != before.get(types.ENDPOINT).version
+
+
+def test_disconnected_proxy_parts_are_forgotten() -> None:
+    cache = SnapshotCache()
+    registry = ProxyRegistry(cache, load_dir(EXAMPLE_MESH).model)
+    registry.connect(NodeInfo(FRONT, {}))
+    registry.connect(NodeInfo(BACK, {}))
+    parts = len(registry.builder._parts)
+    registry.disconnect(BACK)
+    assert len(registry.builder._parts) == parts - 3  # inbound clusters and listeners, outbound
+    assert registry.builder._owned.keys() == {registry.nodes[FRONT].proxy}
