@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint unit e2e
+.PHONY: setup demo test lint unit e2e proto
 
 $(BIN)/pyistiod: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -29,3 +29,7 @@ e2e: setup
 
 test: lint
 	$(BIN)/pytest
+
+# Regenerate the Python code of proto/ (tests/unit/test_proto_generated.py checks it is current).
+proto: setup
+	$(BIN)/python -m grpc_tools.protoc -Iproto --python_out=. --pyi_out=. --grpc_python_out=. proto/ca/gen/istio_ca.proto
