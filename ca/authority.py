@@ -24,6 +24,7 @@ from __future__ import annotations
 import enum
 import itertools
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -260,14 +261,49 @@ def _key_name(key: object) -> str:
     return type(key).__name__
 
 
+def issue_server_cert(
+    bundle: SigningBundle,
+    key: PrivateKey,
+    spiffe_id: SpiffeId,
+    dns_names: Sequence[str],
+    ttl: timedelta,
+    now: datetime,
+) -> IssuedCert:
+    """A serving certificate for the control plane itself (its own key, no CSR).
+
+    Like istiod's own certificate: the SPIFFE identity plus DNS names such as
+    ``istiod.istio-system.svc`` that proxies verify when they dial it.
+    """
+    _require_utc(now)
+    _check_bundle_valid_at(bundle, now)
+    not_after = min(now + ttl, bundle.not_after)
+    public_key = _accepted_public_key(key.public_key())
+    builder = _leaf_builder(
+        bundle, public_key, spiffe_id, now - CLOCK_SKEW_GRACE, not_after, dns_names
+    )
+    leaf = builder.sign(bundle.signing_key, signature_hash(bundle.signing_key))
+    leaf_pem = cert_to_pem(leaf)
+    return IssuedCert(
+        cert_pem=leaf_pem,
+        chain_pem=leaf_pem + bundle.ca_chain_pem,
+        root_pem=bundle.roots_pem,
+        not_before=leaf.not_valid_before_utc,
+        not_after=leaf.not_valid_after_utc,
+        serial_number=leaf.serial_number,
+    )
+
+
 def _leaf_builder(
     bundle: SigningBundle,
     public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey,
     spiffe_id: SpiffeId,
     not_before: datetime,
     not_after: datetime,
+    dns_names: Sequence[str] = (),
 ) -> x509.CertificateBuilder:
     """The leaf template of Istio's ``genCertTemplateFromCSR`` for a non-CA cert."""
+    sans: list[x509.GeneralName] = [x509.UniformResourceIdentifier(str(spiffe_id))]
+    sans += [x509.DNSName(name) for name in dns_names]
     return (
         x509.CertificateBuilder()
         # RFC 5280 4.2.1.6: an empty subject requires a critical SAN.
@@ -286,7 +322,7 @@ def _leaf_builder(
             critical=False,
         )
         .add_extension(
-            x509.SubjectAlternativeName([x509.UniformResourceIdentifier(str(spiffe_id))]),
+            x509.SubjectAlternativeName(sans),
             critical=True,
         )
         .add_extension(bundle.leaf_aki, critical=False)

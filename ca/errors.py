@@ -50,6 +50,8 @@ class CAErrorKind(enum.Enum):
     """A private key does not belong to the certificate beside it."""
     CHAIN_INVALID = "CHAIN_INVALID"
     """A CA certificate chain does not lead to the root, or a CA cert is unusable."""
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    """The caller presented no credential, or one that is forged, expired or malformed."""
 
 
 def grpc_status_for(kind: CAErrorKind) -> StatusCode:
@@ -73,6 +75,8 @@ def grpc_status_for(kind: CAErrorKind) -> StatusCode:
             return StatusCode.INVALID_ARGUMENT
         case CAErrorKind.IDENTITY_MISMATCH:
             return StatusCode.PERMISSION_DENIED
+        case CAErrorKind.UNAUTHENTICATED:
+            return StatusCode.UNAUTHENTICATED
         case CAErrorKind.CERT_GENERATION:
             return StatusCode.INTERNAL
         case (
@@ -103,6 +107,8 @@ def client_message_for(kind: CAErrorKind) -> str:
             return "identity is not a valid SPIFFE ID"
         case CAErrorKind.TTL_INVALID:
             return "requested certificate lifetime is not allowed"
+        case CAErrorKind.UNAUTHENTICATED:
+            return "the caller is not authenticated"
         case (
             CAErrorKind.CERT_GENERATION
             | CAErrorKind.FILE_UNREADABLE

@@ -323,3 +323,23 @@ def _fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+TOKEN_KEY = "token-key"
+
+
+def load_or_create_token_key(ca_dir: Path) -> bytes:
+    """The key that signs workload tokens (``ca.tokens``): 32 random bytes, mode 0600.
+
+    Created on first use, never overwritten; a file of the wrong size is an error.
+    """
+    path = ca_dir / TOKEN_KEY
+    if not path.exists():
+        ca_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _write_new(path, os.urandom(32), 0o600)
+    data = _read_bytes(path)
+    if len(data) != 32:
+        raise CAError(
+            CAErrorKind.FILE_CORRUPT, f"holds {len(data)} bytes, expected 32", path=str(path)
+        )
+    return data
