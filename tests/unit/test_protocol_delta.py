@@ -115,3 +115,11 @@ def test_snapshot_waits_for_outstanding_response() -> None:
     assert no_send(s.on_snapshot(snap(cds={"a": "3"})))
     latest = one_send(s.on_request(ack(_)))
     assert names(latest) == ["a"] and latest.removed == ("b",)
+
+
+def test_denied_type_closes_the_delta_stream() -> None:
+    s = DeltaStream(denied={types.SECRET: "no"})
+    s.on_snapshot(snap(sds={"default": "key"}))
+    actions = s.on_request(DeltaRequest(types.SECRET, subscribe=("default",)))
+    assert [type(a).__name__ for a in actions] == ["Close"]
+    assert no_send(actions)

@@ -179,3 +179,10 @@ def test_snapshot_pushes_follow_ads_order() -> None:
         s.on_snapshot(snap(cds={"a": "2"}, eds={"a": "2"}, lds={"l": "2"}, rds={"r": "2"}))
     )
     assert [p.type_url for p in pushed] == list(types.ADS_ORDER[:4])
+
+
+def test_denied_type_closes_with_permission_denied_and_the_reason() -> None:
+    s = SotwStream(denied={types.SECRET: "secrets need an authenticated stream"})
+    s.on_snapshot(snap(cds={"a": "1"}, sds={"default": "key"}))
+    (close,) = s.on_request(SotwRequest(types.SECRET, resource_names=("default",)))
+    assert close == Close("PERMISSION_DENIED", "secrets need an authenticated stream")

@@ -22,18 +22,19 @@ Invariants:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from xds_server.protocol.events import (
     Acked,
     Action,
-    Close,
     DeltaRequest,
     Ignored,
     IgnoreReason,
     Nacked,
     Send,
 )
+from xds_server.protocol.gate import gate
 from xds_server.protocol.subscription import Subscription, delta_subscription
 from xds_server.snapshot import Resource, ResourceSet, Snapshot
 from xds_server.types import ADS_ORDER, KNOWN_TYPES
@@ -59,6 +60,8 @@ class DeltaStream:
     """Protocol state of one delta stream; same contract as ``SotwStream``."""
 
     allowed: frozenset[str] = KNOWN_TYPES
+    denied: Mapping[str, str] = field(default_factory=dict)
+    """Types refused with PERMISSION_DENIED, with the reason (``gate`` rule 3)."""
     snapshot: Snapshot = field(default_factory=lambda: Snapshot.of(()))
     types: dict[str, DeltaTypeState] = field(default_factory=dict)
     last_nonce: int = 0
@@ -77,10 +80,9 @@ class DeltaStream:
 
     def on_request(self, req: DeltaRequest) -> list[Action]:
         """Apply a request's ACK/NACK and subscription changes; answer them."""
-        if req.type_url not in KNOWN_TYPES:
-            return [Ignored(req.type_url, IgnoreReason.UNKNOWN_TYPE, req.response_nonce)]
-        if req.type_url not in self.allowed:
-            return [Close("INVALID_ARGUMENT", f"type {req.type_url} is not served on this stream")]
+        refused = gate(req.type_url, req.response_nonce, self.allowed, self.denied)
+        if refused is not None:
+            return refused
         first = req.type_url not in self.types
         state = self._state(req)
         actions: list[Action] = []

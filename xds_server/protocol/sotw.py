@@ -23,19 +23,20 @@ Invariants:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from xds_server.protocol.decision import Decision, classify
 from xds_server.protocol.events import (
     Acked,
     Action,
-    Close,
     Ignored,
     IgnoreReason,
     Nacked,
     Send,
     SotwRequest,
 )
+from xds_server.protocol.gate import gate
 from xds_server.protocol.subscription import Subscription, sotw_subscription
 from xds_server.snapshot import Resource, ResourceSet, Snapshot
 from xds_server.types import ADS_ORDER, KNOWN_TYPES, WILDCARD_TYPES
@@ -70,6 +71,8 @@ class SotwStream:
     """
 
     allowed: frozenset[str] = KNOWN_TYPES
+    denied: Mapping[str, str] = field(default_factory=dict)
+    """Types refused with PERMISSION_DENIED, with the reason (``gate`` rule 3)."""
     snapshot: Snapshot = field(default_factory=lambda: Snapshot.of(()))
     types: dict[str, TypeState] = field(default_factory=dict)
     last_nonce: int = 0
@@ -84,10 +87,9 @@ class SotwStream:
 
     def on_request(self, req: SotwRequest) -> list[Action]:
         """A request from the proxy: ACK, NACK, (re)subscription or stale."""
-        if req.type_url not in KNOWN_TYPES:
-            return [Ignored(req.type_url, IgnoreReason.UNKNOWN_TYPE, req.response_nonce)]
-        if req.type_url not in self.allowed:
-            return [Close("INVALID_ARGUMENT", f"type {req.type_url} is not served on this stream")]
+        refused = gate(req.type_url, req.response_nonce, self.allowed, self.denied)
+        if refused is not None:
+            return refused
         state = self.types.setdefault(req.type_url, TypeState())
         new_sub = sotw_subscription(state.subscription, req.type_url, req.resource_names)
         decision = classify(state.nonce, state.subscription, new_sub, req)
