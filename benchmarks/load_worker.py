@@ -11,7 +11,9 @@ The parent drives each worker over a ``multiprocessing`` pipe with commands
   (or the timeout); reply with per-proxy times and bytes since the mark;
 - ``("stop",)``: cancel the streams, close the channels, reply and exit.
 
-Times are ``time.monotonic()``: on Linux CLOCK_MONOTONIC is system-wide, so the
+Replies carry the worker's own CPU seconds for the phase (``cpu_s``), to show
+whether the load generator, not the server, was the bottleneck. Times are
+``time.monotonic()``: on Linux CLOCK_MONOTONIC is system-wide, so the
 parent may compare them with its own.
 """
 
@@ -62,6 +64,7 @@ class Worker:
         self.tasks: list[asyncio.Task[None]] = []
         self.storm_done = 0
         self.converged = 0
+        self.mark_cpu = 0.0
 
     def _storm(self) -> None:
         self.storm_done += 1
@@ -79,6 +82,7 @@ class Worker:
 
     async def start(self, timeout: float) -> dict[str, Any]:
         """Open every stream; wait for every proxy's four ACKs."""
+        cpu = time.process_time()
         per = max(1, self.spec.streams_per_channel)
         for i, proxy in enumerate(self.proxies):
             if i % per == 0:
@@ -93,6 +97,7 @@ class Worker:
             "done_at": [p.storm_done_at for p in self.proxies],
             "bytes": [p.bytes_received for p in self.proxies],
             "errors": [p.error for p in self.proxies if p.error],
+            "cpu_s": time.process_time() - cpu,
         }
 
     def mark(self, types: list[str]) -> dict[str, Any]:
@@ -100,6 +105,7 @@ class Worker:
         self.converged = 0
         for p in self.proxies:
             p.mark(types)
+        self.mark_cpu = time.process_time()
         return {"marked": len(self.proxies)}
 
     async def collect(self, timeout: float) -> dict[str, Any]:
@@ -109,6 +115,7 @@ class Worker:
             "times": [{short_name(t): v for t, v in p.converged.items()} for p in self.proxies],
             "bytes": [p.bytes_received - p.mark_bytes for p in self.proxies],
             "errors": [p.error for p in self.proxies if p.error],
+            "cpu_s": time.process_time() - self.mark_cpu,
         }
 
     async def stop(self) -> None:

@@ -5,6 +5,8 @@ Usage::
     python -m benchmarks.push_latency --services 1000 --proxies 1000 [--mode sotw|delta]
         [--workers 2] [--json OUT.json] [--plot OUT.png] [--profile OUT.txt]
 
+Summarize a profile with ``python -m benchmarks.profile_summary OUT.route.txt``.
+
 Without ``--services``/``--proxies`` it sweeps P in {100, 1000, 2000} (and 5000
 with ``--full``) x S in {100, 1000}.
 
@@ -93,7 +95,7 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
     try:
         say(f"[{cfg.mode} S={cfg.services} P={cfg.proxies}] starting pyistiod")
         server = start_server(
-            config_dir, cfg.debounce_after, workdir / "server.log", deadline.cap(120), cfg.profile
+            config_dir, cfg.debounce_after, workdir / "server.log", deadline.cap(120)
         )
         pool = WorkerPool(
             server.address, cfg.proxies, cfg.workers, cfg.mode == "delta", cfg.streams_per_channel
@@ -108,7 +110,9 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
             "idle_rss_mb": round(memory_mb(server.pid)[0], 1),
         }
         say(f"  connect storm: {cfg.proxies} proxies")
+        _profile(server, cfg, "storm")
         result["storm"] = _storm(server, pool, deadline.cap(cfg.storm_timeout))
+        server.end_profile()
         say(f"  storm: {result['storm']['seconds']:.2f} s")
         time.sleep(SETTLE)
         steady = memory_mb(server.pid)[0]
@@ -118,7 +122,9 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
             ("route", SERVICES_FILE, mesh.add_port, [CLUSTER, ENDPOINT, LISTENER, ROUTE]),
         ):
             timeout = deadline.cap(cfg.change_timeout)
+            _profile(server, cfg, name)
             changes[name] = _change(server, pool, config_dir / path, text(0), types, timeout)
+            server.end_profile()
             lat = changes[name]["latency"]
             say(f"  {name} change: p50 {lat['p50']:.3f} s, p99 {lat['p99']:.3f} s")
             time.sleep(SETTLE)
@@ -139,6 +145,11 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def _profile(server: Server, cfg: RunConfig, phase: str) -> None:
+    if cfg.profile is not None:
+        server.profile(cfg.profile.with_name(f"{cfg.profile.stem}.{phase}{cfg.profile.suffix}"))
+
+
 def _keep_log(log: Path) -> None:
     text = log.read_text(errors="replace") if log.exists() else ""
     if text.strip():
@@ -156,6 +167,7 @@ def _storm(server: Server, pool: WorkerPool, timeout: float) -> dict[str, Any]:
         "converged": len(done),
         "per_proxy": report.summarize(done),
         "server_cpu_s": round(cpu_seconds(server.pid) - cpu, 2),
+        "client_cpu_s": round(sum(r["cpu_s"] for r in replies), 2),
         "bytes_per_proxy": report.summarize(concat(replies, "bytes")),
         "errors": errors[:5],
         "error_count": len(errors),
@@ -196,6 +208,7 @@ def _change(
         "latency": report.summarize(latencies),
         "per_type": per_type,
         "server_cpu_s": round(cpu_used, 2),
+        "client_cpu_s": round(sum(r["cpu_s"] for r in replies), 2),
         "bytes_per_proxy": report.summarize(concat(replies, "bytes")),
         "error_count": len(errors),
         "errors": errors[:5],
@@ -206,8 +219,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m benchmarks.push_latency", description=__doc__.split("\n\n")[0]
     )
-    p.add_argument("--services", type=int, help="S; omit with --proxies for the sweep")
-    p.add_argument("--proxies", type=int, help="P; omit with --services for the sweep")
+    p.add_argument("--services", type=int, nargs="+", help="S (several: each); omit for the sweep")
+    p.add_argument("--proxies", type=int, nargs="+", help="P (several: each); omit for the sweep")
     p.add_argument("--mode", choices=["sotw", "delta"], default="sotw")
     p.add_argument("--workers", type=int, default=2, help="load processes (default 2)")
     p.add_argument("--streams-per-channel", type=int, default=100)
@@ -218,7 +231,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--full", action="store_true", help="sweep also P=5000")
     p.add_argument("--json", type=Path, help="write the results here")
     p.add_argument("--plot", type=Path, help="write a PNG here")
-    p.add_argument("--profile", type=Path, help="py-spy collapsed stacks of the server (one run)")
+    p.add_argument(
+        "--profile",
+        type=Path,
+        help="OUT.txt: py-spy collapsed stacks of the server per phase, "
+        "OUT.storm.txt, OUT.endpoint.txt, OUT.route.txt (single run only)",
+    )
     return p
 
 
@@ -233,9 +251,11 @@ def _configs(a: argparse.Namespace) -> list[RunConfig]:
         "run_timeout": a.run_timeout,
     }
     if a.services is not None or a.proxies is not None:
-        return [RunConfig(a.services or 1000, a.proxies or 100, profile=a.profile, **common)]
-    proxies = [100, 1000, 2000] + ([5000] if a.full else [])
-    return [RunConfig(s, p, **common) for s in (100, 1000) for p in proxies]
+        services, proxies = a.services or [1000], a.proxies or [100]
+    else:
+        services, proxies = [100, 1000], [100, 1000, 2000] + ([5000] if a.full else [])
+    profile = a.profile if len(services) * len(proxies) == 1 else None
+    return [RunConfig(s, p, profile=profile, **common) for s in services for p in proxies]
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
@@ -259,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         document = {
             "benchmark": "push_latency",
             "machine": report.machine(),
+            "revision": report.revision(),
             "clock": "time.monotonic (CLOCK_MONOTONIC, system-wide)",
             "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(a).items()},
             "runs": runs,

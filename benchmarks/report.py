@@ -6,6 +6,7 @@ import json
 import math
 import os
 import platform
+import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,21 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "python": platform.python_version(),
     }
+
+
+def revision() -> dict[str, Any]:
+    """The git commit measured, and which server files differed from it (others edit live)."""
+    root = Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> str:
+        try:
+            out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+        except OSError:
+            return ""
+        return out.stdout.strip()
+
+    dirty = git("status", "--porcelain", "--", "pyistiod", "xds_server", "translators")
+    return {"commit": git("rev-parse", "HEAD"), "dirty": dirty.splitlines()}
 
 
 def _s(value: float) -> str:
@@ -122,3 +138,21 @@ def plot(runs: Sequence[dict[str, Any]], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m benchmarks.report OUT.png RESULT.json...``: one table and plot of many files."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m benchmarks.report", description=main.__doc__)
+    p.add_argument("plot", type=Path)
+    p.add_argument("results", type=Path, nargs="+")
+    a = p.parse_args(argv)
+    runs = [r for f in a.results for r in json.loads(f.read_text())["runs"]]
+    print(table(runs))
+    plot(runs, a.plot)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -42,7 +42,11 @@ def memory_mb(pid: int) -> tuple[float, float]:
 
 @dataclass
 class Server:
-    """A running ``pyistiod serve``; ``stop()`` ends it (and its profiler, if any)."""
+    """A running ``pyistiod serve``; ``stop()`` ends it (and its profiler, if any).
+
+    ``profile(path)`` / ``end_profile()`` bracket one phase with py-spy, which
+    writes collapsed stacks (``--format raw``) to ``path`` when it ends.
+    """
 
     proc: subprocess.Popen[bytes]
     port: int
@@ -59,17 +63,36 @@ class Server:
         """``127.0.0.1:PORT`` of its xDS server."""
         return f"127.0.0.1:{self.port}"
 
+    def profile(self, out: Path) -> None:
+        """Start sampling the server with py-spy (50 Hz, CPU only) into ``out``."""
+        self.end_profile()
+        exe = Path(sys.executable).with_name("py-spy")
+        cmd = [str(exe), "record", "--pid", str(self.pid), "--format", "raw", "--rate", "50",
+               "--output", str(out), "--nonblocking"]  # fmt: skip
+        self.profiler = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+        time.sleep(0.5)  # attach before the phase starts
+
+    def end_profile(self) -> None:
+        """Stop py-spy; SIGINT makes it write its output."""
+        if self.profiler is not None:
+            _interrupt(self.profiler)
+            self.profiler = None
+
     def stop(self) -> None:
-        """SIGINT (so a profiler wrapping it writes its output), then SIGKILL after 10 s."""
-        for proc in (self.profiler, self.proc):
-            if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(5)
+        """End the profiler, then the server: SIGINT, then SIGKILL after 10 s."""
+        self.end_profile()
+        _interrupt(self.proc)
         self.log.close()
+
+
+def _interrupt(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
 
 
 def start_server(
@@ -77,13 +100,8 @@ def start_server(
     debounce_after: float,
     log_path: Path,
     timeout: float = 60.0,
-    profile: Path | None = None,
 ) -> Server:
-    """Start ``pyistiod serve`` on free loopback ports and wait until xDS accepts connections.
-
-    With ``profile``, py-spy samples the server from the moment it is up and
-    writes collapsed stacks (``--format raw``) there when the server stops.
-    """
+    """Start ``pyistiod serve`` on free loopback ports and wait until xDS accepts connections."""
     port, monitoring = free_port(), free_port()
     cmd = [
         sys.executable, "-m", "pyistiod.cli", "serve",
@@ -98,8 +116,6 @@ def start_server(
     server = Server(proc, port, log)
     try:
         _wait_for_port(proc, port, timeout)
-        if profile is not None:
-            server.profiler = _py_spy(proc.pid, profile)
     except BaseException:
         server.stop()
         raise
@@ -115,10 +131,3 @@ def _wait_for_port(proc: subprocess.Popen[bytes], port: int, timeout: float) -> 
             return
         time.sleep(0.05)
     raise TimeoutError(f"pyistiod did not listen on 127.0.0.1:{port} within {timeout} s")
-
-
-def _py_spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
-    exe = Path(sys.executable).with_name("py-spy")
-    cmd = [str(exe), "record", "--pid", str(pid), "--format", "raw", "--rate", "50",
-           "--output", str(out), "--nonblocking"]  # fmt: skip
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
