@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import yaml
 
+from ca.errors import CAError
+from ca.spiffe import SpiffeId
 from pyistiod import logging_setup
+from pyistiod.credentials import workload_xds_tls
 from pyistiod.settings import Settings
 from translators.bootstrap import render_bootstrap
 from translators.file_source import load_dir
@@ -19,6 +24,10 @@ from xds_server.errors import ConfigInvalid
 EXAMPLE_MESH = Path(__file__).parent / "examples" / "mesh"
 
 
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
 def _serve(a: argparse.Namespace) -> int:
     from pyistiod.serve import run
 
@@ -26,16 +35,31 @@ def _serve(a: argparse.Namespace) -> int:
     settings = Settings(
         config_dir=Path(a.config_dir),
         xds_address=a.xds_address,
+        secure_xds_address=a.secure_xds_address,
         monitoring_address=a.monitoring_address,
         debounce_after=a.debounce_after,
         debounce_max=a.debounce_max,
+        ca_dir=Path(a.ca_dir),
+        trust_domain=a.trust_domain,
+        workload_cert_ttl=a.workload_cert_ttl,
     )
     try:
         run(settings)
-    except ConfigInvalid as invalid:
-        print(f"pyistiod: refusing to start: {invalid}", file=sys.stderr)
+    except (ConfigInvalid, CAError) as err:
+        print(f"pyistiod: refusing to start: {err}", file=sys.stderr)
         return 1
     return 0
+
+
+def duration(text: str) -> timedelta:
+    """A Go-style duration (``24h``, ``90s``, ``1h30m``, ``500ms``) or plain seconds."""
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return timedelta(seconds=float(text))
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise argparse.ArgumentTypeError(f"not a duration (e.g. 24h, 90s, 1h30m): {text!r}")
+    unit = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    return timedelta(seconds=sum(float(n) * unit[u] for n, u in parts))
 
 
 def _validate(a: argparse.Namespace) -> int:
@@ -74,7 +98,12 @@ def _bootstrap(a: argparse.Namespace) -> int:
         if workload is not None:
             labels = labels if labels is not None else dict(sorted(workload.labels))
             service_account = service_account or workload.service_account
-    host, _, port = a.xds_address.rpartition(":")
+    tls = None
+    if a.ca_dir:
+        identity = SpiffeId(a.trust_domain, node.namespace, service_account or "default")
+        tls = workload_xds_tls(Path(a.ca_dir), identity, _now(), a.token_ttl)
+    address = a.xds_address or ("127.0.0.1:15012" if tls else "127.0.0.1:15010")
+    host, _, port = address.rpartition(":")
     doc = render_bootstrap(
         a.node_id,
         host,
@@ -101,8 +130,20 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("serve", help="serve xDS to Envoy from a config directory")
     s.add_argument("--config-dir", required=True)
-    s.add_argument("--xds-address", default="127.0.0.1:15010")
+    s.add_argument("--xds-address", default="127.0.0.1:15010", help="plain-text xDS")
+    s.add_argument(
+        "--secure-xds-address",
+        default="127.0.0.1:15012",
+        help="TLS xDS, SDS and the CA service ('' to disable)",
+    )
     s.add_argument("--monitoring-address", default="127.0.0.1:15014")
+    s.add_argument(
+        "--ca-dir",
+        default=".pyistiod/ca",
+        help="root CA (created if absent) or Istio's cacerts layout",
+    )
+    s.add_argument("--trust-domain", default="cluster.local")
+    s.add_argument("--workload-cert-ttl", type=duration, default=timedelta(hours=24))
     s.add_argument("--debounce-after", type=float, default=0.1, help="seconds (default 0.1)")
     s.add_argument("--debounce-max", type=float, default=10.0, help="seconds (default 10)")
     s.add_argument("--log-level", default="info")
@@ -112,7 +153,14 @@ def parser() -> argparse.ArgumentParser:
     v.set_defaults(func=_validate)
     b = sub.add_parser("bootstrap", help="print an Envoy bootstrap that connects to pyistiod")
     b.add_argument("--node-id", required=True, help="sidecar~IP~POD.NS~NS.svc.cluster.local")
-    b.add_argument("--xds-address", default="127.0.0.1:15010")
+    b.add_argument(
+        "--xds-address",
+        default=None,
+        help="default 127.0.0.1:15012 with --ca-dir, else 127.0.0.1:15010",
+    )
+    b.add_argument("--ca-dir", help="use TLS xDS and mint this workload's token from the CA")
+    b.add_argument("--trust-domain", default="cluster.local")
+    b.add_argument("--token-ttl", type=duration, default=timedelta(hours=24))
     b.add_argument("--admin-port", type=int, default=15000)
     b.add_argument("--labels", type=_labels, default=None)
     b.add_argument("--service-account", default=None)

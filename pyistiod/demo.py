@@ -6,12 +6,11 @@ import shutil
 import time
 from pathlib import Path
 
-from pyistiod.local_mesh import LocalMesh, Pod, get_ok, wait_for
+from pyistiod.local_mesh import LocalMesh, Pod, Ports, get_ok, wait_for
 from translators.file_source import load_dir
 from translators.model import MeshModel
 
-XDS_PORT = 15010
-MONITORING_PORT = 15014
+PORTS = Ports()
 
 
 def pods_of(model: MeshModel) -> list[Pod]:
@@ -45,10 +44,10 @@ def run_demo(duration: float, workdir: Path) -> int:
     pods = pods_of(load_dir(config).model)
     mesh = LocalMesh(workdir)
     try:
-        mesh.start_pyistiod(config, XDS_PORT, MONITORING_PORT)
+        mesh.start_pyistiod(config, PORTS)
         for pod in pods:
             mesh.start_app(pod)
-            mesh.start_sidecar(pod, XDS_PORT)
+            mesh.start_sidecar(pod, PORTS)
         front = next(p for p in pods if p.labels.get("app") == "frontend")
         url = f"http://{front.ip}:{front.http_port}/call/backend/9080/hello"
         body = wait_for(lambda: get_ok(url), timeout=30)
@@ -58,7 +57,7 @@ def run_demo(duration: float, workdir: Path) -> int:
             f"A request through frontend's sidecar, frontend, then backend's sidecar:\n"
             f"  curl {url}\n  -> {body}\n"
             f"Envoy admin: http://{front.ip}:15000/config_dump   "
-            f"metrics: http://127.0.0.1:{MONITORING_PORT}/metrics   logs: {workdir}/*.log"
+            f"metrics: http://127.0.0.1:{PORTS.monitoring}/metrics   logs: {workdir}/*.log"
         )
         deadline = time.monotonic() + duration if duration else None
         while deadline is None or time.monotonic() < deadline:

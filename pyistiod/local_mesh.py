@@ -14,11 +14,14 @@ import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from ca.spiffe import SpiffeId
+from pyistiod.credentials import workload_xds_tls
 from translators.bootstrap import render_bootstrap
 from translators.loopback import app_address, outbound_address
 
@@ -50,6 +53,15 @@ class Pod:
         return f"sidecar~{self.ip}~{self.name}.{self.namespace}~{self.namespace}.svc.cluster.local"
 
 
+@dataclass(frozen=True, slots=True)
+class Ports:
+    """pyistiod's ports: plain xDS, TLS xDS and CA, metrics (istiod: 15010, 15012, 15014)."""
+
+    xds: int = 15010
+    secure_xds: int = 15012
+    monitoring: int = 15014
+
+
 @dataclass
 class LocalMesh:
     """Processes of a loopback mesh, with their logs under ``workdir``."""
@@ -64,25 +76,22 @@ class LocalMesh:
         self.procs.append(proc)
         return proc
 
+    @property
+    def ca_dir(self) -> Path:
+        """The CA directory pyistiod serves from, under ``workdir``."""
+        return self.workdir / "ca"
+
     def start_pyistiod(
-        self, config_dir: Path, xds_port: int, monitoring_port: int, debounce: float = 0.1
+        self, config_dir: Path, ports: Ports, debounce: float = 0.1, cert_ttl: str = "24h"
     ) -> subprocess.Popen[bytes]:
-        """Start ``pyistiod serve`` as its own process."""
+        """Start ``pyistiod serve`` as its own process (CA in ``ca_dir``)."""
         exe = [
-            sys.executable,
-            "-m",
-            "pyistiod.cli",
-            "serve",
-            "--config-dir",
-            str(config_dir),
-            "--xds-address",
-            f"127.0.0.1:{xds_port}",
-            "--monitoring-address",
-            f"127.0.0.1:{monitoring_port}",
-            "--debounce-after",
-            str(debounce),
-            "--log-level",
-            "debug",
+            *(sys.executable, "-m", "pyistiod.cli", "serve", "--config-dir", str(config_dir)),
+            *("--xds-address", f"127.0.0.1:{ports.xds}"),
+            *("--secure-xds-address", f"127.0.0.1:{ports.secure_xds}"),
+            *("--monitoring-address", f"127.0.0.1:{ports.monitoring}"),
+            *("--ca-dir", str(self.ca_dir), "--workload-cert-ttl", cert_ttl),
+            *("--debounce-after", str(debounce), "--log-level", "debug"),
         ]
         return self.spawn("pyistiod", exe)
 
@@ -105,33 +114,25 @@ class LocalMesh:
             argv += ["--tcp-port", str(pod.tcp_port)]
         return self.spawn(f"app-{pod.name}", argv)
 
-    def start_sidecar(self, pod: Pod, xds_port: int, admin_port: int = 15000) -> None:
-        """Write the pod's bootstrap and start its Envoy."""
+    def start_sidecar(self, pod: Pod, ports: Ports, admin_port: int = 15000) -> None:
+        """Write the pod's bootstrap (TLS xDS with its workload token) and start its Envoy."""
+        identity = SpiffeId("cluster.local", pod.namespace, pod.service_account)
+        tls = workload_xds_tls(self.ca_dir, identity, datetime.now(UTC), timedelta(hours=24))
         bootstrap = render_bootstrap(
             pod.node_id,
             "127.0.0.1",
-            xds_port,
+            ports.secure_xds,
             admin_port,
             labels=pod.labels,
             namespace=pod.namespace,
             service_account=pod.service_account,
             pod_name=pod.name,
+            tls=tls,
         )
         path = self.workdir / f"envoy-{pod.name}.yaml"
         path.write_text(yaml.safe_dump(bootstrap))
-        self.spawn(
-            f"envoy-{pod.name}",
-            [
-                envoy_binary(),
-                "-c",
-                str(path),
-                "--disable-hot-restart",
-                "--concurrency",
-                "1",
-                "--log-level",
-                "warn",
-            ],
-        )
+        argv = [envoy_binary(), "-c", str(path), "--disable-hot-restart", "--concurrency", "1"]
+        self.spawn(f"envoy-{pod.name}", [*argv, "--log-level", "warn"])
 
     def stop(self) -> None:
         """Terminate every process (then kill stragglers)."""

@@ -8,6 +8,9 @@ Invariants:
    publishes only if all were built, in one synchronous step: no stream sees
    a mix of two models, and a model that fails to translate changes nothing.
 3. A node is forgotten when its last stream ends.
+4. A node's SDS secrets are added only for a stream authenticated as the
+   very identity (namespace and service account) the node claims; a claim
+   for another identity is refused before anything is published.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ca.spiffe import SpiffeId
+from pyistiod.secret_store import SecretStore
 from pyistiod.snapshot_builder import SnapshotBuilder
 from translators.model import MeshModel
 from translators.proxy import Proxy, proxy_from_node
@@ -38,24 +43,38 @@ class ProxyRegistry:
         self,
         cache: SnapshotCache,
         model: MeshModel,
+        secrets: SecretStore | None = None,
         builder_factory: Callable[[MeshModel, SnapshotBuilder | None], SnapshotBuilder] = (
             SnapshotBuilder
         ),
     ) -> None:
         self.cache = cache
+        self.secrets = secrets
+        if secrets is not None:
+            secrets.on_rotated = self._republish
         self.builder_factory = builder_factory
         self.builder = builder_factory(model, None)
         self.nodes: dict[str, _Connected] = {}
 
-    def connect(self, node: NodeInfo) -> None:
-        """A stream opened for ``node``: publish its snapshot (ValueError for a bad node ID)."""
+    async def connect(self, node: NodeInfo, identity: SpiffeId | None = None) -> None:
+        """A stream opened for ``node``: publish its snapshot.
+
+        ``identity`` is what the stream authenticated as (None if it did not).
+        Raises ValueError for a malformed node and PermissionError when the
+        node claims another identity than the one it authenticated as.
+        """
         known = self.nodes.get(node.id)
+        proxy = known.proxy if known else proxy_from_node(node.id, node.metadata, self.model)
+        if identity is not None:
+            _check_claim(node.id, proxy, identity)
+            if self.secrets is not None:
+                await self.secrets.ensure(node.id, identity)
+        known = self.nodes.get(node.id)  # the await may have let another stream in
         if known is not None:
             known.streams += 1
-            return
-        proxy = proxy_from_node(node.id, node.metadata, self.builder.model)
-        self.nodes[node.id] = _Connected(node.metadata, proxy, 1)
-        self.cache.set_snapshot(node.id, self.builder.snapshot(proxy))
+        else:
+            self.nodes[node.id] = _Connected(node.metadata, proxy, 1)
+        self._republish(node.id)
 
     def disconnect(self, node_id: str) -> None:
         """A stream of ``node_id`` ended; forget the node after its last one."""
@@ -65,6 +84,8 @@ class ProxyRegistry:
         known.streams -= 1
         if known.streams <= 0:
             del self.nodes[node_id]
+            if self.secrets is not None:
+                self.secrets.forget(node_id)
             if not any(n.proxy == known.proxy for n in self.nodes.values()):
                 self.builder.forget(known.proxy)
 
@@ -80,14 +101,32 @@ class ProxyRegistry:
         built: dict[str, tuple[Proxy, Snapshot]] = {}
         for node_id, known in self.nodes.items():
             proxy = proxy_from_node(node_id, known.metadata, model)
-            built[node_id] = (proxy, builder.snapshot(proxy))
+            built[node_id] = (proxy, self._with_secrets(node_id, builder.snapshot(proxy)))
         builder.seal()
         self.builder = builder
         for node_id, (proxy, snapshot) in built.items():
             self.nodes[node_id].proxy = proxy
             self.cache.set_snapshot(node_id, snapshot, changed_at)
 
+    def _republish(self, node_id: str) -> None:
+        known = self.nodes.get(node_id)
+        if known is not None:
+            snapshot = self._with_secrets(node_id, self.builder.snapshot(known.proxy))
+            self.cache.set_snapshot(node_id, snapshot)
+
+    def _with_secrets(self, node_id: str, snapshot: Snapshot) -> Snapshot:
+        found = self.secrets.secret_set(node_id) if self.secrets is not None else None
+        return snapshot if found is None else snapshot.with_set(found)
+
     @property
     def model(self) -> MeshModel:
         """The model being served."""
         return self.builder.model
+
+
+def _check_claim(node_id: str, proxy: Proxy, identity: SpiffeId) -> None:
+    if (proxy.namespace, proxy.service_account) != (identity.namespace, identity.service_account):
+        raise PermissionError(
+            f"node {node_id} claims namespace {proxy.namespace!r} and service account "
+            f"{proxy.service_account!r} but authenticated as {identity}"
+        )

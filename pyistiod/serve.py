@@ -4,17 +4,33 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import prometheus_client
 import structlog
 
+from ca.authority import KeyKind, generate_workload_key, issue_server_cert, private_key_to_pem
+from ca.spiffe import SpiffeId
+from ca.storage import load_ca, load_or_create_token_key
+from pyistiod.authn import TokenAuthenticator
+from pyistiod.ca_service import CertificateService
 from pyistiod.config_watcher import ConfigWatcher, load_and_report
 from pyistiod.registry import ProxyRegistry
+from pyistiod.secret_store import SecretStore
 from pyistiod.settings import Settings
+from pyistiod.workload_certs import CertificateIssuer
 from xds_server.cache import SnapshotCache
-from xds_server.transport.server import XdsServer
+from xds_server.transport.server import TlsListener, XdsServer
 
 log = structlog.get_logger("serve")
+
+ISTIOD_DNS_NAMES = ("istiod.istio-system.svc",)
+"""What proxies verify when they dial the TLS port (istiod's service name)."""
+
+
+def wall_clock() -> datetime:
+    """Now, in UTC (certificates and tokens are about wall-clock time)."""
+    return datetime.now(UTC)
 
 
 def _split(address: str) -> tuple[str, int]:
@@ -22,29 +38,46 @@ def _split(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-async def serve(settings: Settings, on_ready: Callable[[int], None] | None = None) -> None:
-    """Serve xDS from the config directory until cancelled.
+async def serve(settings: Settings, on_ready: Callable[[int, int], None] | None = None) -> None:
+    """Serve xDS (and the CA) from the config directory until cancelled.
 
     The initial load must be valid (there is no last good config yet):
-    ``ConfigInvalid`` propagates to the caller.
+    ``ConfigInvalid`` propagates to the caller, as does a ``CAError`` for an
+    unusable CA directory.
     """
     initial = load_and_report(settings.config_dir, settings.domain_suffix)
+    bundle = load_ca(settings.ca_dir, settings.trust_domain, wall_clock(), KeyKind.ECDSA_P256)
+    authn = TokenAuthenticator(
+        load_or_create_token_key(settings.ca_dir), settings.trust_domain, wall_clock
+    )
     cache = SnapshotCache()
-    registry = ProxyRegistry(cache, initial.model)
-    server = XdsServer(cache, registry, settings.identifier)
-    port = await server.start(settings.xds_address)
+    secrets = SecretStore(CertificateIssuer(bundle, settings.workload_cert_ttl, wall_clock))
+    registry = ProxyRegistry(cache, initial.model, secrets)
+    ca_service = CertificateService(bundle, authn, settings.workload_cert_ttl, wall_clock)
+    server = XdsServer(cache, registry, settings.identifier, authn, [ca_service.handler()])
+    tls = None
+    if settings.secure_xds_address:
+        key = generate_workload_key()
+        identity = SpiffeId(settings.trust_domain, "istio-system", "istiod")
+        cert = issue_server_cert(
+            bundle, key, identity, ISTIOD_DNS_NAMES, timedelta(days=365), wall_clock()
+        )
+        tls = TlsListener(settings.secure_xds_address, cert.chain_pem, private_key_to_pem(key))
+    plain, secure = await server.start(settings.xds_address, tls)
     if settings.monitoring_address:
         host, mport = _split(settings.monitoring_address)
         prometheus_client.start_http_server(mport, addr=host)
     log.info(
         "serve.ready",
-        xds=f"{_split(settings.xds_address)[0]}:{port}",
+        xds_port=plain,
+        secure_xds_port=secure,
         config_dir=str(settings.config_dir),
+        ca_dir=str(settings.ca_dir),
         services=len(initial.model.services),
         monitoring=settings.monitoring_address,
     )
     if on_ready is not None:
-        on_ready(port)
+        on_ready(plain, secure)
     watcher = ConfigWatcher(settings, registry.apply_model)
     try:
         await watcher.run()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 
@@ -22,3 +23,10 @@ class Settings:
     domain_suffix: str = "cluster.local"
     identifier: str = "pyistiod"
     """``control_plane.identifier`` in every response."""
+    secure_xds_address: str = "127.0.0.1:15012"
+    """TLS xDS and the CA service (istiod's port 15012); "" to disable."""
+    ca_dir: Path = Path(".pyistiod/ca")
+    """Root CA (created on first start) or Istio's plug-in ``cacerts`` layout; token key."""
+    trust_domain: str = "cluster.local"
+    workload_cert_ttl: timedelta = timedelta(hours=24)
+    """Lifetime of workload certificates (Istio's default 24 h)."""

@@ -46,7 +46,7 @@ async def start(model: MeshModel) -> Running:
     cache = SnapshotCache()
     registry = ProxyRegistry(cache, model)
     server = XdsServer(cache, registry, "pyistiod-test")
-    port = await server.start("127.0.0.1:0")
+    port, _ = await server.start("127.0.0.1:0")
     return Running(server, cache, registry, port)
 
 

@@ -49,3 +49,17 @@ INBOUND_UPDATES = Counter(
     "pilot_inbound_updates", "Total number of updates received by pilot.", ["type"]
 )
 SERVICES = Gauge("pilot_services", "Total services known to pilot.")
+CERT_ISSUANCES = Counter(
+    "citadel_server_success_cert_issuance_count",
+    "The number of certificates issuances that have succeeded.",
+)
+CSR_REQUESTS = Counter("citadel_server_csr_count", "The number of CSRs received by Citadel server.")
+AUTHN_FAILURES = Counter(
+    "citadel_server_authentication_failure_count",
+    "The number of authentication failures.",
+)
+XDS_DENIED = Counter(
+    "pyistiod_xds_permission_denied_total",
+    "xDS streams closed with PERMISSION_DENIED or UNAUTHENTICATED (no istiod equivalent).",
+    ["reason"],
+)

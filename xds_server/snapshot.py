@@ -157,6 +157,10 @@ class Snapshot:
             for t, msgs in messages.items()
         )
 
+    def with_set(self, resource_set: ResourceSet) -> Snapshot:
+        """This snapshot with ``resource_set`` added or replacing its type's set."""
+        return Snapshot(MappingProxyType({**self.sets, resource_set.type_url: resource_set}))
+
     def get(self, type_url: str) -> ResourceSet:
         """The set of this type; an empty set if the snapshot has none."""
         found = self.sets.get(type_url)

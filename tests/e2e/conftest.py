@@ -14,8 +14,11 @@ import pytest
 
 from pyistiod.cli import EXAMPLE_MESH
 from pyistiod.demo import pods_of
-from pyistiod.local_mesh import LocalMesh, Pod, config_dump, http_get, wait_for
+from pyistiod.local_mesh import LocalMesh, Pod, Ports, config_dump, http_get, wait_for
 from translators.file_source import load_dir
+
+CERT_TTL = "6s"
+"""Workload certificates live seconds here, so rotation happens while the tests run."""
 
 
 def free_port() -> int:
@@ -30,8 +33,7 @@ class Mesh:
 
     local: LocalMesh
     config: Path
-    xds_port: int
-    monitoring_port: int
+    ports: Ports
     pods: dict[str, Pod]
     debounce: float
 
@@ -62,12 +64,14 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     config = work / "config"
     shutil.copytree(EXAMPLE_MESH, config)
     pods = {p.name: p for p in pods_of(load_dir(config).model)}
-    m = Mesh(LocalMesh(work), config, free_port(), free_port(), pods, debounce=0.1)
+    ports = Ports(free_port(), free_port(), free_port())
+    m = Mesh(LocalMesh(work), config, ports, pods, debounce=0.1)
     try:
-        m.local.start_pyistiod(config, m.xds_port, m.monitoring_port, m.debounce)
+        m.local.start_pyistiod(config, ports, m.debounce, cert_ttl=CERT_TTL)
+        wait_for(lambda: (work / "ca" / "token-key").exists(), timeout=10)
         for pod in pods.values():
             m.local.start_app(pod)
-            m.local.start_sidecar(pod, m.xds_port)
+            m.local.start_sidecar(pod, ports)
         wait_for(lambda: m.call_backend()[0] == 200, timeout=30)
         yield m
     finally:

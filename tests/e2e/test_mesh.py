@@ -130,7 +130,7 @@ def test_added_endpoint_reaches_envoy_within_a_second(mesh: Mesh) -> None:
         "backend",
     )
     mesh.local.start_app(pod)
-    mesh.local.start_sidecar(pod, mesh.xds_port)
+    mesh.local.start_sidecar(pod, mesh.ports)
     started = time.monotonic()
     write(mesh, "backend-1.yaml", SECOND_BACKEND)
     wait_for(
@@ -294,7 +294,7 @@ def test_cluster_only_change_does_not_leave_the_cluster_warming(mesh: Mesh) -> N
 
 
 def test_metrics_carry_istiods_names(mesh: Mesh) -> None:
-    status, body = http_get(f"http://127.0.0.1:{mesh.monitoring_port}/metrics")
+    status, body = http_get(f"http://127.0.0.1:{mesh.ports.monitoring}/metrics")
     assert status == 200
     samples = {}
     for line in body.splitlines():

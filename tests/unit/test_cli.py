@@ -59,7 +59,11 @@ def test_bootstrap_takes_labels_and_identity_from_the_pod(
     )
     doc = yaml.safe_load(capsys.readouterr().out)
     md = doc["node"]["metadata"]
-    assert md["LABELS"] == {"app": "backend", "version": "v1"}
+    assert md["LABELS"] == {
+        "app": "backend",
+        "version": "v1",
+        "security.istio.io/tlsMode": "istio",  # added as by Istio's injector
+    }
     assert md["SERVICE_ACCOUNT"] == "backend"
     assert doc["node"]["id"] == NODE
 

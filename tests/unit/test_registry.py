@@ -30,12 +30,12 @@ class FailsForBackend(SnapshotBuilder):
         return super().snapshot(proxy)
 
 
-def test_failed_translation_publishes_nothing() -> None:
+async def test_failed_translation_publishes_nothing() -> None:
     cache = SnapshotCache()
     model = load_dir(EXAMPLE_MESH).model
-    registry = ProxyRegistry(cache, model, FailsForBackend)
+    registry = ProxyRegistry(cache, model, builder_factory=FailsForBackend)
     for node in (FRONT, BACK):
-        registry.connect(NodeInfo(node, {}))
+        await registry.connect(NodeInfo(node, {}))
     before = {n: cache.snapshot(n) for n in (FRONT, BACK)}
     with pytest.raises(RuntimeError):
         registry.apply_model(MeshModel())
@@ -43,11 +43,11 @@ def test_failed_translation_publishes_nothing() -> None:
     assert registry.model is model
 
 
-def test_proxies_with_equal_views_share_resource_objects() -> None:
+async def test_proxies_with_equal_views_share_resource_objects() -> None:
     cache = SnapshotCache()
     registry = ProxyRegistry(cache, load_dir(EXAMPLE_MESH).model)
     for node in (FRONT, BACK):
-        registry.connect(NodeInfo(node, {}))
+        await registry.connect(NodeInfo(node, {}))
     front, back = cache.snapshot(FRONT), cache.snapshot(BACK)
     assert front is not None and back is not None
     shared = "outbound|9080||backend.default.svc.cluster.local"
@@ -57,11 +57,11 @@ def test_proxies_with_equal_views_share_resource_objects() -> None:
     assert front.get(types.LISTENER).version != back.get(types.LISTENER).version
 
 
-def test_endpoint_only_change_reuses_every_other_part() -> None:
+async def test_endpoint_only_change_reuses_every_other_part() -> None:
     cache = SnapshotCache()
     model = load_dir(EXAMPLE_MESH).model
     registry = ProxyRegistry(cache, model)
-    registry.connect(NodeInfo(FRONT, {}))
+    await registry.connect(NodeInfo(FRONT, {}))
     before = cache.snapshot(FRONT)
     eps = dict(model.endpoints)
     host = "backend.default.svc.cluster.local"
@@ -74,11 +74,11 @@ def test_endpoint_only_change_reuses_every_other_part() -> None:
     assert after.get(types.ENDPOINT).version != before.get(types.ENDPOINT).version
 
 
-def test_disconnected_proxy_parts_are_forgotten() -> None:
+async def test_disconnected_proxy_parts_are_forgotten() -> None:
     cache = SnapshotCache()
     registry = ProxyRegistry(cache, load_dir(EXAMPLE_MESH).model)
-    registry.connect(NodeInfo(FRONT, {}))
-    registry.connect(NodeInfo(BACK, {}))
+    await registry.connect(NodeInfo(FRONT, {}))
+    await registry.connect(NodeInfo(BACK, {}))
     parts = len(registry.builder._parts)
     registry.disconnect(BACK)
     assert len(registry.builder._parts) == parts - 3  # inbound clusters and listeners, outbound

@@ -7,7 +7,8 @@ servicer stubs, which would re-serialize a protobuf per proxy.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -15,7 +16,7 @@ from envoy.service.discovery.v3 import discovery_pb2
 
 from xds_server import types, wire
 from xds_server.cache import SnapshotCache
-from xds_server.transport.stream import NodeRegistry, StreamConfig, XdsStream
+from xds_server.transport.stream import Authenticator, NodeRegistry, StreamConfig, XdsStream
 
 _SERVICES: dict[str, tuple[str, str, str]] = {
     # service name: (type URL, SotW method, delta method)
@@ -43,11 +44,29 @@ def _identity(data: bytes) -> bytes:
     return data
 
 
+@dataclass(frozen=True, slots=True)
+class TlsListener:
+    """A TLS port (istiod's 15012): server-authenticated TLS; proxies then present a token."""
+
+    address: str
+    cert_chain_pem: bytes
+    key_pem: bytes
+
+
 class XdsServer:
     """Owns the grpc.aio server and hands each stream to an ``XdsStream``."""
 
-    def __init__(self, cache: SnapshotCache, registry: NodeRegistry, identifier: str) -> None:
+    def __init__(
+        self,
+        cache: SnapshotCache,
+        registry: NodeRegistry,
+        identifier: str,
+        authenticate: Authenticator | None = None,
+        extra_handlers: Sequence[grpc.GenericRpcHandler] = (),
+    ) -> None:
         self.cache = cache
+        self.authenticate = authenticate
+        self.extra_handlers = tuple(extra_handlers)
         self.registry = registry
         self.control_plane = wire.control_plane(identifier)
         self.server: grpc.aio.Server | None = None
@@ -74,7 +93,9 @@ class XdsServer:
             async def handle(
                 requests: AsyncIterator[Any], context: grpc.aio.ServicerContext
             ) -> None:
-                stream = XdsStream(config, self.cache, self.registry, self.control_plane)
+                stream = XdsStream(
+                    config, self.cache, self.registry, self.control_plane, self.authenticate
+                )
                 await stream.run(requests, context)
 
             return grpc.stream_stream_rpc_method_handler(
@@ -95,8 +116,11 @@ class XdsServer:
             },
         )
 
-    async def start(self, address: str) -> int:
-        """Listen on ``address`` (host:port; port 0 picks one); returns the bound port."""
+    async def start(self, address: str, tls: TlsListener | None = None) -> tuple[int, int]:
+        """Listen on ``address`` (plain text) and, if given, ``tls``.
+
+        Port 0 picks a free port. Returns the bound ports (0 for no TLS).
+        """
         self.server = grpc.aio.server(
             options=[
                 ("grpc.max_send_message_length", 64 * 1024 * 1024),
@@ -104,12 +128,16 @@ class XdsServer:
                 ("grpc.keepalive_time_ms", 30_000),
             ]
         )
-        self.server.add_generic_rpc_handlers(tuple(self.handlers()))
-        port: int = self.server.add_insecure_port(address)
-        if port == 0:
-            raise OSError(f"cannot listen on {address}")
+        self.server.add_generic_rpc_handlers((*self.handlers(), *self.extra_handlers))
+        plain: int = self.server.add_insecure_port(address)
+        secure = 0
+        if tls is not None:
+            creds = grpc.ssl_server_credentials([(tls.key_pem, tls.cert_chain_pem)])
+            secure = self.server.add_secure_port(tls.address, creds)
+        if plain == 0 or (tls is not None and secure == 0):
+            raise OSError(f"cannot listen on {address}" + (f" or {tls.address}" if tls else ""))
         await self.server.start()
-        return port
+        return plain, secure
 
     async def stop(self, grace: float = 1.0) -> None:
         """Stop serving; open streams get ``grace`` seconds."""

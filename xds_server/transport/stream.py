@@ -24,11 +24,12 @@ import structlog
 
 from xds_server import metrics
 from xds_server.cache import SnapshotCache
+from xds_server.errors import PyistiodError
 from xds_server.protocol.delta import DeltaStream
 from xds_server.protocol.events import Acked, Action, Close, Ignored, Nacked, Send
 from xds_server.protocol.sotw import SotwStream
 from xds_server.transport.convert import NodeInfo, delta_request, encode, node_info, sotw_request
-from xds_server.types import short_name
+from xds_server.types import SECRET, short_name
 
 log = structlog.get_logger("xds")
 
@@ -42,11 +43,26 @@ _END = object()
 class NodeRegistry(Protocol):
     """What the transport needs of the control plane: a snapshot per connected node."""
 
-    def connect(self, node: NodeInfo) -> None:
-        """Make sure the cache holds a snapshot for ``node``; raise ValueError if it is invalid."""
+    async def connect(self, node: NodeInfo, identity: Any = None) -> None:
+        """Make sure the cache holds a snapshot for ``node``.
+
+        ``identity`` is what ``Authenticator`` returned for the stream. Raise
+        ValueError for an invalid node, PermissionError for a node that claims
+        another identity.
+        """
 
     def disconnect(self, node_id: str) -> None:
         """One stream of ``node_id`` ended."""
+
+
+Authenticator = Callable[[grpc.aio.ServicerContext], Any]
+"""Who the peer of a stream proved to be (None: nobody). Raises a ``PyistiodError``
+(UNAUTHENTICATED) for a credential that is presented but invalid."""
+
+SECRETS_NEED_AUTHENTICATION = (
+    "secrets are served only over TLS (port 15012) to a proxy that authenticated "
+    "with its workload token"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +78,15 @@ class XdsStream:
     """Runs one stream until the proxy hangs up."""
 
     def __init__(
-        self, config: StreamConfig, cache: SnapshotCache, registry: NodeRegistry, cp: bytes
+        self,
+        config: StreamConfig,
+        cache: SnapshotCache,
+        registry: NodeRegistry,
+        cp: bytes,
+        authenticate: Authenticator | None = None,
     ) -> None:
         self.config = config
+        self.authenticate = authenticate
         self.cache = cache
         self.registry = registry
         self.control_plane = cp
@@ -73,11 +95,13 @@ class XdsStream:
         self.wake_pending = False
         self.woken_at = 0.0
         self.converging_since: float | None = None
-        self.core: SotwStream | DeltaStream = (
-            DeltaStream(allowed=config.allowed)
-            if config.delta
-            else SotwStream(allowed=config.allowed)
-        )
+        self.core: SotwStream | DeltaStream = self._core(authenticated=False)
+
+    def _core(self, *, authenticated: bool) -> SotwStream | DeltaStream:
+        denied = {} if authenticated else {SECRET: SECRETS_NEED_AUTHENTICATION}
+        if self.config.delta:
+            return DeltaStream(allowed=self.config.allowed, denied=denied)
+        return SotwStream(allowed=self.config.allowed, denied=denied)
 
     async def run(self, requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> None:
         """Serve the stream: identify the node, then answer requests and snapshot changes."""
@@ -87,14 +111,24 @@ class XdsStream:
             if first is _END:
                 return
             node = node_info(first.node)  # type: ignore[attr-defined]
-            try:
-                self.registry.connect(node)
-            except ValueError as err:
-                log.warning("xds.node_rejected", node=node.id, reason=str(err))
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"invalid node: {err}")
+            await self._admit(node, context)
             await self._serve(node, first, context)
         finally:
             reader.cancel()
+
+    async def _admit(self, node: NodeInfo, context: grpc.aio.ServicerContext) -> None:
+        """Authenticate the stream and register the node, or abort with the reason."""
+        try:
+            identity = self.authenticate(context) if self.authenticate else None
+            self.core = self._core(authenticated=identity is not None)
+            await self.registry.connect(node, identity)
+        except ValueError as err:
+            log.warning("xds.node_rejected", node=node.id, reason=str(err))
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"invalid node: {err}")
+        except PermissionError as err:
+            await _deny(context, node, grpc.StatusCode.PERMISSION_DENIED, str(err))
+        except PyistiodError as err:
+            await _deny(context, node, grpc.StatusCode[err.grpc_status.value], str(err))
 
     async def _serve(self, node: NodeInfo, first: Any, context: grpc.aio.ServicerContext) -> None:
         cancel_watch = self.cache.watch(node.id, self._wake)
@@ -152,8 +186,7 @@ class XdsStream:
                     removed=len(action.removed),
                 )
             elif isinstance(action, Close):
-                log.warning("xds.closed", node=node.id, code=action.code, reason=action.reason)
-                await context.abort(grpc.StatusCode[action.code], action.reason)
+                await _deny(context, node, grpc.StatusCode[action.code], action.reason)
             else:
                 _record(node, action)
 
@@ -178,6 +211,16 @@ class XdsStream:
             pass
         finally:
             self.inbox.put_nowait(_END)
+
+
+async def _deny(
+    context: grpc.aio.ServicerContext, node: NodeInfo, code: grpc.StatusCode, reason: str
+) -> None:
+    """End the stream with ``code``: logged, and counted when it is about access."""
+    log.warning("xds.closed", node=node.id, code=code.name, reason=reason)
+    if code in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED):
+        metrics.XDS_DENIED.labels(code.name.lower()).inc()
+    await context.abort(code, reason)
 
 
 def _record(node: NodeInfo, action: Acked | Nacked | Ignored) -> None:
