@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import prometheus_client
@@ -19,6 +19,7 @@ from pyistiod.registry import ProxyRegistry
 from pyistiod.secret_store import SecretStore
 from pyistiod.settings import Settings
 from pyistiod.workload_certs import CertificateIssuer
+from translators.model import MeshModel
 from xds_server.cache import SnapshotCache
 from xds_server.transport.server import TlsListener, XdsServer
 
@@ -38,21 +39,30 @@ def _split(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-async def serve(settings: Settings, on_ready: Callable[[int, int], None] | None = None) -> None:
-    """Serve xDS (and the CA) from the config directory until cancelled.
+@dataclass
+class ControlPlane:
+    """A started control plane: its server, registry and bound ports."""
 
-    The initial load must be valid (there is no last good config yet):
-    ``ConfigInvalid`` propagates to the caller, as does a ``CAError`` for an
-    unusable CA directory.
+    server: XdsServer
+    registry: ProxyRegistry
+    cache: SnapshotCache
+    xds_port: int
+    secure_xds_port: int
+    root_pem: bytes
+
+
+async def start_control_plane(settings: Settings, model: MeshModel) -> ControlPlane:
+    """Load the CA, then serve ``model`` on the plain and TLS xDS ports.
+
+    Raises ``CAError`` for an unusable CA directory.
     """
-    initial = load_and_report(settings.config_dir, settings.domain_suffix)
     bundle = load_ca(settings.ca_dir, settings.trust_domain, wall_clock(), KeyKind.ECDSA_P256)
     authn = TokenAuthenticator(
         load_or_create_token_key(settings.ca_dir), settings.trust_domain, wall_clock
     )
     cache = SnapshotCache()
     secrets = SecretStore(CertificateIssuer(bundle, settings.workload_cert_ttl, wall_clock))
-    registry = ProxyRegistry(cache, initial.model, secrets)
+    registry = ProxyRegistry(cache, model, secrets)
     ca_service = CertificateService(bundle, authn, settings.workload_cert_ttl, wall_clock)
     server = XdsServer(cache, registry, settings.identifier, authn, [ca_service.handler()])
     tls = None
@@ -64,25 +74,35 @@ async def serve(settings: Settings, on_ready: Callable[[int, int], None] | None 
         )
         tls = TlsListener(settings.secure_xds_address, cert.chain_pem, private_key_to_pem(key))
     plain, secure = await server.start(settings.xds_address, tls)
+    return ControlPlane(server, registry, cache, plain, secure, bundle.roots_pem)
+
+
+async def serve(settings: Settings) -> None:
+    """Serve xDS (and the CA) from the config directory until cancelled.
+
+    The initial load must be valid (there is no last good config yet):
+    ``ConfigInvalid`` propagates to the caller, as does a ``CAError`` for an
+    unusable CA directory.
+    """
+    initial = load_and_report(settings.config_dir, settings.domain_suffix)
+    cp = await start_control_plane(settings, initial.model)
     if settings.monitoring_address:
         host, mport = _split(settings.monitoring_address)
         prometheus_client.start_http_server(mport, addr=host)
     log.info(
         "serve.ready",
-        xds_port=plain,
-        secure_xds_port=secure,
+        xds_port=cp.xds_port,
+        secure_xds_port=cp.secure_xds_port,
         config_dir=str(settings.config_dir),
         ca_dir=str(settings.ca_dir),
         services=len(initial.model.services),
         monitoring=settings.monitoring_address,
     )
-    if on_ready is not None:
-        on_ready(plain, secure)
-    watcher = ConfigWatcher(settings, registry.apply_model)
+    watcher = ConfigWatcher(settings, cp.registry.apply_model)
     try:
         await watcher.run()
     finally:
-        await server.stop()
+        await cp.server.stop()
 
 
 def run(settings: Settings) -> None:

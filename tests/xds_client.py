@@ -96,7 +96,12 @@ class Stream:
             self.reader.cancel()
 
 
-def open_stream(channel: grpc.aio.Channel, method: str, delta: bool = False) -> Stream:
+def open_stream(
+    channel: grpc.aio.Channel,
+    method: str,
+    delta: bool = False,
+    metadata: tuple[tuple[str, str], ...] = (),
+) -> Stream:
     """Open ``/service/Method`` with discovery request/response (de)serializers."""
     req_type = discovery_pb2.DeltaDiscoveryRequest if delta else discovery_pb2.DiscoveryRequest
     resp_type = discovery_pb2.DeltaDiscoveryResponse if delta else discovery_pb2.DiscoveryResponse
@@ -111,7 +116,7 @@ def open_stream(channel: grpc.aio.Channel, method: str, delta: bool = False) -> 
         while (msg := await queue.get()) is not None:
             yield msg
 
-    return Stream(multi(requests()), queue)
+    return Stream(multi(requests(), metadata=metadata or None), queue)
 
 
 ADS = "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources"
