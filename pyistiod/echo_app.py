@@ -1,6 +1,8 @@
 """A tiny HTTP app for the demo mesh and the end-to-end tests.
 
-``GET /anything`` answers JSON naming the pod, path and Host header.
+``GET /anything`` answers JSON naming the pod, path, Host header and the
+``x-forwarded-client-cert`` header its sidecar added (the caller's SPIFFE ID
+when the call came over mTLS).
 ``GET /call/HOST/PORT/PATH`` calls service ``HOST:PORT`` through the pod's own
 sidecar (its outbound address, with ``Host: HOST``) and wraps the answer, so
 one request crosses both sidecars. ``--tcp-port`` adds a line-echo TCP server.
