@@ -28,6 +28,7 @@ def _handler(pod: str, outbound: str) -> type[BaseHTTPRequestHandler]:
                 "pod": pod,
                 "path": self.path,
                 "host": self.headers.get("Host", ""),
+                "xfcc": self.headers.get("x-forwarded-client-cert", ""),
             }
             status = 200
             if self.path.startswith("/call/"):
