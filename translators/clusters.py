@@ -2,10 +2,11 @@
 
 Outbound, one cluster per service port, named as Istio names them
 (``outbound|PORT||HOSTNAME``); the service's resolution picks the discovery
-type (EDS over ADS, STRICT_DNS, ORIGINAL_DST). Inbound, for sidecars only, one
-STATIC cluster per target port of the services selecting the proxy, named
-``inbound|PORT||`` and pointing at the pod's app address (see
-``translators.loopback``).
+type (EDS over ADS, STRICT_DNS, ORIGINAL_DST), and ``translators.mtls`` its
+transport socket (Istio's auto mTLS or the DestinationRule's TLS mode).
+Inbound, for sidecars only, one STATIC cluster per target port of the
+services selecting the proxy, named ``inbound|PORT||`` and pointing at the
+pod's app address (see ``translators.loopback``).
 
 This module also owns what the other builders share about clusters: their
 names, the ADS config source, and which inbound ports a proxy serves. Routes,
@@ -18,11 +19,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from envoy.config.cluster.v3 import cluster_pb2
-from envoy.config.core.v3 import address_pb2, config_source_pb2, protocol_pb2
+from envoy.config.core.v3 import address_pb2, protocol_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 from google.protobuf import duration_pb2
 
+from translators.config_source import ads_config_source
 from translators.model import (
     MeshModel,
     Protocol,
@@ -31,6 +33,7 @@ from translators.model import (
     ServicePort,
     selector_matches,
 )
+from translators.mtls import apply_upstream_tls
 from translators.proxy import Proxy, ProxyType
 
 CONNECT_TIMEOUT_SECONDS = 10
@@ -50,14 +53,6 @@ def outbound_cluster_name(port: int, hostname: str) -> str:
 def inbound_cluster_name(port: int) -> str:
     """Istio's inbound cluster name: ``inbound|PORT||``, PORT being the target port."""
     return f"inbound|{port}||"
-
-
-def ads_config_source() -> config_source_pb2.ConfigSource:
-    """A config source that says "over the ADS stream, v3" (``ads: {}``)."""
-    return config_source_pb2.ConfigSource(
-        ads=config_source_pb2.AggregatedConfigSource(),
-        resource_api_version=config_source_pb2.V3,
-    )
 
 
 def socket_address(address: str, port: int) -> address_pb2.Address:
@@ -185,15 +180,18 @@ def _outbound_cluster(model: MeshModel, service: Service, port: ServicePort) -> 
         cluster.type = cluster_pb2.Cluster.EDS
         cluster.eds_cluster_config.eds_config.CopyFrom(ads_config_source())
         cluster.eds_cluster_config.service_name = name
+        apply_upstream_tls(cluster, model, service, port)
     elif service.resolution is Resolution.DNS:
         cluster.type = cluster_pb2.Cluster.STRICT_DNS
         cluster.dns_lookup_family = cluster_pb2.Cluster.V4_ONLY
         # Istio's DNS ServiceEntry without endpoints resolves the host itself.
         addresses = ready_addresses(model, service, port.port) or [(service.hostname, port.port)]
         cluster.load_assignment.CopyFrom(load_assignment(name, addresses))
+        apply_upstream_tls(cluster, model, service, port)
     else:
         cluster.type = cluster_pb2.Cluster.ORIGINAL_DST
         cluster.lb_policy = cluster_pb2.Cluster.CLUSTER_PROVIDED
+        apply_upstream_tls(cluster, model, service, port)
     return cluster
 
 

@@ -2,22 +2,21 @@
 
 One ``ClusterLoadAssignment`` per service port whose service resolution is
 STATIC (the clusters ``build_clusters`` makes with type EDS), holding the
-ready endpoints of that port. The output depends on the model alone, never on
-the proxy, so every sidecar can be sent the same bytes (Istio's EDS cache is
-shared across proxies for the same reason).
+ready endpoints of that port. An endpoint with a sidecar that accepts mTLS
+carries Istio's ``envoy.transport_socket_match: {tlsMode: istio}`` metadata
+(``translators.mtls``), so auto mTLS picks its transport socket. The output
+depends on the model alone, never on the proxy, so every sidecar can be sent
+the same bytes (Istio's EDS cache is shared across proxies for the same
+reason).
 """
 
 from __future__ import annotations
 
 from envoy.config.endpoint.v3 import endpoint_pb2
 
-from translators.clusters import (
-    load_assignment,
-    outbound_cluster_name,
-    outbound_ports,
-    ready_addresses,
-)
-from translators.model import MeshModel, Resolution
+from translators.clusters import load_assignment, outbound_cluster_name, outbound_ports
+from translators.model import MeshModel, Resolution, Service
+from translators.mtls import endpoint_uses_mtls, set_tls_mode_metadata
 from translators.proxy import Proxy
 
 
@@ -30,11 +29,25 @@ def build_endpoints(model: MeshModel, proxy: Proxy) -> list[endpoint_pb2.Cluster
     """
     del proxy  # endpoints are proxy-independent by design
     assignments = [
-        load_assignment(
-            outbound_cluster_name(port.port, service.hostname),
-            ready_addresses(model, service, port.port),
-        )
+        _assignment(model, service, port.port)
         for service, port in outbound_ports(model)
         if service.resolution is Resolution.STATIC
     ]
     return sorted(assignments, key=lambda cla: str(cla.cluster_name))
+
+
+def _assignment(
+    model: MeshModel, service: Service, port: int
+) -> endpoint_pb2.ClusterLoadAssignment:
+    """The CLA of one service port: its ready endpoints by (address, port), marked for mTLS."""
+    ready = sorted(
+        (ep for ep in model.endpoints_of(service.hostname) if ep.ready and ep.service_port == port),
+        key=lambda ep: (ep.address, ep.port),
+    )
+    cla = load_assignment(
+        outbound_cluster_name(port, service.hostname), [(ep.address, ep.port) for ep in ready]
+    )
+    for lb_endpoint, ep in zip(cla.endpoints[0].lb_endpoints, ready, strict=True):
+        if endpoint_uses_mtls(model, service, ep):
+            set_tls_mode_metadata(lb_endpoint.metadata)
+    return cla

@@ -1,8 +1,11 @@
 """Parse one Kubernetes-shaped document into a typed, validated source object.
 
 Accepted: ``v1`` Service and Pod, ``discovery.k8s.io/v1`` EndpointSlice, and
-``networking.istio.io`` (``v1``, ``v1beta1``, ``v1alpha3``) ServiceEntry and
-WorkloadEntry (those two are read in ``istio_objects``). Invariants:
+``networking.istio.io`` (``v1``, ``v1beta1``, ``v1alpha3``) ServiceEntry,
+WorkloadEntry (read in ``istio_objects``) and DestinationRule, and
+``security.istio.io`` (``v1``, ``v1beta1``) PeerAuthentication and
+AuthorizationPolicy (read in ``security_objects`` and ``authz_objects``).
+Invariants:
 
 1. ``parse_object`` is pure and total: it never raises on bad input. It returns
    either one object and no errors, or no object and every error found in the
@@ -13,6 +16,10 @@ WorkloadEntry (those two are read in ``istio_objects``). Invariants:
    as Istio proxies neither.
 4. Cross-object rules (duplicates, references) are not checked here; see
    ``mesh_checks``.
+5. A Pod gets the label ``security.istio.io/tlsMode: istio`` unless it opts
+   out of injection (``sidecar.istio.io/inject: "false"``, as a label or an
+   annotation), as Istio's sidecar injector would add it; a value already
+   set is kept.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from translators import k8s_validate as v
+from translators.authz_objects import parse_authorization_policy
 from translators.istio_objects import (
     ServiceEntryObject,
     WorkloadEntryObject,
@@ -30,10 +38,21 @@ from translators.istio_objects import (
 from translators.k8s_meta import SERVICE_NAME, SUBDOMAIN, Meta, NameRule, Origin, read_meta
 from translators.k8s_ports import SlicePort, container_ports, service_ports, slice_ports
 from translators.model import Labels, ObjectKey, ServicePort
+from translators.security_model import TLS_MODE_ISTIO, TLS_MODE_LABEL
+from translators.security_objects import (
+    AuthorizationPolicyObject,
+    DestinationRuleObject,
+    PeerAuthenticationObject,
+    parse_destination_rule,
+    parse_peer_authentication,
+)
 from xds_server.errors import ConfigError
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 """The label tying an EndpointSlice to its Service (same namespace)."""
+
+INJECT_KEY = "sidecar.istio.io/inject"
+"""Label or annotation; ``"false"`` means the Pod has no sidecar (so no tlsMode label)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +110,14 @@ class Skipped:
 
 
 SourceObject = (
-    ServiceObject | EndpointSliceObject | PodObject | ServiceEntryObject | WorkloadEntryObject
+    ServiceObject
+    | EndpointSliceObject
+    | PodObject
+    | ServiceEntryObject
+    | WorkloadEntryObject
+    | PeerAuthenticationObject
+    | AuthorizationPolicyObject
+    | DestinationRuleObject
 )
 """Every kind of object the mesh builder reads."""
 
@@ -179,7 +205,20 @@ def _parse_pod(
     sa = sa or v.string(p, spec.get("serviceAccount"), "spec.serviceAccount") or "default"
     status = v.mapping(p, doc.get("status"), "status") or {}
     pod_ip = v.ip(p, status.get("podIP"), "status.podIP") or ""
+    meta = _with_injected_labels(p, doc, meta)
     return PodObject(meta, sa, pod_ip, container_ports(p, spec.get("containers")))
+
+
+def _with_injected_labels(p: v.Problems, doc: Mapping[str, object], meta: Meta) -> Meta:
+    """The Pod's metadata with the label Istio's injector adds, unless injection is off."""
+    md = v.mapping(p, doc.get("metadata"), "metadata") or {}
+    annotations = v.mapping(p, md.get("annotations"), "metadata.annotations") or {}
+    labels = dict(meta.labels)
+    injected = labels.get(INJECT_KEY, annotations.get(INJECT_KEY)) != "false"
+    if not injected or TLS_MODE_LABEL in labels:
+        return meta
+    labels[TLS_MODE_LABEL] = TLS_MODE_ISTIO
+    return Meta(meta.key, frozenset(labels.items()), meta.origin)
 
 
 def _parse_endpoint_slice(
@@ -243,11 +282,22 @@ _ISTIO_VERSIONS = (
     "networking.istio.io/v1alpha3",
 )
 
+_SECURITY_VERSIONS = ("security.istio.io/v1", "security.istio.io/v1beta1")
+
 _PARSERS: dict[tuple[str, str], tuple[_Parser, NameRule]] = {
     ("v1", "Service"): (_parse_service, SERVICE_NAME),
     ("v1", "Pod"): (_parse_pod, SUBDOMAIN),
     ("discovery.k8s.io/v1", "EndpointSlice"): (_parse_endpoint_slice, SUBDOMAIN),
     **{(api, "ServiceEntry"): (parse_service_entry, SUBDOMAIN) for api in _ISTIO_VERSIONS},
     **{(api, "WorkloadEntry"): (parse_workload_entry, SUBDOMAIN) for api in _ISTIO_VERSIONS},
+    **{(api, "DestinationRule"): (parse_destination_rule, SUBDOMAIN) for api in _ISTIO_VERSIONS},
+    **{
+        (api, "PeerAuthentication"): (parse_peer_authentication, SUBDOMAIN)
+        for api in _SECURITY_VERSIONS
+    },
+    **{
+        (api, "AuthorizationPolicy"): (parse_authorization_policy, SUBDOMAIN)
+        for api in _SECURITY_VERSIONS
+    },
 }
 """Readers by (apiVersion, kind), with the rule their ``metadata.name`` must follow."""

@@ -11,11 +11,17 @@ hostname; ``listener_conflicts`` names what lost, for callers to log.
 
 Inbound (sidecars only), one listener per target port of the services that
 select the proxy, bound at the pod IP, sending to ``inbound|PORT||`` through
-an inline route configuration (HTTP) or ``tcp_proxy`` (TCP).
+an inline route configuration (HTTP) or ``tcp_proxy`` (TCP). Its filter
+chains follow the port's PeerAuthentication mode (``translators.mtls``:
+TLS only, plaintext only, or both behind the TLS inspector); an HTTP chain
+forwards the client's identity to the app in ``x-forwarded-client-cert``,
+as Istio's sidecars do. The AuthorizationPolicies that apply to the proxy
+become RBAC filters in every inbound chain (``translators.authz``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from envoy.config.core.v3 import base_pb2
@@ -28,18 +34,22 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from google.protobuf import message
 
+from translators.authz import applicable_policies, http_rbac_filters, network_rbac_filters
 from translators.clusters import (
     InboundPort,
-    ads_config_source,
     inbound_cluster_name,
     inbound_ports,
     outbound_cluster_name,
     outbound_ports,
     socket_address,
 )
+from translators.config_source import ads_config_source
 from translators.model import MeshModel, Service
+from translators.mtls import inbound_chains
+from translators.peer_auth import effective_mode
 from translators.proxy import Proxy
 from translators.routes import catch_all_route
+from translators.security_model import AuthorizationPolicy
 
 HCM_FILTER = "envoy.filters.network.http_connection_manager"
 TCP_PROXY_FILTER = "envoy.filters.network.tcp_proxy"
@@ -102,7 +112,11 @@ def build_outbound_listeners(model: MeshModel, address: str) -> list[listener_pb
 
 def build_inbound_listeners(model: MeshModel, proxy: Proxy) -> list[listener_pb2.Listener]:
     """The inbound listeners of one proxy, at its pod IP (none for a gateway)."""
-    return [_inbound_listener(proxy.ip, inbound) for inbound in inbound_ports(model, proxy)]
+    applicable = applicable_policies(model.policies, proxy.namespace, proxy.labels)
+    return [
+        _inbound_listener(model, proxy, inbound, applicable)
+        for inbound in inbound_ports(model, proxy)
+    ]
 
 
 def _outbound_listener(address: str, port: OutboundPort) -> listener_pb2.Listener:
@@ -114,18 +128,33 @@ def _outbound_listener(address: str, port: OutboundPort) -> listener_pb2.Listene
         hcm.rds.config_source.CopyFrom(ads_config_source())
         hcm.rds.route_config_name = str(port.port)
         network_filter = _filter(HCM_FILTER, hcm)
-    return _listener(address, port.port, base_pb2.OUTBOUND, network_filter)
+    listener = _listener(address, port.port, base_pb2.OUTBOUND)
+    listener.filter_chains.add(filters=[network_filter])
+    return listener
 
 
-def _inbound_listener(address: str, inbound: InboundPort) -> listener_pb2.Listener:
-    cluster = inbound_cluster_name(inbound.port)
+def _inbound_listener(
+    model: MeshModel,
+    proxy: Proxy,
+    inbound: InboundPort,
+    applicable: tuple[AuthorizationPolicy, ...],
+) -> listener_pb2.Listener:
+    address, cluster = proxy.ip, inbound_cluster_name(inbound.port)
     if inbound.protocol.is_http:
-        hcm = _hcm(f"inbound_{address}_{inbound.port}")
+        hcm = _hcm(f"inbound_{address}_{inbound.port}", http_rbac_filters(applicable))
         hcm.route_config.CopyFrom(_inbound_route_configuration(inbound.port))
-        network_filter = _filter(HCM_FILTER, hcm)
+        hcm.forward_client_cert_details = hcm_pb2.HttpConnectionManager.APPEND_FORWARD
+        details = hcm.set_current_client_cert_details
+        details.subject.value, details.uri, details.dns = True, True, True
+        filters = [_filter(HCM_FILTER, hcm)]
     else:
-        network_filter = _tcp_proxy(cluster)
-    return _listener(address, inbound.port, base_pb2.INBOUND, network_filter)
+        filters = [*network_rbac_filters(applicable), _tcp_proxy(cluster)]
+    mode = effective_mode(model.policies, proxy.namespace, proxy.labels, inbound.port)
+    listener_filters, chains = inbound_chains(mode, filters)
+    listener = _listener(address, inbound.port, base_pb2.INBOUND)
+    listener.listener_filters.extend(listener_filters)
+    listener.filter_chains.extend(chains)
+    return listener
 
 
 def _inbound_route_configuration(port: int) -> route_pb2.RouteConfiguration:
@@ -140,24 +169,23 @@ def _inbound_route_configuration(port: int) -> route_pb2.RouteConfiguration:
     )
 
 
-def _listener(
-    address: str, port: int, direction: int, network_filter: listener_components_pb2.Filter
-) -> listener_pb2.Listener:
+def _listener(address: str, port: int, direction: int) -> listener_pb2.Listener:
     return listener_pb2.Listener(
         name=f"{address}_{port}",
         address=socket_address(address, port),
         traffic_direction=direction,
-        filter_chains=[listener_components_pb2.FilterChain(filters=[network_filter])],
     )
 
 
-def _hcm(stat_prefix: str) -> hcm_pb2.HttpConnectionManager:
+def _hcm(
+    stat_prefix: str, filters: Sequence[hcm_pb2.HttpFilter] = ()
+) -> hcm_pb2.HttpConnectionManager:
     router = hcm_pb2.HttpFilter(name=ROUTER_FILTER)
     router.typed_config.Pack(router_pb2.Router())
     return hcm_pb2.HttpConnectionManager(
         stat_prefix=stat_prefix,
         codec_type=hcm_pb2.HttpConnectionManager.AUTO,
-        http_filters=[router],
+        http_filters=[*filters, router],
     )
 
 

@@ -14,12 +14,15 @@ Invariants:
 4. Endpoints that are not ready are kept with ``ready=False``: dropping them
    is the translators' choice. An address/port pair appears once per service
    port (overlapping EndpointSlices are merged, see ``dedupe``).
+5. Security objects become ``MeshModel.policies``; a DestinationRule's short
+   host (no dot) is resolved in the rule's namespace, as Istio's
+   ``ResolveShortnameToFQDN`` does.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from translators.istio_objects import ServiceEntryObject, WorkloadEntryObject
 from translators.k8s_objects import EndpointSliceObject, PodObject, ServiceObject, SourceObject
@@ -39,6 +42,12 @@ from translators.model import (
     Resolution,
     Service,
     Workload,
+)
+from translators.security_model import Policies
+from translators.security_objects import (
+    AuthorizationPolicyObject,
+    DestinationRuleObject,
+    PeerAuthenticationObject,
 )
 from xds_server.errors import ConfigInvalid
 
@@ -76,7 +85,30 @@ def build_model(
             endpoints[model_svc.hostname] = dedupe(
                 se_endpoints(entry, model_svc, idx.workload_entries, idx.pods.values())
             )
-    return MeshModel.build(services, endpoints, _workloads(idx))
+    return MeshModel.build(services, endpoints, _workloads(idx), policies(objs, domain_suffix))
+
+
+def policies(
+    objects: Iterable[SourceObject], domain_suffix: str = DEFAULT_DOMAIN_SUFFIX
+) -> Policies:
+    """The security policies among ``objects``, DestinationRule hosts resolved to FQDNs."""
+    objs = list(objects)
+    return Policies.build(
+        tuple(o.policy for o in objs if isinstance(o, PeerAuthenticationObject)),
+        tuple(o.policy for o in objs if isinstance(o, AuthorizationPolicyObject)),
+        tuple(
+            replace(o.rule, host=resolve_short_host(o.rule.host, o.meta.namespace, domain_suffix))
+            for o in objs
+            if isinstance(o, DestinationRuleObject)
+        ),
+    )
+
+
+def resolve_short_host(host: str, namespace: str, domain_suffix: str) -> str:
+    """``reviews`` in namespace ``ns`` is ``reviews.ns.svc.<suffix>``; other hosts stay."""
+    if "." in host or host == "*":
+        return host
+    return kubernetes_hostname(namespace, host, domain_suffix)
 
 
 def _index(objs: list[SourceObject]) -> _Index:

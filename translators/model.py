@@ -21,6 +21,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from translators.security_model import NO_POLICIES, Policies
+
 Labels = frozenset[tuple[str, str]]
 """Labels as a frozenset of (key, value) pairs: hashable, and ``selector <= labels``
 is Kubernetes' equality-based selector match."""
@@ -172,7 +174,7 @@ ServiceKey = str
 
 @dataclass(frozen=True, slots=True)
 class MeshModel:
-    """The whole mesh at one instant: services, their endpoints, and workloads.
+    """The whole mesh at one instant: services, their endpoints, workloads and policies.
 
     Build it with ``MeshModel.build`` so the collections are sorted and keyed.
     The model is compared by value but not hashed as a whole: memoize on its
@@ -186,12 +188,15 @@ class MeshModel:
     workloads: Mapping[tuple[str, str], Workload] = field(
         default_factory=lambda: MappingProxyType({}), hash=False
     )
+    policies: Policies = NO_POLICIES
+    """Security policies (PeerAuthentication, AuthorizationPolicy, DestinationRule TLS)."""
 
     @staticmethod
     def build(
         services: Iterable[Service],
         endpoints: Mapping[ServiceKey, Iterable[Endpoint]],
         workloads: Iterable[Workload] = (),
+        policies: Policies = NO_POLICIES,
     ) -> MeshModel:
         """A model with every collection sorted by its key and read-only."""
         return MeshModel(
@@ -202,6 +207,7 @@ class MeshModel:
             workloads=MappingProxyType(
                 {(w.namespace, w.name): w for w in sorted(workloads, key=_workload_key)}
             ),
+            policies=policies,
         )
 
     def endpoints_of(self, hostname: ServiceKey) -> tuple[Endpoint, ...]:

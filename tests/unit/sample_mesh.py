@@ -6,12 +6,17 @@ Namespace ``default``: ``backend`` (HTTP 9080 -> 8080, gRPC 9090 -> named port
 entries: ``api.example.com`` (DNS, TLS 443, no endpoints), ``passthrough.example.com``
 (NONE, TCP 8443) and ``backend.default`` (STATIC, HTTP 9080: collides with
 backend's ``backend.default`` domain).
+
+``meshed_model`` is the same mesh with sidecars, as security tests want it:
+backend and frontend endpoints carry Istio's ``security.istio.io/tlsMode:
+istio`` label and their service accounts; ``db`` has no sidecar.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from dataclasses import replace
 
 from translators.model import (
     Endpoint,
@@ -25,6 +30,7 @@ from translators.model import (
     labels_of,
 )
 from translators.proxy import Proxy, ProxyType
+from translators.security_model import NO_POLICIES, Policies
 
 BACKEND = "backend.default.svc.cluster.local"
 FRONTEND = "frontend.default.svc.cluster.local"
@@ -137,6 +143,21 @@ def sample_model(extra_backend: bool = False, shuffle_seed: int | None = None) -
         for items in eps.values():
             rng.shuffle(items)
     return MeshModel.build(svcs, eps, wls)
+
+
+TLS_MODE_ISTIO = {"security.istio.io/tlsMode": "istio"}
+
+
+def meshed_model(policies: Policies = NO_POLICIES) -> MeshModel:
+    """The sample mesh with sidecars on backend and frontend, and ``policies``."""
+    eps = endpoints()
+    for host, app in ((BACKEND, "backend"), (FRONTEND, "frontend")):
+        eps[host] = [
+            replace(ep, labels=labels_of({"app": app, **TLS_MODE_ISTIO}), service_account=app)
+            for ep in eps[host]
+        ]
+    eps[DB] = [replace(ep, labels=labels_of({"app": "db"}), service_account="db") for ep in eps[DB]]
+    return MeshModel.build(services(), eps, workloads(), policies)
 
 
 def sidecar(pod: str, ip: str, namespace: str = "default", app: str = "") -> Proxy:

@@ -7,7 +7,8 @@ Two bootstraps per proxy, both validated by ``envoy --mode validate``:
   ones;
 - *inlined*: EDS clusters turned STATIC with their ClusterLoadAssignment
   inline, and RDS replaced by the route configuration inline, so Envoy also
-  validates every route configuration and endpoint.
+  validates every route configuration and endpoint. SDS secrets become
+  static ones (``with_static_secrets``): validate mode cannot fetch them.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from envoy.config.cluster.v3 import cluster_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
-from envoy_validate import envoy_validate
+from envoy_validate import envoy_validate, with_static_secrets
 from google.protobuf import json_format
 from sample_mesh import BACKEND_PROXY, DATA_PROXY, FRONTEND_PROXY, ROUTER, sample_model
 
@@ -86,5 +87,5 @@ def test_envoy_accepts_config_inlined(proxy: Proxy, tmp_path: Path) -> None:
     config["static_resources"]["listeners"] = [
         as_dict(inline_listener(v, routes)) for v in resources[types.LISTENER]
     ]
-    result = envoy_validate(config, tmp_path)
+    result = envoy_validate(with_static_secrets(config), tmp_path)
     assert result.returncode == 0, result.stderr + result.stdout

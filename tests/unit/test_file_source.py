@@ -38,6 +38,8 @@ ports: [{name: http, port: 8080}]
 endpoints: [{addresses: [10.1.0.1], targetRef: {kind: Pod, name: web-0}}]
 """
 WEB = "web.default.svc.cluster.local"
+INJECTED = {"security.istio.io/tlsMode": "istio"}
+"""The label Istio's sidecar injector adds to every Pod (see ``k8s_objects``)."""
 
 
 def write(root: Path, name: str, text: str) -> None:
@@ -66,11 +68,11 @@ def test_example_mesh_loads() -> None:
     assert tcp.ports[0].protocol is Protocol.TCP
     (front,) = model.endpoints_of("frontend.default.svc.cluster.local")
     assert (front.address, front.port, front.service_port) == ("127.0.0.11", 8080, 8080)
-    assert front.labels == labels_of({"app": "frontend", "version": "v1"})
+    assert front.labels == labels_of({"app": "frontend", "version": "v1", **INJECTED})
     assert (front.service_account, front.workload) == ("frontend", "frontend-0")
     (back,) = model.endpoints_of("backend-tcp.default.svc.cluster.local")
     assert (back.address, back.port, back.service_account) == ("127.0.0.21", 9090, "backend")
-    assert back.labels == labels_of({"app": "backend", "version": "v1"})
+    assert back.labels == labels_of({"app": "backend", "version": "v1", **INJECTED})
     pod = model.workload("default", "backend-0")
     assert pod is not None and pod.ports == (("http", 9080), ("tcp", 9090))
 
@@ -87,7 +89,11 @@ def test_multi_document_nested_yml_and_hidden_files(tmp_path: Path) -> None:
     result = load_dir(tmp_path)
     assert (result.files, result.objects) == (2, 3)
     (ep,) = result.model.endpoints_of(WEB)
-    assert (ep.port, ep.service_account, ep.labels) == (8080, "web-sa", labels_of({"app": "web"}))
+    assert (ep.port, ep.service_account, ep.labels) == (
+        8080,
+        "web-sa",
+        labels_of({"app": "web", **INJECTED}),
+    )
 
 
 def test_kind_list_items_are_read(tmp_path: Path) -> None:

@@ -128,7 +128,7 @@ def test_pod_parsed() -> None:
     assert pod.service_account == "default"
     assert pod.pod_ip == "fd00::1"
     assert pod.ports == (("http", 8080),)
-    assert pod.meta.labels == frozenset({("app", "web")})
+    assert pod.meta.labels == frozenset({("app", "web"), ("security.istio.io/tlsMode", "istio")})
 
 
 @pytest.mark.parametrize("version", ["v1", "v1beta1", "v1alpha3"])

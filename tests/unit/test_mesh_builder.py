@@ -159,7 +159,9 @@ def test_pod_identity_reaches_endpoints_through_target_ref() -> None:
     )
     known, missing = model.endpoints_of(WEB)
     assert (known.service_port, known.port) == (80, 8080)  # named targetPort, resolved by k8s
-    assert known.labels == labels_of({"app": "web", "version": "v2"})
+    assert known.labels == labels_of(
+        {"app": "web", "version": "v2", "security.istio.io/tlsMode": "istio"}
+    )
     assert (known.service_account, known.workload) == ("web-sa", "web-0")
     assert missing.labels == frozenset() and missing.workload == "gone-0"
     assert missing.service_account == ""

@@ -1,0 +1,226 @@
+"""The security part of the mesh model: PeerAuthentication, AuthorizationPolicy, DestinationRule.
+
+Typed, frozen and hashable like the rest of ``translators.model``; sources
+fill them from ``security.istio.io`` and ``networking.istio.io`` documents
+(``security_objects``, ``authz_objects``), translators read them
+(``peer_auth``, ``mtls``, ``authz``). Invariants:
+
+1. ``Policies`` holds every collection as a tuple sorted by (namespace,
+   name), so equal configs give equal (and equally hashed) policies whatever
+   order the files were read in. "The first policy" at a precedence level is
+   the first by name: Istio takes the oldest by creation time, which files
+   do not have.
+2. An empty ``selector`` means "no selector": the policy is namespace-wide
+   (or mesh-wide in ``ROOT_NAMESPACE``), as Istio reads an empty
+   ``matchLabels``.
+3. ``DestinationRule.host`` is already resolved: a short name became the
+   FQDN in the rule's namespace when the model was built.
+4. Everything unsupported was refused when parsing (CUSTOM action,
+   ``targetRefs``, JWT attributes), so translators never meet it.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+Labels = frozenset[tuple[str, str]]
+"""As ``translators.model.Labels`` (spelled out here: ``model`` imports this module)."""
+
+ROOT_NAMESPACE = "istio-system"
+"""Istio's default ``meshConfig.rootNamespace``: its policies without selector apply mesh-wide."""
+
+TRUST_DOMAIN = "cluster.local"
+"""Istio's default ``meshConfig.trustDomain``: SPIFFE IDs are ``spiffe://cluster.local/ns/NS/sa/SA``."""
+
+TLS_MODE_LABEL = "security.istio.io/tlsMode"
+"""The label Istio's sidecar injector puts on pods: ``istio`` means "has a sidecar, speaks mTLS"."""
+
+TLS_MODE_ISTIO = "istio"
+
+
+class MtlsMode(enum.Enum):
+    """PeerAuthentication ``mtls.mode``: what a workload's sidecar accepts."""
+
+    UNSET = "UNSET"
+    """Inherit from the parent level (namespace, then mesh, then PERMISSIVE)."""
+    DISABLE = "DISABLE"
+    PERMISSIVE = "PERMISSIVE"
+    STRICT = "STRICT"
+
+
+@dataclass(frozen=True, slots=True)
+class PeerAuthentication:
+    """A PeerAuthentication: the mTLS mode of the workloads it selects, per port if given.
+
+    ``port_modes`` is keyed by workload (container) port and only allowed
+    with a selector, as Istio validates.
+    """
+
+    namespace: str
+    name: str
+    selector: Labels = frozenset()
+    mode: MtlsMode = MtlsMode.UNSET
+    port_modes: tuple[tuple[int, MtlsMode], ...] = ()
+
+
+class AuthzAction(enum.Enum):
+    """AuthorizationPolicy ``action`` (CUSTOM is refused when parsing)."""
+
+    ALLOW = "ALLOW"
+    DENY = "DENY"
+    AUDIT = "AUDIT"
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """``rules[].from[].source``: who sends; every non-empty field must match (AND)."""
+
+    principals: tuple[str, ...] = ()
+    not_principals: tuple[str, ...] = ()
+    namespaces: tuple[str, ...] = ()
+    not_namespaces: tuple[str, ...] = ()
+    ip_blocks: tuple[str, ...] = ()
+    not_ip_blocks: tuple[str, ...] = ()
+    remote_ip_blocks: tuple[str, ...] = ()
+    not_remote_ip_blocks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """``rules[].to[].operation``: what is asked; every non-empty field must match (AND).
+
+    Ports are kept as Istio's strings (already checked to be port numbers).
+    """
+
+    hosts: tuple[str, ...] = ()
+    not_hosts: tuple[str, ...] = ()
+    methods: tuple[str, ...] = ()
+    not_methods: tuple[str, ...] = ()
+    paths: tuple[str, ...] = ()
+    not_paths: tuple[str, ...] = ()
+    ports: tuple[str, ...] = ()
+    not_ports: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """``rules[].when[]``: ``key`` has a value in ``values`` and none in ``not_values``."""
+
+    key: str
+    values: tuple[str, ...] = ()
+    not_values: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AuthzRule:
+    """One rule: any ``sources`` (OR) and any ``operations`` (OR) and all ``conditions``.
+
+    An empty tuple means the part is absent and matches everything, so
+    ``AuthzRule()`` (``rules: [{}]``) matches every request.
+    """
+
+    sources: tuple[Source, ...] = ()
+    operations: tuple[Operation, ...] = ()
+    conditions: tuple[Condition, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationPolicy:
+    """An AuthorizationPolicy: ``rules`` empty means "matches nothing" (ALLOW: deny all)."""
+
+    namespace: str
+    name: str
+    action: AuthzAction = AuthzAction.ALLOW
+    selector: Labels = frozenset()
+    rules: tuple[AuthzRule, ...] = ()
+
+
+class ClientTlsMode(enum.Enum):
+    """DestinationRule ``trafficPolicy.tls.mode``.
+
+    SIMPLE and MUTUAL (TLS origination to a non-mesh server with
+    user-supplied certificates) are accepted but not yet translated: such
+    clusters send plaintext for now.
+    """
+
+    DISABLE = "DISABLE"
+    SIMPLE = "SIMPLE"
+    MUTUAL = "MUTUAL"
+    ISTIO_MUTUAL = "ISTIO_MUTUAL"
+
+
+@dataclass(frozen=True, slots=True)
+class ClientTls:
+    """A DestinationRule's TLS settings for upstream connections."""
+
+    mode: ClientTlsMode
+    subject_alt_names: tuple[str, ...] = ()
+    """Identities the server must present (ISTIO_MUTUAL); empty: any cert from the mesh CA."""
+    sni: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PortTrafficPolicy:
+    """``trafficPolicy.portLevelSettings[]``: settings for one service port."""
+
+    port: int
+    tls: ClientTls | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TrafficPolicy:
+    """``trafficPolicy``: TLS today; load balancing, connection pool and outlier detection later."""
+
+    tls: ClientTls | None = None
+    port_level: tuple[PortTrafficPolicy, ...] = ()
+
+    def tls_for(self, port: int) -> ClientTls | None:
+        """The TLS settings for a service port: the port-level ones if set, else the rule's."""
+        for settings in self.port_level:
+            if settings.port == port and settings.tls is not None:
+                return settings.tls
+        return self.tls
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationRule:
+    """A DestinationRule: policies for traffic to ``host`` (an FQDN or ``*.suffix``).
+
+    Subsets (each with its own ``TrafficPolicy``) are a later addition.
+    """
+
+    namespace: str
+    name: str
+    host: str
+    traffic_policy: TrafficPolicy = TrafficPolicy()
+
+
+@dataclass(frozen=True, slots=True)
+class Policies:
+    """Every security policy of the mesh: one hashable value, so translators can memoize on it."""
+
+    peer_authentications: tuple[PeerAuthentication, ...] = ()
+    authorization_policies: tuple[AuthorizationPolicy, ...] = ()
+    destination_rules: tuple[DestinationRule, ...] = ()
+
+    @staticmethod
+    def build(
+        peer_authentications: tuple[PeerAuthentication, ...] = (),
+        authorization_policies: tuple[AuthorizationPolicy, ...] = (),
+        destination_rules: tuple[DestinationRule, ...] = (),
+    ) -> Policies:
+        """Policies with every collection sorted by (namespace, name)."""
+
+        def key(p: PeerAuthentication | AuthorizationPolicy | DestinationRule) -> tuple[str, str]:
+            return (p.namespace, p.name)
+
+        return Policies(
+            tuple(sorted(peer_authentications, key=key)),
+            tuple(sorted(authorization_policies, key=key)),
+            tuple(sorted(destination_rules, key=key)),
+        )
+
+
+NO_POLICIES = Policies()
+"""A mesh without security policies: every workload PERMISSIVE, auto mTLS, no authorization."""
