@@ -3,10 +3,11 @@
 Invariants:
 
 1. Each part of a snapshot is memoized on the inputs its translator reads:
-   outbound clusters and endpoints on the services and endpoints; routes on
-   the services and the proxy's namespace; outbound listeners on the services
-   and the bind address; inbound clusters and listeners on the services, the
-   workloads and the proxy. Proxies with equal inputs get the very same
+   outbound clusters and endpoints on the services, endpoints and security
+   policies; routes on the services and the proxy's namespace; outbound
+   listeners on the services and the bind address; inbound clusters on the
+   services, the workloads and the proxy; inbound listeners on those and the
+   policies. Proxies with equal inputs get the very same
    ``ResourceSet`` objects, hence the same bytes, serialized once.
 2. An input is represented in memo keys by a *token*: a new model whose
    services (endpoints, workloads) equal the previous model's keeps the
@@ -53,6 +54,7 @@ class SnapshotBuilder:
         self.services = _carry(previous, "services", model, lambda m: m.services)
         self.endpoints = _carry(previous, "endpoints", model, lambda m: m.endpoints)
         self.workloads = _carry(previous, "workloads", model, lambda m: m.workloads)
+        self.policies = _carry(previous, "policies", model, lambda m: m.policies)
         self._parts: dict[tuple[Hashable, ...], ResourceSet] = {}
         self._owned: dict[Proxy, list[tuple[Hashable, ...]]] = {}
         self._candidates = previous._parts if previous is not None else {}
@@ -73,10 +75,16 @@ class SnapshotBuilder:
 
     def snapshot(self, proxy: Proxy) -> Snapshot:
         """The snapshot for ``proxy``: every type, sharing resources with other proxies."""
-        m, svc, eps, wls = self.model, self.services, self.endpoints, self.workloads
+        m, svc, eps, wls, pol = (
+            self.model,
+            self.services,
+            self.endpoints,
+            self.workloads,
+            self.policies,
+        )
         out = proxy.outbound_address
         clusters = self._combine(
-            self._part(types.CLUSTER, (svc, eps), lambda: build_outbound_clusters(m)),
+            self._part(types.CLUSTER, (svc, eps, pol), lambda: build_outbound_clusters(m)),
             self._part(
                 types.CLUSTER, (svc, wls, proxy), lambda: build_inbound_clusters(m, proxy), proxy
             ),
@@ -84,10 +92,13 @@ class SnapshotBuilder:
         listeners = self._combine(
             self._part(types.LISTENER, (svc, out), lambda: build_outbound_listeners(m, out), proxy),
             self._part(
-                types.LISTENER, (svc, wls, proxy), lambda: build_inbound_listeners(m, proxy), proxy
+                types.LISTENER,
+                (svc, wls, pol, proxy),
+                lambda: build_inbound_listeners(m, proxy),
+                proxy,
             ),
         )
-        endpoints = self._part(types.ENDPOINT, (svc, eps), lambda: build_endpoints(m, proxy))
+        endpoints = self._part(types.ENDPOINT, (svc, eps, pol), lambda: build_endpoints(m, proxy))
         routes = self._part(types.ROUTE, (svc, proxy.namespace), lambda: build_routes(m, proxy))
         return Snapshot.of((clusters, endpoints, listeners, routes))
 

@@ -66,7 +66,7 @@ def test_envoys_ack_our_clusters_and_listeners(mesh: Mesh) -> None:
         (e["node"].split("~")[2], e["type"]) for e in mesh.log_events() if e["event"] == "xds.ack"
     }
     for pod in ("frontend-0.default", "backend-0.default"):
-        assert {t for p, t in acks if p == pod} == {"cds", "eds", "lds", "rds"}
+        assert {t for p, t in acks if p == pod} == {"cds", "eds", "lds", "rds", "sds"}
 
 
 def test_request_crosses_both_sidecars(mesh: Mesh) -> None:
