@@ -208,3 +208,20 @@ async def test_create_certificate_signs_for_the_caller_only(plane: ControlPlane)
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await create(ch, make_csr(key, FRONT_ID))
         assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_standalone_secret_discovery_service_serves_the_owner(plane: ControlPlane) -> None:
+    sds = "/envoy.service.secret.v3.SecretDiscoveryService/StreamSecrets"
+    async with secure_channel(plane, token(plane, FRONT_ID)) as ch:
+        s = open_stream(ch, sds)
+        await s.send(discovery_pb2.DiscoveryRequest(node=node(), resource_names=["default"]))
+        resp = await s.expect_response()
+        assert resp.type_url == types.SECRET
+        assert [secret_pb2.Secret.FromString(r.value).name for r in resp.resources] == ["default"]
+        await s.close()
+    async with secure_channel(plane, None) as ch:
+        s = open_stream(ch, sds)
+        await s.send(discovery_pb2.DiscoveryRequest(node=node(), resource_names=["default"]))
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await s.expect_response()
+        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED

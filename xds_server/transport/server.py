@@ -36,6 +36,11 @@ _SERVICES: dict[str, tuple[str, str, str]] = {
         "DeltaListeners",
     ),
     "envoy.service.route.v3.RouteDiscoveryService": (types.ROUTE, "StreamRoutes", "DeltaRoutes"),
+    "envoy.service.secret.v3.SecretDiscoveryService": (
+        types.SECRET,
+        "StreamSecrets",
+        "DeltaSecrets",
+    ),
 }
 ADS_SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService"
 
