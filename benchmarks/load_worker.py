@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
 import time
 from dataclasses import dataclass
@@ -88,15 +89,18 @@ class Worker:
             if i % per == 0:
                 ch = grpc.aio.insecure_channel(self.spec.address, options=_CHANNEL_OPTIONS)
                 self.channels.append(ch)
-            call = open_call(self.channels[-1], self.spec.delta)
+            opener = functools.partial(open_call, self.channels[-1], self.spec.delta)
             self.tasks.append(
-                asyncio.create_task(run_proxy(proxy, call, self._storm, self._converge))
+                asyncio.create_task(run_proxy(proxy, opener, self._storm, self._converge))
             )
         await self._wait(lambda: self.storm_done, timeout)
         return {
             "done_at": [p.storm_done_at for p in self.proxies],
             "bytes": [p.bytes_received for p in self.proxies],
-            "errors": [p.error for p in self.proxies if p.error],
+            "errors": self._errors(),
+            "reconnects": [
+                (p.index, p.reconnects, p.last_failure) for p in self.proxies if p.reconnects
+            ],
             "cpu_s": time.process_time() - cpu,
         }
 
@@ -114,9 +118,12 @@ class Worker:
         return {
             "times": [{short_name(t): v for t, v in p.converged.items()} for p in self.proxies],
             "bytes": [p.bytes_received - p.mark_bytes for p in self.proxies],
-            "errors": [p.error for p in self.proxies if p.error],
+            "errors": self._errors(),
             "cpu_s": time.process_time() - self.mark_cpu,
         }
+
+    def _errors(self) -> list[tuple[int, str, float]]:
+        return [(p.index, p.error, p.error_at) for p in self.proxies if p.error]
 
     async def stop(self) -> None:
         """Cancel every stream and close every channel."""

@@ -21,7 +21,8 @@ as a child process, spawn W load workers simulating P Envoy sidecars over ADS
    its endpoints, a listener and a route configuration): per proxy, the time
    until it has received new CDS, EDS, LDS and RDS responses (the last of the four);
 
-with the server's CPU seconds per phase, its RSS (steady after the storm, peak)
+with the server's CPU seconds per phase, its RSS (steady after the storm; peak
+per phase, from VmHWM reset through ``/proc/PID/clear_refs`` before each phase)
 and the bytes each proxy received per change. Latencies include the server's
 debounce (``--debounce-after``, 0.1 s by default), nothing is subtracted. All
 clocks are ``time.monotonic()`` (system-wide on Linux, so comparable across
@@ -37,13 +38,14 @@ import signal
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from benchmarks import report
 from benchmarks.mesh_gen import SERVICES_FILE, SLICES_FILE, Mesh, write_atomically
-from benchmarks.server_proc import Server, cpu_seconds, memory_mb, start_server
+from benchmarks.server_proc import Server, cpu_seconds, memory_mb, reset_peak, start_server
 from benchmarks.worker_pool import WorkerPool, concat
 from xds_server.types import CLUSTER, ENDPOINT, LISTENER, ROUTE
 
@@ -111,7 +113,10 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
         }
         say(f"  connect storm: {cfg.proxies} proxies")
         _profile(server, cfg, "storm")
+        peaks = {"startup": memory_mb(server.pid)[1]}
+        reset_peak(server.pid)
         result["storm"] = _storm(server, pool, deadline.cap(cfg.storm_timeout))
+        peaks["storm"] = memory_mb(server.pid)[1]
         server.end_profile()
         say(f"  storm: {result['storm']['seconds']:.2f} s")
         time.sleep(SETTLE)
@@ -123,17 +128,20 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
         ):
             timeout = deadline.cap(cfg.change_timeout)
             _profile(server, cfg, name)
+            reset_peak(server.pid)
             changes[name] = _change(server, pool, config_dir / path, text(0), types, timeout)
+            peaks[name] = memory_mb(server.pid)[1]
             server.end_profile()
             lat = changes[name]["latency"]
             say(f"  {name} change: p50 {lat['p50']:.3f} s, p99 {lat['p99']:.3f} s")
             time.sleep(SETTLE)
-        rss, peak = memory_mb(server.pid)
+        rss = memory_mb(server.pid)[0]
         result["changes"] = changes
         result["rss_mb"] = {
             "steady": round(steady, 1),
             "end": round(rss, 1),
-            "peak": round(peak, 1),
+            "peak": round(max(peaks.values()), 1),
+            "peak_per_phase": {k: round(v, 1) for k, v in peaks.items()},
         }
         return result
     finally:
@@ -161,7 +169,6 @@ def _storm(server: Server, pool: WorkerPool, timeout: float) -> dict[str, Any]:
     started = time.monotonic()
     replies = pool.command(("start", timeout), timeout)
     done = [t - started for t in concat(replies, "done_at") if t is not None]
-    errors = concat(replies, "errors")
     return {
         "seconds": round(max(done), 3) if len(done) == pool_size(replies) else float("nan"),
         "converged": len(done),
@@ -169,8 +176,9 @@ def _storm(server: Server, pool: WorkerPool, timeout: float) -> dict[str, Any]:
         "server_cpu_s": round(cpu_seconds(server.pid) - cpu, 2),
         "client_cpu_s": round(sum(r["cpu_s"] for r in replies), 2),
         "bytes_per_proxy": report.summarize(concat(replies, "bytes")),
-        "errors": errors[:5],
-        "error_count": len(errors),
+        **_errors(concat(replies, "errors"), started),
+        "reconnects": sum(n for _, n, _ in concat(replies, "reconnects")),
+        "reconnect_causes": dict(Counter(why for _, _, why in concat(replies, "reconnects"))),
     }
 
 
@@ -201,7 +209,6 @@ def _change(
         short: report.summarize([t[short] - edited for t in times if short in t])
         for short in sorted({k for t in times for k in t})
     }
-    errors = concat(replies, "errors")
     return {
         "types": sorted({k for t in times for k in t}),
         "converged": len(latencies),
@@ -210,8 +217,17 @@ def _change(
         "server_cpu_s": round(cpu_used, 2),
         "client_cpu_s": round(sum(r["cpu_s"] for r in replies), 2),
         "bytes_per_proxy": report.summarize(concat(replies, "bytes")),
+        **_errors(concat(replies, "errors"), edited),
+    }
+
+
+def _errors(errors: list[tuple[int, str, float]], since: float) -> dict[str, Any]:
+    """Failed streams: how many, of which kinds, which proxies, when (s after ``since``)."""
+    return {
         "error_count": len(errors),
-        "errors": errors[:5],
+        "error_kinds": dict(Counter(msg for _, msg, _ in errors)),
+        "failed_proxies": sorted(i for i, _, _ in errors)[:50],
+        "failed_at_s": report.summarize([at - since for _, _, at in errors]),
     }
 
 

@@ -40,6 +40,18 @@ def memory_mb(pid: int) -> tuple[float, float]:
     return values["VmRSS"], values["VmHWM"]
 
 
+def reset_peak(pid: int) -> bool:
+    """Reset ``pid``'s VmHWM to its current RSS (``clear_refs`` 5), so a phase's peak can be read.
+
+    Returns False where the kernel or permissions do not allow it.
+    """
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
 @dataclass
 class Server:
     """A running ``pyistiod serve``; ``stop()`` ends it (and its profiler, if any).

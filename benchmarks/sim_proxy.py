@@ -21,6 +21,8 @@ removal) records the proxy's convergence time for that type.
 
 from __future__ import annotations
 
+import asyncio
+import random
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, Final
@@ -96,9 +98,17 @@ class ProxyState:
         self.acked: set[str] = set()
         self.storm_done_at: float | None = None
         self.error: str | None = None
+        self.error_at = 0.0
         self.mark_types: frozenset[str] = frozenset()
         self.mark_bytes = 0
         self.converged: dict[str, float] = {}
+        self.reconnects = 0
+        self.last_failure = ""
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the stream's state: a new stream starts as a fresh Envoy would."""
+        self.acked = set()
         self.lds_requested = False
 
     @property
@@ -123,11 +133,15 @@ class SotwProxy(ProxyState):
     """Envoy over state-of-the-world ADS: every request carries the type's full name list."""
 
     def __init__(self, index: int) -> None:
+        self.mark_versions: dict[str, str] = {}
         super().__init__(index)
+
+    def reset(self) -> None:
+        """Forget versions, nonces and subscriptions."""
+        super().reset()
         self.versions: dict[str, str] = {}
         self.nonces: dict[str, str] = {}
         self.names: dict[str, list[str]] = {CLUSTER: [], LISTENER: []}
-        self.mark_versions: dict[str, str] = {}
 
     def mark(self, types: Iterable[str]) -> None:
         """Start measuring; a marked type converges on a version other than the current one."""
@@ -176,8 +190,9 @@ class SotwProxy(ProxyState):
 class DeltaProxy(ProxyState):
     """Envoy over delta ADS: wildcard CDS/LDS by an empty first subscribe, explicit EDS/RDS."""
 
-    def __init__(self, index: int) -> None:
-        super().__init__(index)
+    def reset(self) -> None:
+        """Forget subscriptions."""
+        super().reset()
         self.eds: set[str] = set()
         self.listener_routes: dict[str, set[str]] = {}
         self.routes: set[str] = set()
@@ -253,27 +268,62 @@ def open_call(channel: grpc.aio.Channel, delta: bool) -> Any:
 
 async def run_proxy(
     proxy: SotwProxy | DeltaProxy,
+    open_stream: Callable[[], Any],
+    on_storm_done: Callable[[], None],
+    on_converged: Callable[[], None],
+    max_reconnects: int = 5,
+) -> None:
+    """Drive ``proxy`` over ADS until cancelled; report milestones by callback.
+
+    A failed stream is reopened after a jittered exponential backoff (0.5 s
+    base, as Envoy's ADS retry), from a fresh state; after ``max_reconnects``
+    failures the proxy gives up and records ``error``.
+    """
+    while True:
+        call = open_stream()
+        try:
+            await _drive(proxy, call, on_storm_done, on_converged)
+            failure = "stream ended by the server"
+        except grpc.aio.AioRpcError as err:
+            failure = await _failure(call, err)
+        proxy.last_failure = failure
+        if proxy.reconnects >= max_reconnects:
+            proxy.error = failure
+            proxy.error_at = time.monotonic()
+            return
+        proxy.reconnects += 1
+        await asyncio.sleep(random.uniform(0.5, 1.0) * 2 ** (proxy.reconnects - 1))
+        proxy.reset()
+
+
+async def _failure(call: Any, err: grpc.aio.AioRpcError) -> str:
+    """Why the stream failed. A write on a call the server already ended fails with a
+    generic INTERNAL "execute_batch" error (grpc/grpc#36066): ask the call for its status."""
+    try:
+        code, details = await asyncio.wait_for(asyncio.gather(call.code(), call.details()), 1.0)
+    except (TimeoutError, grpc.aio.AioRpcError):
+        code, details = err.code(), err.details()
+    return f"{code.name}: {details}"
+
+
+async def _drive(
+    proxy: SotwProxy | DeltaProxy,
     call: Any,
     on_storm_done: Callable[[], None],
     on_converged: Callable[[], None],
 ) -> None:
-    """Drive ``proxy`` over ``call`` until the stream ends; report milestones by callback."""
-    try:
-        for req in proxy.initial():
+    for req in proxy.initial():
+        await call.write(req)
+    while True:
+        item = await call.read()
+        if item is grpc.aio.EOF:
+            return
+        size, resp = item
+        pending = proxy.mark_pending
+        for req in proxy.on_response(resp, size, time.monotonic()):
             await call.write(req)
-        while True:
-            item = await call.read()
-            if item is grpc.aio.EOF:
-                proxy.error = proxy.error or "stream ended"
-                return
-            size, resp = item
-            pending = proxy.mark_pending
-            for req in proxy.on_response(resp, size, time.monotonic()):
-                await call.write(req)
-            if proxy.storm_done_at is None and proxy.acked >= STORM_TYPES:
-                proxy.storm_done_at = time.monotonic()
-                on_storm_done()
-            if pending and not proxy.mark_pending:
-                on_converged()
-    except grpc.aio.AioRpcError as err:
-        proxy.error = f"{err.code().name}: {err.details()}"
+        if proxy.storm_done_at is None and proxy.acked >= STORM_TYPES:
+            proxy.storm_done_at = time.monotonic()
+            on_storm_done()
+        if pending and not proxy.mark_pending:
+            on_converged()
