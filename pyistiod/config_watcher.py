@@ -21,7 +21,7 @@ import watchfiles
 
 from pyistiod.debounce import Debouncer
 from pyistiod.settings import Settings
-from translators.file_source import LoadResult, load_dir
+from translators.file_source import LoadResult, ParseCache, load_dir
 from translators.listeners import listener_conflicts
 from translators.model import MeshModel
 from xds_server import metrics
@@ -30,10 +30,12 @@ from xds_server.errors import ConfigInvalid
 log = structlog.get_logger("config")
 
 
-def load_and_report(config_dir: Path, domain_suffix: str) -> LoadResult:
+def load_and_report(
+    config_dir: Path, domain_suffix: str, cache: ParseCache | None = None
+) -> LoadResult:
     """Load the directory, logging warnings; raises ``ConfigInvalid`` after logging each error."""
     try:
-        result = load_dir(config_dir, domain_suffix)
+        result = load_dir(config_dir, domain_suffix, cache)
     except ConfigInvalid as invalid:
         for err in invalid.errors:
             log.error(
@@ -60,8 +62,10 @@ class ConfigWatcher:
         settings: Settings,
         apply: Callable[[MeshModel, float], None],
         clock: Callable[[], float] = time.monotonic,
+        parse_cache: ParseCache | None = None,
     ) -> None:
         self.settings = settings
+        self.parse_cache = parse_cache or ParseCache()
         self.apply = apply
         self.clock = clock
         self.debouncer = Debouncer(settings.debounce_after, settings.debounce_max)
@@ -97,7 +101,10 @@ class ConfigWatcher:
         metrics.INBOUND_UPDATES.labels("config").inc(merged)
         try:
             result = await asyncio.to_thread(
-                load_and_report, self.settings.config_dir, self.settings.domain_suffix
+                load_and_report,
+                self.settings.config_dir,
+                self.settings.domain_suffix,
+                self.parse_cache,
             )
         except ConfigInvalid as invalid:
             log.error(

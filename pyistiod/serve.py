@@ -19,6 +19,7 @@ from pyistiod.registry import ProxyRegistry
 from pyistiod.secret_store import SecretStore
 from pyistiod.settings import Settings
 from pyistiod.workload_certs import CertificateIssuer
+from translators.file_source import ParseCache
 from translators.model import MeshModel
 from xds_server.cache import SnapshotCache
 from xds_server.transport.server import TlsListener, XdsServer
@@ -84,7 +85,8 @@ async def serve(settings: Settings) -> None:
     ``ConfigInvalid`` propagates to the caller, as does a ``CAError`` for an
     unusable CA directory.
     """
-    initial = load_and_report(settings.config_dir, settings.domain_suffix)
+    parse_cache = ParseCache()
+    initial = load_and_report(settings.config_dir, settings.domain_suffix, parse_cache)
     cp = await start_control_plane(settings, initial.model)
     if settings.monitoring_address:
         host, mport = _split(settings.monitoring_address)
@@ -98,7 +100,7 @@ async def serve(settings: Settings) -> None:
         services=len(initial.model.services),
         monitoring=settings.monitoring_address,
     )
-    watcher = ConfigWatcher(settings, cp.registry.apply_model)
+    watcher = ConfigWatcher(settings, cp.registry.apply_model, parse_cache=parse_cache)
     try:
         await watcher.run()
     finally:

@@ -17,6 +17,7 @@ Invariants:
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +54,37 @@ class _FileResult:
     warnings: tuple[str, ...]
 
 
-def load_dir(path: Path, domain_suffix: str = DEFAULT_DOMAIN_SUFFIX) -> LoadResult:
+class ParseCache:
+    """Parsed files by name and content digest, so a reload re-parses only edited files.
+
+    A memo on the input (the bytes), so it can never serve a stale parse; entries
+    of files no longer present are dropped at each load.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, bytes], _FileResult] = {}
+
+    def load(self, files: list[tuple[Path, str]]) -> list[_FileResult]:
+        """``load_file`` for each (file, display name), reusing unchanged files' results."""
+        fresh: dict[tuple[str, bytes], _FileResult] = {}
+        out = []
+        for file, display in files:
+            try:
+                data = file.read_bytes()
+            except OSError as exc:
+                out.append(_unreadable(display, exc))
+                continue
+            key = (display, hashlib.blake2b(data, digest_size=16).digest())
+            result = self._entries.get(key) or parse_bytes(data, display)
+            fresh[key] = result
+            out.append(result)
+        self._entries = fresh
+        return out
+
+
+def load_dir(
+    path: Path, domain_suffix: str = DEFAULT_DOMAIN_SUFFIX, cache: ParseCache | None = None
+) -> LoadResult:
     """Load every YAML file below ``path`` (or the one file ``path``) into a model.
 
     Raises ``ConfigInvalid`` with every error found if anything is invalid.
@@ -62,7 +93,7 @@ def load_dir(path: Path, domain_suffix: str = DEFAULT_DOMAIN_SUFFIX) -> LoadResu
     if files is None:
         raise ConfigInvalid([ConfigError(str(path), 0, "", "no such directory or YAML file")])
     root = path if path.is_dir() else path.parent
-    results = [load_file(f, _relative(f, root)) for f in files]
+    results = (cache or ParseCache()).load([(f, _relative(f, root)) for f in files])
     objects = [o for r in results for o in r.objects]
     errors = [e for r in results for e in r.errors]
     errors.extend(check_objects(objects, domain_suffix))
@@ -96,12 +127,28 @@ def _relative(file: Path, root: Path) -> str:
         return str(file)
 
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's safe loader when PyYAML was built with it: about ten times faster."""
+
+
 def load_file(file: Path, display: str) -> _FileResult:
     """Parse one YAML file's documents; ``display`` is the name used in messages."""
     try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return _FileResult((), (ConfigError(display, 0, "", f"cannot be read: {exc}"),), ())
+        return parse_bytes(file.read_bytes(), display)
+    except OSError as exc:
+        return _unreadable(display, exc)
+
+
+def _unreadable(display: str, exc: Exception) -> _FileResult:
+    return _FileResult((), (ConfigError(display, 0, "", f"cannot be read: {exc}"),), ())
+
+
+def parse_bytes(data: bytes, display: str) -> _FileResult:
+    """Parse one file's bytes (UTF-8 YAML, any number of documents)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return _unreadable(display, exc)
     objects: list[SourceObject] = []
     errors: list[ConfigError] = []
     warnings: list[str] = []
@@ -121,7 +168,7 @@ def parse_text(text: str, display: str) -> Iterator[ParseResult]:
     error naming the line and column."""
     index = 0  # documents fully read so far: the index of the one being read
     try:
-        for raw in yaml.safe_load_all(text):
+        for raw in yaml.load_all(text, Loader=_LOADER):
             if raw is not None:
                 yield from _expand(raw, display, index)
             index += 1

@@ -135,7 +135,8 @@ def test_yaml_syntax_error_names_file_document_line_and_column(tmp_path: Path) -
     write(tmp_path, "bad.yaml", f"{SERVICE}---\nkind: Pod\nname: a: b\n---\n{POD}")
     (err,) = invalid(tmp_path)
     assert (err.path, err.document, err.field) == ("bad.yaml", 1, "")
-    assert err.reason == "invalid YAML at line 9, column 8: mapping values are not allowed here"
+    # libyaml (CSafeLoader) says "...not allowed in this context", pure PyYAML "...here"
+    assert err.reason.startswith("invalid YAML at line 9, column 8: mapping values are not allowed")
     assert str(err).startswith("bad.yaml (document 1): invalid YAML at line 9")
 
 
@@ -208,3 +209,20 @@ def test_model_does_not_depend_on_file_names_or_order(tmp_path: Path) -> None:
         e.labels for e in second.model.endpoints_of(WEB)
     ]
     assert (first.files, second.files) == (1, 3)
+
+
+def test_parse_cache_reparses_only_edited_files(tmp_path: Path) -> None:
+    from translators.file_source import ParseCache, load_dir
+
+    write(tmp_path, "a.yaml", SERVICE)
+    write(tmp_path, "b.yaml", POD)
+    cache = ParseCache()
+    first = load_dir(tmp_path, cache=cache)
+    kept = dict(cache._entries)
+    write(
+        tmp_path, "b.yaml", POD.replace("10.0.0.5", "10.0.0.6") if "10.0.0.5" in POD else POD + "\n"
+    )
+    second = load_dir(tmp_path, cache=cache)
+    assert first.model.services == second.model.services
+    same = [k for k in cache._entries if k in kept]
+    assert [k[0] for k in same] == ["a.yaml"]  # b.yaml was parsed again, a.yaml was not
