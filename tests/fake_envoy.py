@@ -35,7 +35,7 @@ class FakeEnvoy:
         """Apply (or reject) a response; return the requests Envoy would send next."""
         t = send.type_url
         self.nonces[t] = send.nonce
-        if any(b"bad" in r.any_bytes for r in send.resources):
+        if any(b"bad" in r.any_bytes for r in send.items()):
             self.nacks += 1
             return [
                 SotwRequest(
@@ -51,7 +51,7 @@ class FakeEnvoy:
             held.clear()
         wanted = self._names(t)
         held.update(
-            {r.name: r.version for r in send.resources if t != types.ENDPOINT or r.name in wanted}
+            {r.name: r.version for r in send.items() if t != types.ENDPOINT or r.name in wanted}
         )  # Envoy ignores EDS resources it has no cluster for
         self.versions[t] = send.version
         out = [SotwRequest(t, send.version, send.nonce, self._names(t))]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -66,6 +67,10 @@ class Resource:
         )
 
 
+def _version(resource: Resource | None) -> str | None:
+    return resource.version if resource is not None else None
+
+
 def _set_version(resources: Mapping[str, Resource]) -> str:
     h = hashlib.blake2b(digest_size=8)
     for name in sorted(resources):
@@ -76,19 +81,50 @@ def _set_version(resources: Mapping[str, Resource]) -> str:
     return h.hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
+class Part:
+    """Resources that travel together: a read-only mapping by name, plus its encoding.
+
+    The state-of-the-world encoding of a whole part (every entry's header and
+    ``Any`` bytes, concatenated) is made once, on first use, and shared by every
+    response that carries the part whole: the outbound clusters of a mesh are
+    joined once, not once per proxy.
+    """
+
+    __slots__ = ("_sotw", "resources")
+
+    def __init__(self, resources: Mapping[str, Resource]) -> None:
+        self.resources = resources
+        self._sotw: bytes | None = None
+
+    def __len__(self) -> int:
+        return len(self.resources)
+
+    def sotw_bytes(self) -> bytes:
+        """Every resource as encoded ``DiscoveryResponse.resources`` entries."""
+        if self._sotw is None:
+            self._sotw = b"".join(
+                b for r in self.resources.values() for b in (r.sotw_header, r.any_bytes)
+            )
+        return self._sotw
+
+
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class ResourceSet:
     """All resources of one type in a snapshot, with a version derived from them.
 
-    A set is made of *parts*, read-only mappings with disjoint names: a
-    proxy's clusters are the outbound part every proxy shares plus its own
-    inbound part. Combining sets copies no entries, so per-proxy memory grows
-    with what is the proxy's own, not with the size of the mesh.
+    A set is made of *parts* with disjoint names: a proxy's clusters are the
+    outbound part every proxy shares plus its own inbound part. Combining sets
+    copies no entries, so per-proxy memory grows with what is the proxy's own,
+    not with the size of the mesh. ``changed_since`` is memoized per basis, so
+    a thousand streams holding the same basis share one comparison.
     """
 
     type_url: str
     version: str
-    parts: tuple[Mapping[str, Resource], ...]
+    parts: tuple[Part, ...]
+    _diffs: dict[int, tuple[weakref.ref[ResourceSet], frozenset[str], frozenset[str]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @staticmethod
     def of(type_url: str, resources: Iterable[Resource]) -> ResourceSet:
@@ -100,7 +136,7 @@ class ResourceSet:
             if r.name in by_name:
                 raise ValueError(f"duplicate {type_url} resource name {r.name!r}")
             by_name[r.name] = r
-        return ResourceSet(type_url, _set_version(by_name), (MappingProxyType(by_name),))
+        return ResourceSet(type_url, _set_version(by_name), (Part(MappingProxyType(by_name)),))
 
     @staticmethod
     def combine(type_url: str, sets: Iterable[ResourceSet]) -> ResourceSet:
@@ -119,22 +155,48 @@ class ResourceSet:
 
     def __iter__(self) -> Iterator[Resource]:
         for part in self.parts:
-            yield from part.values()
+            yield from part.resources.values()
 
     def __contains__(self, name: object) -> bool:
-        return any(name in p for p in self.parts)
+        return any(name in p.resources for p in self.parts)
 
     def get(self, name: str) -> Resource | None:
         """The resource with this name, if present."""
         for part in self.parts:
-            found = part.get(name)
+            found = part.resources.get(name)
             if found is not None:
                 return found
         return None
 
+    def changed_since(self, basis: ResourceSet) -> tuple[frozenset[str], frozenset[str]]:
+        """(names new or changed since ``basis``, names of ``basis`` gone from this set)."""
+        memo = self._diffs.get(id(basis))
+        if memo is not None and memo[0]() is basis:
+            return memo[1], memo[2]
+        same = {id(p) for p in basis.parts}
+        changed = frozenset(
+            name
+            for part in self.parts
+            if id(part) not in same
+            for name, r in part.resources.items()
+            if _version(basis.get(name)) != r.version
+        )
+        mine = {id(p) for p in self.parts}
+        gone = frozenset(
+            name
+            for part in basis.parts
+            if id(part) not in mine
+            for name in part.resources
+            if name not in self
+        )
+        if len(self._diffs) > 64:
+            self._diffs.clear()
+        self._diffs[id(basis)] = (weakref.ref(basis), changed, gone)
+        return changed, gone
+
     def names(self) -> list[str]:
         """Every resource name."""
-        return [n for p in self.parts for n in p]
+        return [n for p in self.parts for n in p.resources]
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,9 +76,11 @@ def sotw_response(
     nonce: str,
     entries: Iterable[tuple[bytes, bytes]],
     control_plane_bytes: bytes = b"",
+    encoded: Sequence[bytes] = (),
 ) -> bytes:
-    """An encoded ``DiscoveryResponse``; ``entries`` are (header, any_bytes) pairs."""
-    parts = [string_field(1, version), *_flatten(entries), string_field(4, type_url)]
+    """An encoded ``DiscoveryResponse``; ``entries`` are (header, any_bytes) pairs,
+    ``encoded`` runs of entries already encoded (whole parts)."""
+    parts = [string_field(1, version), *encoded, *_flatten(entries), string_field(4, type_url)]
     parts.append(string_field(5, nonce))
     if control_plane_bytes:
         parts.append(length_delimited(6, control_plane_bytes))

@@ -21,7 +21,7 @@ def no_send(actions: list[object]) -> bool:
 
 
 def names(send: Send) -> list[str]:
-    return [r.name for r in send.resources]
+    return [r.name for r in send.items()]
 
 
 def ack(send: Send) -> DeltaRequest:
@@ -51,7 +51,7 @@ def test_first_request_is_answered_even_when_empty() -> None:
     s = DeltaStream()
     s.on_snapshot(snap(cds={}))
     first = one_send(s.on_request(DeltaRequest(CDS)))
-    assert first.resources == () and first.removed == ()
+    assert first.items() == () and first.removed == ()
 
 
 def test_explicit_subscription_of_missing_name_is_reported_removed_once() -> None:

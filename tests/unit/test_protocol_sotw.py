@@ -24,7 +24,7 @@ def sends(actions: list[object]) -> list[Send]:
 
 
 def names(send: Send) -> list[str]:
-    return [r.name for r in send.resources]
+    return [r.name for r in send.items()]
 
 
 def started(snapshot: object = None, **kw: dict[str, str]) -> tuple[SotwStream, Send]:

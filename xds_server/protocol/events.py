@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from xds_server.snapshot import Resource
+from xds_server.snapshot import Part, Resource
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +56,12 @@ class Send:
     resources: tuple[Resource, ...]
     removed: tuple[str, ...] = ()
     delta: bool = False
+    whole: tuple[Part, ...] = ()
+    """Parts sent whole (state of the world only): encoded once, shared by every stream."""
+
+    def items(self) -> tuple[Resource, ...]:
+        """Every resource the response carries, whole parts included."""
+        return (*(r for p in self.whole for r in p.resources.values()), *self.resources)
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,7 +38,7 @@ from xds_server.protocol.events import (
 )
 from xds_server.protocol.gate import gate
 from xds_server.protocol.subscription import Subscription, sotw_subscription
-from xds_server.snapshot import Resource, ResourceSet, Snapshot
+from xds_server.snapshot import Part, Resource, ResourceSet, Snapshot
 from xds_server.types import ADS_ORDER, KNOWN_TYPES, WILDCARD_TYPES
 
 
@@ -131,30 +131,39 @@ class SotwStream:
                 return []
             if current.version == state.nacked_version:
                 return []
-        resources = _select(current, sub, None if initial else state.basis, state.owed)
-        if not resources and not initial and type_url not in WILDCARD_TYPES:
+        resources: tuple[Resource, ...] = ()
+        whole: tuple[Part, ...] = ()
+        if sub.wildcard and type_url in WILDCARD_TYPES:
+            whole = current.parts  # CDS and LDS go whole: shared pre-encoded parts
+        else:
+            resources = _select(current, sub, None if initial else state.basis, state.owed)
+        if not resources and not whole and not initial and type_url not in WILDCARD_TYPES:
             state.sent = current  # nothing the proxy holds changed
             return []
-        state.owed = state.owed - {r.name for r in resources}
+        if state.owed:
+            state.owed = state.owed - {r.name for r in resources}
         self.last_nonce += 1
         state.nonce = str(self.last_nonce)
         state.sent = current
         state.outstanding = True
-        return [Send(type_url, current.version, state.nonce, resources)]
+        return [Send(type_url, current.version, state.nonce, resources, whole=whole)]
 
 
 def _select(
     current: ResourceSet, sub: Subscription, basis: ResourceSet | None, owed: frozenset[str]
 ) -> tuple[Resource, ...]:
-    """The resources a response carries (invariant 4)."""
-    wanted = [r for r in current if sub.wants(r.name)]
-    if current.type_url in WILDCARD_TYPES or basis is None:
-        return tuple(wanted)
-    return tuple(r for r in wanted if r.name in owed or _changed(r, basis.get(r.name)))
+    """The resources a response carries, named explicitly (invariant 4).
 
-
-def _changed(resource: Resource, before: Resource | None) -> bool:
-    return before is None or before.version != resource.version
+    With a basis, only the names that changed since it (a comparison shared by
+    every stream holding the same basis) and the owed ones are looked at, not
+    every resource of the type.
+    """
+    if basis is None or current.type_url in WILDCARD_TYPES:
+        names = sorted(sub.names) if not sub.wildcard else [r.name for r in current]
+    else:
+        changed, _ = current.changed_since(basis)
+        names = sorted({n for n in changed if sub.wants(n)} | owed)
+    return tuple(r for n in names if (r := current.get(n)) is not None)
 
 
 def _ordered(types: dict[str, TypeState]) -> list[str]:

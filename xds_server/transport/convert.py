@@ -70,4 +70,5 @@ def encode(send: Send, control_plane: bytes) -> bytes:
         nonce=send.nonce,
         entries=((r.sotw_header, r.any_bytes) for r in send.resources),
         control_plane_bytes=control_plane,
+        encoded=[part.sotw_bytes() for part in send.whole],
     )
