@@ -18,6 +18,12 @@ Invariants:
    answered at once. The first request of a type is always answered, even
    with nothing, so the proxy's initialization completes.
 5. Nonces increase by one per response on the stream.
+6. After each response, ``known`` agrees with the set it was cut from
+   (``synced``) for every name of interest, except the ``dirty`` names a
+   request touched since. So the next response need only look at the names
+   that changed between ``synced`` and the new set (one comparison shared by
+   every stream with the same ``synced``) plus the dirty ones, not at every
+   resource the proxy holds.
 """
 
 from __future__ import annotations
@@ -53,6 +59,10 @@ class DeltaTypeState:
     sent_version: str = ""
     outstanding: bool = False
     pending: bool = False
+    synced: ResourceSet | None = None
+    """The set ``known`` was last reconciled with (rule 6); None: compare everything."""
+    dirty: set[str] = field(default_factory=set)
+    """Names whose state changed by request since ``synced`` (rule 6)."""
 
 
 @dataclass(slots=True)
@@ -112,9 +122,13 @@ class DeltaStream:
         return state
 
     def _resubscribe(self, state: DeltaTypeState, req: DeltaRequest) -> None:
+        before = state.subscription
         state.subscription = delta_subscription(
-            state.subscription, req.type_url, req.subscribe, req.unsubscribe
+            before, req.type_url, req.subscribe, req.unsubscribe
         )
+        if state.subscription.wildcard != before.wildcard:
+            state.synced = None  # interest changed wholesale: compare everything next time
+        state.dirty.update(req.subscribe)
         for name in req.unsubscribe:
             if not state.subscription.wants(name):
                 state.known.pop(name, None)
@@ -122,8 +136,13 @@ class DeltaStream:
     def _respond(self, type_url: str, *, always: bool) -> list[Action]:
         state = self.types[type_url]
         current = self.snapshot.get(type_url)
-        changed = _changed(current, state.subscription, state.known)
-        removed = _removed(current, state.subscription, state.known)
+        if state.synced is None:
+            changed = _changed(current, state.subscription, state.known)
+            removed = _removed(current, state.subscription, state.known)
+        else:
+            diff, gone = current.changed_since(state.synced)
+            changed, removed = _reconcile(current, state, diff | gone | state.dirty)
+        state.synced, state.dirty = current, set()
         state.pending = False
         if not changed and not removed and not always:
             return []
@@ -139,6 +158,24 @@ class DeltaStream:
         state.sent_version = current.version
         state.outstanding = True
         return [Send(type_url, current.version, state.nonce, changed, removed, delta=True)]
+
+
+def _reconcile(
+    current: ResourceSet, state: DeltaTypeState, names: frozenset[str] | set[str]
+) -> tuple[tuple[Resource, ...], tuple[str, ...]]:
+    """``_changed`` and ``_removed`` restricted to ``names``, the only ones that can differ."""
+    sub, known = state.subscription, state.known
+    changed: list[Resource] = []
+    removed: list[str] = []
+    for name in sorted(names):
+        r = current.get(name)
+        if r is None:
+            held = known.get(name)
+            if (held is not None and held != ABSENT) or (name in sub.names and held != ABSENT):
+                removed.append(name)
+        elif sub.wants(name) and known.get(name) != r.version:
+            changed.append(r)
+    return tuple(changed), tuple(removed)
 
 
 def _changed(

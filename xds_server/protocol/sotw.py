@@ -57,6 +57,8 @@ class TypeState:
     NACK or before the first ACK: the next response carries everything."""
     owed: frozenset[str] = frozenset()
     """Names subscribed since the proxy last received them (rule 6)."""
+    names: tuple[str, ...] = ()
+    """The resource names of the last request, as sent: most requests repeat them."""
     outstanding: bool = False
     nacked_version: str = ""
 
@@ -91,10 +93,16 @@ class SotwStream:
         if refused is not None:
             return refused
         state = self.types.setdefault(req.type_url, TypeState())
-        new_sub = sotw_subscription(state.subscription, req.type_url, req.resource_names)
+        if state.subscription is not None and req.resource_names == state.names:
+            new_sub = state.subscription  # the usual ACK: same names, nothing to rebuild
+        else:
+            new_sub = sotw_subscription(state.subscription, req.type_url, req.resource_names)
+            added = new_sub.added_since(state.subscription)
+            if added or state.owed:
+                owed = state.owed | added
+                state.owed = frozenset(n for n in owed if new_sub.wants(n))
+            state.names = req.resource_names
         decision = classify(state.nonce, state.subscription, new_sub, req)
-        owed = state.owed | new_sub.added_since(state.subscription)
-        state.owed = frozenset(n for n in owed if new_sub.wants(n))
         state.subscription = new_sub
         if decision is Decision.STALE:
             return [Ignored(req.type_url, IgnoreReason.STALE_NONCE, req.response_nonce)]

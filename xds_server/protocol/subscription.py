@@ -38,6 +38,8 @@ class Subscription:
         """Names that ``previous`` did not ask for (all of them for wildcard gains)."""
         if previous is None:
             return self.names
+        if previous is self:
+            return frozenset()
         return self.names - previous.names
 
 
