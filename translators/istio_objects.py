@@ -9,7 +9,10 @@ Invariants, following Istio's ``ValidateServiceEntry`` / ``ValidateWorkloadEntry
 3. ``endpoints`` and ``workloadSelector`` are exclusive. STATIC endpoints must
    be IP addresses; DNS endpoints may be host names. A DNS ServiceEntry without
    endpoints resolves its hosts, so those cannot be wildcards.
-4. A WorkloadEntry address must be an IP here (Istio also allows host names
+4. ``exportTo`` entries are ``.`` (resolved to the entry's namespace),
+   ``*``, ``~`` or a namespace; ``*`` and ``~`` stand alone. Empty means
+   exported everywhere (Istio's default ``defaultServiceExportTo: *``).
+5. A WorkloadEntry address must be an IP here (Istio also allows host names
    and unix sockets; pyistiod's EDS does not). Its labels are ``spec.labels``
    overlaid with ``metadata.labels``, metadata winning, as Istio merges them.
 """
@@ -55,6 +58,7 @@ class ServiceEntryObject:
     resolution: Resolution = Resolution.NONE
     endpoints: tuple[ServiceEntryEndpoint, ...] = ()
     workload_selector: Labels = frozenset()
+    export_to: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,9 +98,26 @@ def parse_service_entry(
                     "resolution without endpoints needs concrete hosts",
                 )
     addresses = _addresses(p, spec.get("addresses"))
+    export_to = export_to_list(p, spec.get("exportTo"), "spec.exportTo", meta.namespace)
     return ServiceEntryObject(
-        meta, hosts, ports, addresses, location, resolution, endpoints, selector
+        meta, hosts, ports, addresses, location, resolution, endpoints, selector, export_to
     )
+
+
+def export_to_list(p: v.Problems, raw: object, field: str, namespace: str) -> frozenset[str]:
+    """Istio's ``exportTo``: ``.`` becomes ``namespace``; ``*`` and ``~`` stand alone."""
+    out: set[str] = set()
+    items = v.sequence(p, raw, field)
+    for i, item in enumerate(items):
+        text = v.string(p, item, f"{field}[{i}]", required=True)
+        if text is None:
+            continue
+        if text in ("*", "~") and len(items) > 1:
+            p.add(f"{field}[{i}]", f"{text!r} must be the only entry")
+        elif text not in ("*", "~", ".") and not v.is_dns_label(text):
+            p.add(f"{field}[{i}]", f"must be '.', '*', '~' or a namespace, got {text!r}")
+        out.add(namespace if text == "." else text)
+    return frozenset(out)
 
 
 def parse_workload_entry(

@@ -4,7 +4,9 @@ Accepted: ``v1`` Service and Pod, ``discovery.k8s.io/v1`` EndpointSlice, and
 ``networking.istio.io`` (``v1``, ``v1beta1``, ``v1alpha3``) ServiceEntry,
 WorkloadEntry (read in ``istio_objects``) and DestinationRule, and
 ``security.istio.io`` (``v1``, ``v1beta1``) PeerAuthentication and
-AuthorizationPolicy (read in ``security_objects`` and ``authz_objects``).
+AuthorizationPolicy (read in ``security_objects`` and ``authz_objects``),
+and ``networking.istio.io`` Gateway and Sidecar and ``v1`` Secret
+(``gateway_objects``, ``sidecar_objects``).
 Invariants:
 
 1. ``parse_object`` is pure and total: it never raises on bad input. It returns
@@ -29,9 +31,11 @@ from dataclasses import dataclass
 
 from translators import k8s_validate as v
 from translators.authz_objects import parse_authorization_policy
+from translators.gateway_objects import GatewayObject, SecretObject, parse_gateway, parse_secret
 from translators.istio_objects import (
     ServiceEntryObject,
     WorkloadEntryObject,
+    export_to_list,
     parse_service_entry,
     parse_workload_entry,
 )
@@ -46,10 +50,14 @@ from translators.security_objects import (
     parse_destination_rule,
     parse_peer_authentication,
 )
+from translators.sidecar_objects import SidecarObject, parse_sidecar
 from xds_server.errors import ConfigError
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 """The label tying an EndpointSlice to its Service (same namespace)."""
+
+EXPORT_TO_KEY = "networking.istio.io/exportTo"
+"""Service annotation: Istio's ``exportTo`` for Kubernetes Services."""
 
 INJECT_KEY = "sidecar.istio.io/inject"
 """Label or annotation; ``"false"`` means the Pod has no sidecar (so no tlsMode label)."""
@@ -66,6 +74,8 @@ class ServiceObject:
     """An IP, ``None`` for a headless Service, or empty when not allocated."""
     type: str = "ClusterIP"
     external_name: str = ""
+    export_to: frozenset[str] = frozenset()
+    """From the ``networking.istio.io/exportTo`` annotation (comma-separated)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +128,9 @@ SourceObject = (
     | PeerAuthenticationObject
     | AuthorizationPolicyObject
     | DestinationRuleObject
+    | GatewayObject
+    | SidecarObject
+    | SecretObject
 )
 """Every kind of object the mesh builder reads."""
 
@@ -194,7 +207,20 @@ def _parse_service(
             f"must be a DNS name for type ExternalName, got {v.describe(external)}",
         )
     selector = v.labels(p, spec.get("selector"), "spec.selector")
-    return ServiceObject(meta, ports, selector, cluster_ip, svc_type, external)
+    export_to = _export_to_annotation(p, doc, meta.namespace)
+    return ServiceObject(meta, ports, selector, cluster_ip, svc_type, external, export_to)
+
+
+def _export_to_annotation(
+    p: v.Problems, doc: Mapping[str, object], namespace: str
+) -> frozenset[str]:
+    md = v.mapping(p, doc.get("metadata"), "metadata") or {}
+    annotations = v.mapping(p, md.get("annotations"), "metadata.annotations") or {}
+    raw = annotations.get(EXPORT_TO_KEY)
+    if not isinstance(raw, str):
+        return frozenset()
+    field = f"metadata.annotations.{EXPORT_TO_KEY}"
+    return export_to_list(p, [x.strip() for x in raw.split(",")], field, namespace)
 
 
 def _parse_pod(
@@ -288,6 +314,9 @@ _PARSERS: dict[tuple[str, str], tuple[_Parser, NameRule]] = {
     ("v1", "Service"): (_parse_service, SERVICE_NAME),
     ("v1", "Pod"): (_parse_pod, SUBDOMAIN),
     ("discovery.k8s.io/v1", "EndpointSlice"): (_parse_endpoint_slice, SUBDOMAIN),
+    ("v1", "Secret"): (parse_secret, SUBDOMAIN),
+    **{(api, "Gateway"): (parse_gateway, SUBDOMAIN) for api in _ISTIO_VERSIONS},
+    **{(api, "Sidecar"): (parse_sidecar, SUBDOMAIN) for api in _ISTIO_VERSIONS},
     **{(api, "ServiceEntry"): (parse_service_entry, SUBDOMAIN) for api in _ISTIO_VERSIONS},
     **{(api, "WorkloadEntry"): (parse_workload_entry, SUBDOMAIN) for api in _ISTIO_VERSIONS},
     **{(api, "DestinationRule"): (parse_destination_rule, SUBDOMAIN) for api in _ISTIO_VERSIONS},

@@ -17,6 +17,8 @@ Invariants:
 5. Security objects become ``MeshModel.policies``; a DestinationRule's short
    host (no dot) is resolved in the rule's namespace, as Istio's
    ``ResolveShortnameToFQDN`` does.
+6. Gateways, Secrets holding TLS material and Sidecars go to their own
+   model fields, unchanged; ``exportTo`` is carried onto each Service.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
+from translators.gateway_objects import GatewayObject, SecretObject
 from translators.istio_objects import ServiceEntryObject, WorkloadEntryObject
 from translators.k8s_objects import EndpointSliceObject, PodObject, ServiceObject, SourceObject
 from translators.mesh_checks import check_objects, kubernetes_hostname
@@ -49,6 +52,7 @@ from translators.security_objects import (
     DestinationRuleObject,
     PeerAuthenticationObject,
 )
+from translators.sidecar_objects import SidecarObject
 from xds_server.errors import ConfigInvalid
 
 
@@ -85,7 +89,15 @@ def build_model(
             endpoints[model_svc.hostname] = dedupe(
                 se_endpoints(entry, model_svc, idx.workload_entries, idx.pods.values())
             )
-    return MeshModel.build(services, endpoints, _workloads(idx), policies(objs, domain_suffix))
+    return MeshModel.build(
+        services,
+        endpoints,
+        _workloads(idx),
+        policies(objs, domain_suffix),
+        gateways=(o.gateway for o in objs if isinstance(o, GatewayObject)),
+        credentials=(o.credential for o in objs if isinstance(o, SecretObject) and o.credential),
+        sidecars=(o.sidecar for o in objs if isinstance(o, SidecarObject)),
+    )
 
 
 def policies(
@@ -148,6 +160,7 @@ def kubernetes_service(obj: ServiceObject, domain_suffix: str = DEFAULT_DOMAIN_S
         resolution=resolution,
         location=location,
         is_kubernetes=True,
+        export_to=obj.export_to,
     )
 
 
@@ -165,6 +178,7 @@ def service_entry_services(obj: ServiceEntryObject) -> tuple[Service, ...]:
             resolution=obj.resolution,
             location=obj.location,
             is_kubernetes=False,
+            export_to=obj.export_to,
         )
         for host in obj.hosts
     )

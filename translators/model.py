@@ -12,6 +12,9 @@ Kubernetes. Invariants:
    and only EDS changes.
 3. Collections are tuples sorted by their natural key, so equal meshes give
    equal models whatever order the files were read in.
+4. Gateways, TLS credentials and Sidecars are held in fields of their own,
+   so a change to one leaves the others (and every part built only from
+   them) equal.
 """
 
 from __future__ import annotations
@@ -20,8 +23,13 @@ import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
+from translators.gateway_model import Gateway, TlsCredential
 from translators.security_model import NO_POLICIES, Policies
+
+if TYPE_CHECKING:  # sidecar_model imports this module for Labels and Protocol
+    from translators.sidecar_model import Sidecar
 
 Labels = frozenset[tuple[str, str]]
 """Labels as a frozenset of (key, value) pairs: hashable, and ``selector <= labels``
@@ -124,6 +132,14 @@ class Service:
     resolution: Resolution = Resolution.STATIC
     location: Location = Location.MESH_INTERNAL
     is_kubernetes: bool = True
+    export_to: frozenset[str] = frozenset()
+    """Namespaces that may see the service (Istio's ``exportTo``, ``.`` resolved); empty: all.
+
+    ``*`` among them also means all; ``~`` alone means none."""
+
+    def visible_from(self, namespace: str) -> bool:
+        """Whether a proxy in ``namespace`` may see the service (``exportTo``)."""
+        return not self.export_to or "*" in self.export_to or namespace in self.export_to
 
     def port(self, number: int) -> ServicePort | None:
         """The service port with this number, if any."""
@@ -190,6 +206,12 @@ class MeshModel:
     )
     policies: Policies = NO_POLICIES
     """Security policies (PeerAuthentication, AuthorizationPolicy, DestinationRule TLS)."""
+    gateways: tuple[Gateway, ...] = ()
+    """Istio Gateways, sorted by (namespace, name)."""
+    credentials: tuple[TlsCredential, ...] = ()
+    """TLS key pairs from Secrets (gateways' ``credentialName``), by (namespace, name)."""
+    sidecars: tuple[Sidecar, ...] = ()
+    """Sidecar resources, sorted by (namespace, name)."""
 
     @staticmethod
     def build(
@@ -197,6 +219,10 @@ class MeshModel:
         endpoints: Mapping[ServiceKey, Iterable[Endpoint]],
         workloads: Iterable[Workload] = (),
         policies: Policies = NO_POLICIES,
+        *,
+        gateways: Iterable[Gateway] = (),
+        credentials: Iterable[TlsCredential] = (),
+        sidecars: Iterable[Sidecar] = (),
     ) -> MeshModel:
         """A model with every collection sorted by its key and read-only."""
         return MeshModel(
@@ -208,6 +234,15 @@ class MeshModel:
                 {(w.namespace, w.name): w for w in sorted(workloads, key=_workload_key)}
             ),
             policies=policies,
+            gateways=tuple(sorted(gateways, key=_ns_name)),
+            credentials=tuple(sorted(credentials, key=_ns_name)),
+            sidecars=tuple(sorted(sidecars, key=_ns_name)),
+        )
+
+    def credential(self, namespace: str, name: str) -> TlsCredential | None:
+        """The TLS credential from Secret ``namespace/name``, if any."""
+        return next(
+            (c for c in self.credentials if (c.namespace, c.name) == (namespace, name)), None
         )
 
     def endpoints_of(self, hostname: ServiceKey) -> tuple[Endpoint, ...]:
@@ -221,3 +256,7 @@ class MeshModel:
 
 def _workload_key(w: Workload) -> tuple[str, str]:
     return (w.namespace, w.name)
+
+
+def _ns_name(obj: Gateway | TlsCredential | Sidecar) -> tuple[str, str]:
+    return (obj.namespace, obj.name)
