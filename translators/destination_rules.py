@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from translators.model import Service
 from translators.security_model import ROOT_NAMESPACE, ClientTls, DestinationRule, Policies
+from translators.traffic_policy import effective_policy
 
 
 def host_matches(pattern: str, hostname: str) -> bool:
@@ -45,7 +46,14 @@ def _rank(dr: DestinationRule, service: Service) -> tuple[int, int, int, str, st
     return (exact, specificity, scope, dr.namespace, dr.name)
 
 
-def client_tls_for(policies: Policies, service: Service, port: int) -> ClientTls | None:
-    """The TLS settings a DestinationRule gives a service port (None: no rule says)."""
+def client_tls_for(
+    policies: Policies, service: Service, port: int, subset: str = ""
+) -> ClientTls | None:
+    """The TLS settings a DestinationRule gives a service port's (subset) cluster.
+
+    ``None``: no rule says (auto mTLS). Merged as Istio merges policies
+    (``translators.traffic_policy``): a port-level entry without ``tls``
+    means the default, not the rule-level ``tls``.
+    """
     dr = destination_rule_for(policies, service)
-    return dr.traffic_policy.tls_for(port) if dr is not None else None
+    return effective_policy(dr, subset, port).tls

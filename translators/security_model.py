@@ -24,6 +24,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from translators.traffic_model import ConnectionPool, LoadBalancer, OutlierDetection
+
 Labels = frozenset[tuple[str, str]]
 """As ``translators.model.Labels`` (spelled out here: ``model`` imports this module)."""
 
@@ -139,9 +141,8 @@ class AuthorizationPolicy:
 class ClientTlsMode(enum.Enum):
     """DestinationRule ``trafficPolicy.tls.mode``.
 
-    SIMPLE and MUTUAL (TLS origination to a non-mesh server with
-    user-supplied certificates) are accepted but not yet translated: such
-    clusters send plaintext for now.
+    SIMPLE and MUTUAL originate TLS to a non-mesh server with certificates
+    from files (``caCertificates``, ``clientCertificate``, ``privateKey``).
     """
 
     DISABLE = "DISABLE"
@@ -158,22 +159,39 @@ class ClientTls:
     subject_alt_names: tuple[str, ...] = ()
     """Identities the server must present (ISTIO_MUTUAL); empty: any cert from the mesh CA."""
     sni: str = ""
+    ca_certificates: str = ""
+    """SIMPLE/MUTUAL: file of CA certificates that verify the server (empty: not verified)."""
+    client_certificate: str = ""
+    """MUTUAL: file of the client's certificate chain."""
+    private_key: str = ""
+    """MUTUAL: file of the client's private key."""
 
 
 @dataclass(frozen=True, slots=True)
 class PortTrafficPolicy:
-    """``trafficPolicy.portLevelSettings[]``: settings for one service port."""
+    """``trafficPolicy.portLevelSettings[]``: settings for one service port.
+
+    As Istio documents, port-level settings replace the rule-level ones
+    wholesale: a field left out here takes its default, not the rule's
+    (see ``translators.traffic_policy``).
+    """
 
     port: int
     tls: ClientTls | None = None
+    load_balancer: LoadBalancer | None = None
+    connection_pool: ConnectionPool | None = None
+    outlier_detection: OutlierDetection | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class TrafficPolicy:
-    """``trafficPolicy``: TLS today; load balancing, connection pool and outlier detection later."""
+    """``trafficPolicy``: TLS, load balancing, connection pool, outlier detection, per port."""
 
     tls: ClientTls | None = None
     port_level: tuple[PortTrafficPolicy, ...] = ()
+    load_balancer: LoadBalancer | None = None
+    connection_pool: ConnectionPool | None = None
+    outlier_detection: OutlierDetection | None = None
 
     def tls_for(self, port: int) -> ClientTls | None:
         """The TLS settings for a service port: the port-level ones if set, else the rule's."""
@@ -187,13 +205,28 @@ class TrafficPolicy:
 class DestinationRule:
     """A DestinationRule: policies for traffic to ``host`` (an FQDN or ``*.suffix``).
 
-    Subsets (each with its own ``TrafficPolicy``) are a later addition.
+    ``subsets`` are named groups of the host's endpoints (by labels), each
+    with its own cluster ``outbound|PORT|SUBSET|HOST`` and optional policy.
     """
 
     namespace: str
     name: str
     host: str
     traffic_policy: TrafficPolicy = TrafficPolicy()
+    subsets: tuple[Subset, ...] = ()
+
+    def subset(self, name: str) -> Subset | None:
+        """The subset with this name, if the rule defines it."""
+        return next((s for s in self.subsets if s.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Subset:
+    """``subsets[]``: endpoints whose labels include ``labels``, with an optional policy."""
+
+    name: str
+    labels: Labels
+    traffic_policy: TrafficPolicy | None = None
 
 
 @dataclass(frozen=True, slots=True)

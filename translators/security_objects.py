@@ -8,10 +8,13 @@ Invariants, following Istio's ``ValidatePeerAuthentication`` and
 2. ``selector.matchLabels`` is the only workload selection; an empty one is
    no selector. ``portLevelMtls`` needs a selector and is keyed by port
    number (a YAML integer or a numeric string).
-3. A DestinationRule keeps only ``host`` and TLS settings today. Its other
-   fields (subsets, load balancing, ...) are ignored with a warning, never
-   silently; SIMPLE and MUTUAL TLS are accepted but give plaintext for now,
-   also with a warning.
+3. A DestinationRule keeps ``host``, subsets and the traffic policy (TLS
+   here; load balancing, connection pool and outlier detection read in
+   ``traffic_policy_parse``). Fields pyistiod does not implement
+   (``exportTo``, ``workloadSelector``, ``tunnel``, ``proxyProtocol``,
+   ``credentialName``) are ignored with a warning, never silently. MUTUAL
+   TLS needs ``clientCertificate`` and ``privateKey``, as Istio requires
+   without ``credentialName``.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from translators import k8s_validate as v
+from translators import traffic_policy_parse as tp
 from translators.k8s_meta import Meta
 from translators.model import Labels
 from translators.security_model import (
@@ -33,15 +37,9 @@ from translators.security_model import (
     TrafficPolicy,
 )
 
-_IGNORED_DR_FIELDS = ("subsets", "exportTo", "workloadSelector")
-_IGNORED_POLICY_FIELDS = (
-    "loadBalancer",
-    "connectionPool",
-    "outlierDetection",
-    "tunnel",
-    "proxyProtocol",
-)
-_IGNORED_TLS_FIELDS = ("clientCertificate", "privateKey", "caCertificates", "credentialName")
+_IGNORED_DR_FIELDS = ("exportTo", "workloadSelector")
+_IGNORED_POLICY_FIELDS = ("tunnel", "proxyProtocol")
+_IGNORED_TLS_FIELDS = ("credentialName",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +132,9 @@ def parse_destination_rule(
         p.add("spec.host", f"must be a DNS name, optionally starting with '*.', got {host!r}")
     warnings.extend(_ignored(spec, _IGNORED_DR_FIELDS, "spec"))
     policy = _traffic_policy(p, spec.get("trafficPolicy"), "spec.trafficPolicy", warnings)
-    return DestinationRuleObject(meta, DestinationRule(meta.namespace, meta.name, host, policy))
+    subsets = tp.subsets(p, spec.get("subsets"), warnings, _traffic_policy)
+    rule = DestinationRule(meta.namespace, meta.name, host, policy, subsets)
+    return DestinationRuleObject(meta, rule)
 
 
 def _ignored(m: Mapping[str, object], names: tuple[str, ...], field: str) -> list[str]:
@@ -158,8 +158,26 @@ def _traffic_policy(p: v.Problems, raw: object, field: str, warnings: list[str])
             p.add(f"{item_field}.port.number", f"duplicates port {number} of an earlier entry")
         level_tls = _client_tls(p, entry.get("tls"), f"{item_field}.tls", warnings)
         if number is not None:
-            levels.append(PortTrafficPolicy(number, level_tls))
-    return TrafficPolicy(tls, tuple(levels))
+            levels.append(
+                PortTrafficPolicy(
+                    number,
+                    level_tls,
+                    tp.load_balancer(p, entry.get("loadBalancer"), f"{item_field}.loadBalancer"),
+                    tp.connection_pool(
+                        p, entry.get("connectionPool"), f"{item_field}.connectionPool"
+                    ),
+                    tp.outlier_detection(
+                        p, entry.get("outlierDetection"), f"{item_field}.outlierDetection"
+                    ),
+                )
+            )
+    return TrafficPolicy(
+        tls,
+        tuple(levels),
+        tp.load_balancer(p, m.get("loadBalancer"), f"{field}.loadBalancer"),
+        tp.connection_pool(p, m.get("connectionPool"), f"{field}.connectionPool"),
+        tp.outlier_detection(p, m.get("outlierDetection"), f"{field}.outlierDetection"),
+    )
 
 
 def _client_tls(p: v.Problems, raw: object, field: str, warnings: list[str]) -> ClientTls | None:
@@ -167,12 +185,15 @@ def _client_tls(p: v.Problems, raw: object, field: str, warnings: list[str]) -> 
     if m is None:
         return None
     mode = v.choice(p, m.get("mode"), f"{field}.mode", ClientTlsMode, ClientTlsMode.DISABLE)
-    if mode in (ClientTlsMode.SIMPLE, ClientTlsMode.MUTUAL):
-        warnings.append(
-            f"{field}.mode {mode.value} (TLS origination) is not supported yet: "
-            "the cluster sends plaintext"
-        )
     warnings.extend(_ignored(m, _IGNORED_TLS_FIELDS, field))
+    files = [
+        v.string(p, m.get(name), f"{field}.{name}") or ""
+        for name in ("caCertificates", "clientCertificate", "privateKey")
+    ]
+    if mode is ClientTlsMode.MUTUAL:
+        for name, value in zip(("clientCertificate", "privateKey"), files[1:], strict=True):
+            if not value:
+                p.add(f"{field}.{name}", "is required for mode MUTUAL (a file path)")
     names = v.sequence(p, m.get("subjectAltNames"), f"{field}.subjectAltNames")
     sans = tuple(
         s
@@ -180,4 +201,4 @@ def _client_tls(p: v.Problems, raw: object, field: str, warnings: list[str]) -> 
         if (s := v.string(p, item, f"{field}.subjectAltNames[{i}]", required=True))
     )
     sni = v.string(p, m.get("sni"), f"{field}.sni") or ""
-    return ClientTls(mode, sans, sni)
+    return ClientTls(mode, sans, sni, *files)

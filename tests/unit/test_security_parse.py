@@ -237,12 +237,16 @@ def test_destination_rule_tls_parsed(api: str) -> None:
 def test_destination_rule_unsupported_parts_warn() -> None:
     raw = doc(
         "DestinationRule",
-        {"host": "web", "subsets": [], "trafficPolicy": {"tls": {"mode": "SIMPLE"}}},
+        {
+            "host": "web",
+            "exportTo": ["."],
+            "trafficPolicy": {"tls": {"mode": "SIMPLE", "credentialName": "c"}},
+        },
     )
     result = parse_object(raw, path="f.yaml", document=0)
     assert result.errors == ()
-    assert any("spec.subsets is not supported yet" in w for w in result.warnings)
-    assert any("SIMPLE" in w and "plaintext" in w for w in result.warnings)
+    assert any("spec.exportTo is not supported yet" in w for w in result.warnings)
+    assert any("credentialName is not supported yet" in w for w in result.warnings)
 
 
 def test_destination_rule_errors() -> None:
