@@ -42,6 +42,7 @@ def _serve(a: argparse.Namespace) -> int:
         ca_dir=Path(a.ca_dir),
         trust_domain=a.trust_domain,
         workload_cert_ttl=a.workload_cert_ttl,
+        push_concurrency=a.push_concurrency,
     )
     try:
         run(settings)
@@ -146,6 +147,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--workload-cert-ttl", type=duration, default=timedelta(hours=24))
     s.add_argument("--debounce-after", type=float, default=0.1, help="seconds (default 0.1)")
     s.add_argument("--debounce-max", type=float, default=10.0, help="seconds (default 10)")
+    s.add_argument(
+        "--push-concurrency",
+        type=int,
+        default=100,
+        help="responses written at once (Istio's PILOT_PUSH_THROTTLE)",
+    )
     s.add_argument("--log-level", default="info")
     s.set_defaults(func=_serve)
     v = sub.add_parser("validate", help="check a config directory; non-zero exit if invalid")

@@ -65,7 +65,14 @@ async def start_control_plane(settings: Settings, model: MeshModel) -> ControlPl
     secrets = SecretStore(CertificateIssuer(bundle, settings.workload_cert_ttl, wall_clock))
     registry = ProxyRegistry(cache, model, secrets)
     ca_service = CertificateService(bundle, authn, settings.workload_cert_ttl, wall_clock)
-    server = XdsServer(cache, registry, settings.identifier, authn, [ca_service.handler()])
+    server = XdsServer(
+        cache,
+        registry,
+        settings.identifier,
+        authn,
+        [ca_service.handler()],
+        push_limit=settings.push_concurrency,
+    )
     tls = None
     if settings.secure_xds_address:
         key = generate_workload_key()

@@ -21,6 +21,8 @@ class Settings:
     debounce_max: float = 10.0
     """Longest a push waits under a stream of changes (istiod: 10 s)."""
     domain_suffix: str = "cluster.local"
+    push_concurrency: int = 100
+    """Responses encoded and written at once (Istio's ``PILOT_PUSH_THROTTLE``)."""
     identifier: str = "pyistiod"
     """``control_plane.identifier`` in every response."""
     secure_xds_address: str = "127.0.0.1:15012"

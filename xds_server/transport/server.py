@@ -16,6 +16,7 @@ from envoy.service.discovery.v3 import discovery_pb2
 
 from xds_server import types, wire
 from xds_server.cache import SnapshotCache
+from xds_server.transport.push_limit import PushLimiter
 from xds_server.transport.stream import Authenticator, NodeRegistry, StreamConfig, XdsStream
 
 _SERVICES: dict[str, tuple[str, str, str]] = {
@@ -68,7 +69,9 @@ class XdsServer:
         identifier: str,
         authenticate: Authenticator | None = None,
         extra_handlers: Sequence[grpc.GenericRpcHandler] = (),
+        push_limit: int = 100,
     ) -> None:
+        self.limiter = PushLimiter(push_limit)
         self.cache = cache
         self.authenticate = authenticate
         self.extra_handlers = tuple(extra_handlers)
@@ -99,7 +102,12 @@ class XdsServer:
                 requests: AsyncIterator[Any], context: grpc.aio.ServicerContext
             ) -> None:
                 stream = XdsStream(
-                    config, self.cache, self.registry, self.control_plane, self.authenticate
+                    config,
+                    self.cache,
+                    self.registry,
+                    self.control_plane,
+                    self.authenticate,
+                    self.limiter,
                 )
                 await stream.run(requests, context)
 
@@ -131,6 +139,12 @@ class XdsServer:
                 ("grpc.max_send_message_length", 64 * 1024 * 1024),
                 ("grpc.max_receive_message_length", 16 * 1024 * 1024),
                 ("grpc.keepalive_time_ms", 30_000),
+                # A connect storm queues thousands of new streams while the loop is busy;
+                # grpc core refuses calls beyond 1,000 unaccepted ones by default
+                # ("Too many pending requests"). Envoy would retry, but only after backoff.
+                ("grpc.server.max_pending_requests", 20_000),
+                ("grpc.server.max_pending_requests_hard_limit", 30_000),
+                ("grpc.server_max_unrequested_time_in_server", 120),
             ]
         )
         self.server.add_generic_rpc_handlers((*self.handlers(), *self.extra_handlers))

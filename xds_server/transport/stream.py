@@ -28,7 +28,8 @@ from xds_server.errors import PyistiodError
 from xds_server.protocol.delta import DeltaStream
 from xds_server.protocol.events import Acked, Action, Close, Ignored, Nacked, Send
 from xds_server.protocol.sotw import SotwStream
-from xds_server.transport.convert import NodeInfo, delta_request, encode, node_info, sotw_request
+from xds_server.transport.convert import NodeInfo, delta_request, node_info, sotw_request
+from xds_server.transport.push_limit import PushLimiter
 from xds_server.types import SECRET, short_name
 
 log = structlog.get_logger("xds")
@@ -84,9 +85,11 @@ class XdsStream:
         registry: NodeRegistry,
         cp: bytes,
         authenticate: Authenticator | None = None,
+        limiter: PushLimiter | None = None,
     ) -> None:
         self.config = config
         self.authenticate = authenticate
+        self.limiter = limiter or PushLimiter()
         self.cache = cache
         self.registry = registry
         self.control_plane = cp
@@ -170,11 +173,10 @@ class XdsStream:
         for action in actions:
             if isinstance(action, Send):
                 started = time.monotonic()
-                data = encode(action, self.control_plane)
-                await context.write(data)
+                size = await self.limiter.write(action, self.control_plane, context.write)
                 kind = short_name(action.type_url)
                 metrics.XDS_PUSHES.labels(kind).inc()
-                metrics.XDS_CONFIG_SIZE.labels(kind).observe(len(data))
+                metrics.XDS_CONFIG_SIZE.labels(kind).observe(size)
                 metrics.XDS_PUSH_TIME.labels(kind).observe(time.monotonic() - started)
                 log.debug(
                     "xds.sent",

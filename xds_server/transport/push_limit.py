@@ -1,0 +1,39 @@
+"""How many responses are encoded and written at once, across every stream.
+
+Istio caps pushes in flight (``PILOT_PUSH_THROTTLE``, 100). Here the cap
+bounds memory: a full CDS response for a large mesh is most of a megabyte,
+and a thousand of them queued in gRPC at once is a gigabyte. A write that
+the peer does not drain within ``slow_after`` seconds gives its slot back
+(and goes on waiting outside the cap), so stuck proxies cannot starve the
+rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from xds_server.protocol.events import Send
+from xds_server.transport.convert import encode
+
+
+class PushLimiter:
+    """A semaphore over response writes, with a release for slow peers."""
+
+    def __init__(self, limit: int = 100, slow_after: float = 5.0) -> None:
+        self.limit = limit
+        self.slow_after = slow_after
+        self._slots: asyncio.Semaphore | None = None
+
+    async def write(
+        self, send: Send, control_plane: bytes, write: Callable[[bytes], Awaitable[None]]
+    ) -> int:
+        """Encode ``send`` and write it within the cap; returns its size in bytes."""
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.limit)
+        async with self._slots:
+            data = encode(send, control_plane)
+            pending = asyncio.ensure_future(write(data))
+            await asyncio.wait({pending}, timeout=self.slow_after)
+        await pending
+        return len(data)
