@@ -120,6 +120,8 @@ def start_server(
         "--config-dir", str(config_dir),
         "--xds-address", f"127.0.0.1:{port}",
         "--monitoring-address", f"127.0.0.1:{monitoring}",
+        "--secure-xds-address", f"127.0.0.1:{free_port()}",
+        "--ca-dir", str(log_path.parent / "ca"),
         "--debounce-after", str(debounce_after),
         "--log-level", "warning",
     ]  # fmt: skip
