@@ -104,19 +104,25 @@ def build_listeners(model: MeshModel, proxy: Proxy) -> list[listener_pb2.Listene
     return sorted(listeners, key=lambda listener: str(listener.name))
 
 
-def build_outbound_listeners(model: MeshModel, address: str) -> list[listener_pb2.Listener]:
-    """Outbound listeners bound at ``address``: shared by proxies with that bind address."""
-    plan, _ = outbound_listener_ports(model)
-    return [_outbound_listener(address, port) for port in plan]
+def build_outbound_listeners(
+    model: MeshModel, address: str, plan: Sequence[OutboundPort] | None = None
+) -> list[listener_pb2.Listener]:
+    """Outbound listeners bound at ``address``: shared by proxies with that bind address.
+
+    ``plan`` is ``outbound_listener_ports(model)[0]``, if the caller already has it
+    (it depends on the services alone, while the listeners depend on the address).
+    """
+    ports = plan if plan is not None else outbound_listener_ports(model)[0]
+    return [_outbound_listener(address, port) for port in ports]
 
 
 def build_inbound_listeners(model: MeshModel, proxy: Proxy) -> list[listener_pb2.Listener]:
     """The inbound listeners of one proxy, at its pod IP (none for a gateway)."""
+    inbound = inbound_ports(model, proxy)
+    if not inbound:
+        return []
     applicable = applicable_policies(model.policies, proxy.namespace, proxy.labels)
-    return [
-        _inbound_listener(model, proxy, inbound, applicable)
-        for inbound in inbound_ports(model, proxy)
-    ]
+    return [_inbound_listener(model, proxy, port, applicable) for port in inbound]
 
 
 def _outbound_listener(address: str, port: OutboundPort) -> listener_pb2.Listener:
