@@ -129,42 +129,42 @@ def parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     p = argparse.ArgumentParser(prog="pyistiod", description="An istiod clone in Python.")
     sub = p.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("serve", help="serve xDS to Envoy from a config directory")
+    _serve_args(sub.add_parser("serve", help="serve xDS to Envoy from a config directory"))
+    v = sub.add_parser("validate", help="check a config directory; non-zero exit if invalid")
+    v.add_argument("config_dir")
+    v.set_defaults(func=_validate)
+    _bootstrap_args(
+        sub.add_parser("bootstrap", help="print an Envoy bootstrap that connects to pyistiod")
+    )
+    d = sub.add_parser("demo", help="run pyistiod with real Envoy sidecars on an example mesh")
+    d.add_argument("--duration", type=float, default=0, help="stop after N seconds (0: Ctrl-C)")
+    d.add_argument("--workdir", default=".demo")
+    d.set_defaults(func=_demo)
+    return p
+
+
+def _serve_args(s: argparse.ArgumentParser) -> None:
     s.add_argument("--config-dir", required=True)
     s.add_argument("--xds-address", default="127.0.0.1:15010", help="plain-text xDS")
-    s.add_argument(
-        "--secure-xds-address",
-        default="127.0.0.1:15012",
-        help="TLS xDS, SDS and the CA service ('' to disable)",
-    )
+    s.add_argument("--secure-xds-address", default="127.0.0.1:15012",
+                   help="TLS xDS, SDS and the CA service ('' to disable)")  # fmt: skip
     s.add_argument("--monitoring-address", default="127.0.0.1:15014")
-    s.add_argument(
-        "--ca-dir",
-        default=".pyistiod/ca",
-        help="root CA (created if absent) or Istio's cacerts layout",
-    )
+    s.add_argument("--ca-dir", default=".pyistiod/ca",
+                   help="root CA (created if absent) or Istio's cacerts layout")  # fmt: skip
     s.add_argument("--trust-domain", default="cluster.local")
     s.add_argument("--workload-cert-ttl", type=duration, default=timedelta(hours=24))
     s.add_argument("--debounce-after", type=float, default=0.1, help="seconds (default 0.1)")
     s.add_argument("--debounce-max", type=float, default=10.0, help="seconds (default 10)")
-    s.add_argument(
-        "--push-concurrency",
-        type=int,
-        default=100,
-        help="responses written at once (Istio's PILOT_PUSH_THROTTLE)",
-    )
+    s.add_argument("--push-concurrency", type=int, default=100,
+                   help="responses written at once (Istio's PILOT_PUSH_THROTTLE)")  # fmt: skip
     s.add_argument("--log-level", default="info")
     s.set_defaults(func=_serve)
-    v = sub.add_parser("validate", help="check a config directory; non-zero exit if invalid")
-    v.add_argument("config_dir")
-    v.set_defaults(func=_validate)
-    b = sub.add_parser("bootstrap", help="print an Envoy bootstrap that connects to pyistiod")
+
+
+def _bootstrap_args(b: argparse.ArgumentParser) -> None:
     b.add_argument("--node-id", required=True, help="sidecar~IP~POD.NS~NS.svc.cluster.local")
-    b.add_argument(
-        "--xds-address",
-        default=None,
-        help="default 127.0.0.1:15012 with --ca-dir, else 127.0.0.1:15010",
-    )
+    b.add_argument("--xds-address", default=None,
+                   help="default 127.0.0.1:15012 with --ca-dir, else 127.0.0.1:15010")  # fmt: skip
     b.add_argument("--ca-dir", help="use TLS xDS and mint this workload's token from the CA")
     b.add_argument("--trust-domain", default="cluster.local")
     b.add_argument("--token-ttl", type=duration, default=timedelta(hours=24))
@@ -173,11 +173,6 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--service-account", default=None)
     b.add_argument("--config-dir", help="take labels and service account from the named Pod")
     b.set_defaults(func=_bootstrap)
-    d = sub.add_parser("demo", help="run pyistiod with real Envoy sidecars on an example mesh")
-    d.add_argument("--duration", type=float, default=0, help="stop after N seconds (0: Ctrl-C)")
-    d.add_argument("--workdir", default=".demo")
-    d.set_defaults(func=_demo)
-    return p
 
 
 def main(argv: list[str] | None = None) -> None:
