@@ -114,6 +114,7 @@ def _bootstrap(a: argparse.Namespace) -> int:
         namespace=node.namespace,
         service_account=service_account or "default",
         pod_name=node.pod_name,
+        tls=tls,
     )
     sys.stdout.write(yaml.safe_dump(doc, sort_keys=False))
     return 0

@@ -71,3 +71,35 @@ def test_bootstrap_takes_labels_and_identity_from_the_pod(
 def test_bootstrap_refuses_a_malformed_node_id(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["bootstrap", "--node-id", "sidecar~nope"]) == 2
     assert "expected 4: TYPE~IP~POD.NAMESPACE~DOMAIN" in capsys.readouterr().err
+
+
+def test_bootstrap_with_ca_dir_dials_tls_with_a_token_and_envoy_accepts_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import UTC, datetime
+
+    from envoy_validate import envoy_validate
+
+    from ca import tokens
+    from ca.storage import load_or_create_token_key
+
+    args = ["bootstrap", "--node-id", NODE, "--config-dir", str(EXAMPLE_MESH),
+            "--ca-dir", str(tmp_path / "ca")]  # fmt: skip
+    assert run(args) == 0
+    doc = yaml.safe_load(capsys.readouterr().out)
+    xds = doc["static_resources"]["clusters"][0]
+    assert (
+        xds["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"][
+            "socket_address"
+        ]["port_value"]
+        == 15012
+    )
+    tls = xds["transport_socket"]["typed_config"]["common_tls_context"]["validation_context"]
+    assert "BEGIN CERTIFICATE" in tls["trusted_ca"]["inline_string"]
+    (metadata,) = doc["dynamic_resources"]["ads_config"]["grpc_services"][0]["initial_metadata"]
+    token = metadata["value"].removeprefix("Bearer ")
+    key = load_or_create_token_key(tmp_path / "ca")
+    who = tokens.verify(key, token, "cluster.local", datetime.now(UTC))
+    assert (who.namespace, who.service_account) == ("default", "backend")
+    result = envoy_validate(doc, tmp_path)
+    assert result.returncode == 0, result.stderr
