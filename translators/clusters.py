@@ -3,7 +3,10 @@
 Outbound, one cluster per service port, named as Istio names them
 (``outbound|PORT||HOSTNAME``); the service's resolution picks the discovery
 type (EDS over ADS, STRICT_DNS, ORIGINAL_DST), and ``translators.mtls`` its
-transport socket (Istio's auto mTLS or the DestinationRule's TLS mode).
+transport socket (Istio's auto mTLS or the DestinationRule's TLS mode). Each
+DestinationRule subset adds a cluster per port, ``outbound|PORT|SUBSET|HOST``;
+the rule's merged policy (``translators.traffic_policy``) sets load
+balancing, circuit breakers and outlier detection (``cluster_policy``).
 Inbound, for sidecars only, one STATIC cluster per target port of the
 services selecting the proxy, named ``inbound|PORT||`` and pointing at the
 pod's app address (see ``translators.loopback``).
@@ -24,7 +27,9 @@ from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 from google.protobuf import duration_pb2
 
+from translators.cluster_policy import apply_traffic_policy
 from translators.config_source import ads_config_source
+from translators.destination_rules import destination_rule_for
 from translators.model import (
     MeshModel,
     Protocol,
@@ -35,6 +40,9 @@ from translators.model import (
 )
 from translators.mtls import apply_upstream_tls
 from translators.proxy import Proxy, ProxyType
+from translators.security_model import Subset
+from translators.subsets import subset_endpoints, subsets_of
+from translators.traffic_policy import effective_policy
 
 CONNECT_TIMEOUT_SECONDS = 10
 """Istio's default ``connectTimeout`` (MeshConfig)."""
@@ -45,9 +53,9 @@ HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 _H2_PROTOCOLS = frozenset({Protocol.HTTP2, Protocol.GRPC})
 
 
-def outbound_cluster_name(port: int, hostname: str) -> str:
-    """Istio's outbound cluster name: ``outbound|PORT||HOSTNAME`` (no subset)."""
-    return f"outbound|{port}||{hostname}"
+def outbound_cluster_name(port: int, hostname: str, subset: str = "") -> str:
+    """Istio's outbound cluster name: ``outbound|PORT|SUBSET|HOSTNAME`` (SUBSET may be empty)."""
+    return f"outbound|{port}|{subset}|{hostname}"
 
 
 def inbound_cluster_name(port: int) -> str:
@@ -78,12 +86,17 @@ def load_assignment(
     )
 
 
-def ready_addresses(model: MeshModel, service: Service, port: int) -> list[tuple[str, int]]:
-    """The sorted, distinct ``(address, target port)`` of the ready endpoints of a service port."""
+def ready_addresses(
+    model: MeshModel, service: Service, port: int, subset: Subset | None = None
+) -> list[tuple[str, int]]:
+    """The sorted, distinct ``(address, target port)`` of the ready endpoints of a service port.
+
+    With a ``subset``, only the endpoints it selects (``translators.subsets``).
+    """
     return sorted(
         {
             (ep.address, ep.port)
-            for ep in model.endpoints_of(service.hostname)
+            for ep in subset_endpoints(model.endpoints_of(service.hostname), subset)
             if ep.ready and ep.service_port == port
         }
     )
@@ -134,6 +147,8 @@ def inbound_ports(model: MeshModel, proxy: Proxy) -> tuple[InboundPort, ...]:
 
 
 def _selecting(model: MeshModel, proxy: Proxy) -> Iterator[Service]:
+    if not proxy.labels:
+        return  # an empty selector selects nothing, so no labels: no service (and no scan)
     for service in model.services:
         if service.namespace == proxy.namespace and selector_matches(
             service.selector, proxy.labels
@@ -163,8 +178,15 @@ def build_clusters(model: MeshModel, proxy: Proxy) -> list[cluster_pb2.Cluster]:
 
 
 def build_outbound_clusters(model: MeshModel) -> list[cluster_pb2.Cluster]:
-    """The outbound clusters: the same for every proxy, so they can be shared."""
-    return [_outbound_cluster(model, service, port) for service, port in outbound_ports(model)]
+    """The outbound clusters, one per service port and DestinationRule subset.
+
+    The same for every proxy, so they can be shared.
+    """
+    return [
+        _outbound_cluster(model, service, port, subset)
+        for service, port in outbound_ports(model)
+        for subset in (None, *subsets_of(model, service))
+    ]
 
 
 def build_inbound_clusters(model: MeshModel, proxy: Proxy) -> list[cluster_pb2.Cluster]:
@@ -172,26 +194,32 @@ def build_inbound_clusters(model: MeshModel, proxy: Proxy) -> list[cluster_pb2.C
     return [_inbound_cluster(proxy, inbound) for inbound in inbound_ports(model, proxy)]
 
 
-def _outbound_cluster(model: MeshModel, service: Service, port: ServicePort) -> cluster_pb2.Cluster:
-    name = outbound_cluster_name(port.port, service.hostname)
+def _outbound_cluster(
+    model: MeshModel, service: Service, port: ServicePort, subset: Subset | None = None
+) -> cluster_pb2.Cluster:
+    subset_name = subset.name if subset is not None else ""
+    name = outbound_cluster_name(port.port, service.hostname, subset_name)
     cluster = _base_cluster(name, port.protocol)
-    _set_istio_metadata(cluster, service, port.port)
+    _set_istio_metadata(cluster, service, port.port, subset_name)
     if service.resolution is Resolution.STATIC:
         cluster.type = cluster_pb2.Cluster.EDS
         cluster.eds_cluster_config.eds_config.CopyFrom(ads_config_source())
         cluster.eds_cluster_config.service_name = name
-        apply_upstream_tls(cluster, model, service, port)
     elif service.resolution is Resolution.DNS:
         cluster.type = cluster_pb2.Cluster.STRICT_DNS
         cluster.dns_lookup_family = cluster_pb2.Cluster.V4_ONLY
         # Istio's DNS ServiceEntry without endpoints resolves the host itself.
-        addresses = ready_addresses(model, service, port.port) or [(service.hostname, port.port)]
+        addresses = ready_addresses(model, service, port.port, subset) or [
+            (service.hostname, port.port)
+        ]
         cluster.load_assignment.CopyFrom(load_assignment(name, addresses))
-        apply_upstream_tls(cluster, model, service, port)
     else:
         cluster.type = cluster_pb2.Cluster.ORIGINAL_DST
         cluster.lb_policy = cluster_pb2.Cluster.CLUSTER_PROVIDED
-        apply_upstream_tls(cluster, model, service, port)
+    apply_upstream_tls(cluster, model, service, port, subset_name)
+    rule = destination_rule_for(model.policies, service)
+    policy = effective_policy(rule, subset_name, port.port)
+    apply_traffic_policy(cluster, policy, port.protocol.is_http)
     return cluster
 
 
@@ -221,13 +249,16 @@ def _h2_options() -> http_protocol_options_pb2.HttpProtocolOptions:
     )
 
 
-def _set_istio_metadata(cluster: cluster_pb2.Cluster, service: Service, port: int) -> None:
+def _set_istio_metadata(
+    cluster: cluster_pb2.Cluster, service: Service, port: int, subset: str = ""
+) -> None:
     """Istio's ``filter_metadata.istio``: which service a cluster stands for (for debugging)."""
-    cluster.metadata.filter_metadata["istio"].update(
-        {
-            "services": [
-                {"host": service.hostname, "name": service.name, "namespace": service.namespace}
-            ],
-            "default_original_port": port,
-        }
-    )
+    metadata: dict[str, object] = {
+        "services": [
+            {"host": service.hostname, "name": service.name, "namespace": service.namespace}
+        ],
+        "default_original_port": port,
+    }
+    if subset:
+        metadata["subset"] = subset
+    cluster.metadata.filter_metadata["istio"].update(metadata)

@@ -2,7 +2,9 @@
 
 One ``ClusterLoadAssignment`` per service port whose service resolution is
 STATIC (the clusters ``build_clusters`` makes with type EDS), holding the
-ready endpoints of that port. An endpoint with a sidecar that accepts mTLS
+ready endpoints of that port, and one per DestinationRule subset of it
+(``outbound|PORT|SUBSET|HOST``) holding those whose labels include the
+subset's (``translators.subsets``). An endpoint with a sidecar that accepts mTLS
 carries Istio's ``envoy.transport_socket_match: {tlsMode: istio}`` metadata
 (``translators.mtls``), so auto mTLS picks its transport socket. The output
 depends on the model alone, never on the proxy, so every sidecar can be sent
@@ -18,6 +20,8 @@ from translators.clusters import load_assignment, outbound_cluster_name, outboun
 from translators.model import MeshModel, Resolution, Service
 from translators.mtls import endpoint_uses_mtls, set_tls_mode_metadata
 from translators.proxy import Proxy
+from translators.security_model import Subset
+from translators.subsets import subset_endpoints, subsets_of
 
 
 def build_endpoints(model: MeshModel, proxy: Proxy) -> list[endpoint_pb2.ClusterLoadAssignment]:
@@ -29,24 +33,28 @@ def build_endpoints(model: MeshModel, proxy: Proxy) -> list[endpoint_pb2.Cluster
     """
     del proxy  # endpoints are proxy-independent by design
     assignments = [
-        _assignment(model, service, port.port)
+        _assignment(model, service, port.port, subset)
         for service, port in outbound_ports(model)
         if service.resolution is Resolution.STATIC
+        for subset in (None, *subsets_of(model, service))
     ]
     return sorted(assignments, key=lambda cla: str(cla.cluster_name))
 
 
 def _assignment(
-    model: MeshModel, service: Service, port: int
+    model: MeshModel, service: Service, port: int, subset: Subset | None = None
 ) -> endpoint_pb2.ClusterLoadAssignment:
-    """The CLA of one service port: its ready endpoints by (address, port), marked for mTLS."""
+    """The CLA of one service port (subset): ready endpoints by (address, port), marked for mTLS."""
     ready = sorted(
-        (ep for ep in model.endpoints_of(service.hostname) if ep.ready and ep.service_port == port),
+        (
+            ep
+            for ep in subset_endpoints(model.endpoints_of(service.hostname), subset)
+            if ep.ready and ep.service_port == port
+        ),
         key=lambda ep: (ep.address, ep.port),
     )
-    cla = load_assignment(
-        outbound_cluster_name(port, service.hostname), [(ep.address, ep.port) for ep in ready]
-    )
+    name = outbound_cluster_name(port, service.hostname, subset.name if subset else "")
+    cla = load_assignment(name, [(ep.address, ep.port) for ep in ready])
     for lb_endpoint, ep in zip(cla.endpoints[0].lb_endpoints, ready, strict=True):
         if endpoint_uses_mtls(model, service, ep):
             set_tls_mode_metadata(lb_endpoint.metadata)

@@ -6,8 +6,8 @@ mesh root to verify peers with). Invariants:
 
 1. Client side, per outbound cluster (``upstream_tls``): a DestinationRule
    TLS mode decides if one applies: ISTIO_MUTUAL gives every endpoint mTLS;
-   DISABLE, SIMPLE and MUTUAL give plaintext (TLS origination is not yet
-   supported). Without one, Istio's auto mTLS: a mesh-internal, non
+   DISABLE gives plaintext; SIMPLE and MUTUAL originate TLS with the
+   rule's files (``tls_origination``). Without one, Istio's auto mTLS: a mesh-internal, non
    passthrough cluster gets ``transport_socket_matches`` choosing mTLS for
    endpoints whose metadata carries ``tlsMode: istio`` and plaintext for the
    rest; ``endpoint_uses_mtls`` decides that metadata per endpoint.
@@ -53,6 +53,7 @@ from translators.security_model import (
     ClientTlsMode,
     MtlsMode,
 )
+from translators.tls_origination import originating_tls_context
 
 SDS_CERT = "default"
 SDS_ROOT = "ROOTCA"
@@ -75,6 +76,8 @@ class UpstreamTls(enum.Enum):
     AUTO = "auto"
     """Per endpoint: mTLS where the endpoint metadata says ``tlsMode: istio``."""
     ISTIO_MUTUAL = "istio_mutual"
+    ORIGINATE = "originate"
+    """DestinationRule SIMPLE or MUTUAL: TLS with file-based settings (``tls_origination``)."""
 
 
 def outbound_sni(port: int, hostname: str) -> str:
@@ -87,18 +90,22 @@ def spiffe_uri(namespace: str, service_account: str) -> str:
     return f"spiffe://{TRUST_DOMAIN}/ns/{namespace}/sa/{service_account}"
 
 
-def upstream_tls(model: MeshModel, service: Service, port: int) -> UpstreamTls:
-    """How the outbound cluster of a service port secures its connections (invariant 1)."""
-    tls = client_tls_for(model.policies, service, port)
+def upstream_tls(model: MeshModel, service: Service, port: int, subset: str = "") -> UpstreamTls:
+    """How the outbound cluster of a service port (subset) secures its connections (invariant 1)."""
+    tls = client_tls_for(model.policies, service, port, subset)
     if tls is not None:
-        return (
-            UpstreamTls.ISTIO_MUTUAL
-            if tls.mode is ClientTlsMode.ISTIO_MUTUAL
-            else (UpstreamTls.PLAINTEXT)
-        )
+        return _BY_MODE[tls.mode]
     if service.location is Location.MESH_EXTERNAL or service.resolution is Resolution.NONE:
         return UpstreamTls.PLAINTEXT
     return UpstreamTls.AUTO
+
+
+_BY_MODE = {
+    ClientTlsMode.DISABLE: UpstreamTls.PLAINTEXT,
+    ClientTlsMode.SIMPLE: UpstreamTls.ORIGINATE,
+    ClientTlsMode.MUTUAL: UpstreamTls.ORIGINATE,
+    ClientTlsMode.ISTIO_MUTUAL: UpstreamTls.ISTIO_MUTUAL,
+}
 
 
 def endpoint_uses_mtls(model: MeshModel, service: Service, endpoint: Endpoint) -> bool:
@@ -115,16 +122,25 @@ def endpoint_uses_mtls(model: MeshModel, service: Service, endpoint: Endpoint) -
 
 
 def apply_upstream_tls(
-    cluster: cluster_pb2.Cluster, model: MeshModel, service: Service, port: ServicePort
+    cluster: cluster_pb2.Cluster,
+    model: MeshModel,
+    service: Service,
+    port: ServicePort,
+    subset: str = "",
 ) -> None:
     """Set the cluster's transport socket (matches) for its service port (invariants 1, 2)."""
-    how = upstream_tls(model, service, port.port)
+    how = upstream_tls(model, service, port.port, subset)
     if how is UpstreamTls.PLAINTEXT:
         return
-    tls = client_tls_for(model.policies, service, port.port)
+    tls = client_tls_for(model.policies, service, port.port, subset)
+    h2 = port.protocol in (Protocol.HTTP2, Protocol.GRPC)
+    if how is UpstreamTls.ORIGINATE and tls is not None:
+        context = originating_tls_context(tls, h2)
+        cluster.transport_socket.CopyFrom(transport_socket(TLS_SOCKET, context))
+        return
     sans = (tls.subject_alt_names if tls else ()) or _service_accounts(model, service)
     sni = (tls.sni if tls else "") or outbound_sni(port.port, service.hostname)
-    alpn = ALPN_IN_MESH_H2 if port.protocol in (Protocol.HTTP2, Protocol.GRPC) else ALPN_IN_MESH
+    alpn = ALPN_IN_MESH_H2 if h2 else ALPN_IN_MESH
     socket = transport_socket(TLS_SOCKET, upstream_tls_context(sni, alpn, sans))
     if how is UpstreamTls.ISTIO_MUTUAL:
         cluster.transport_socket.CopyFrom(socket)

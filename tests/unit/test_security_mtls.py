@@ -135,12 +135,27 @@ def test_destination_rule_istio_mutual_for_every_endpoint() -> None:
     ]
 
 
-@pytest.mark.parametrize(
-    "mode", [ClientTlsMode.DISABLE, ClientTlsMode.SIMPLE, ClientTlsMode.MUTUAL]
-)
-def test_destination_rule_other_modes_are_plaintext(mode: ClientTlsMode) -> None:
-    c = cluster(dr(BACKEND, ClientTls(mode)), f"outbound|9080||{BACKEND}")
+def test_destination_rule_disable_is_plaintext() -> None:
+    c = cluster(dr(BACKEND, ClientTls(ClientTlsMode.DISABLE)), f"outbound|9080||{BACKEND}")
     assert not c.transport_socket_matches and not c.HasField("transport_socket")
+
+
+def test_destination_rule_simple_and_mutual_originate_tls_from_files() -> None:
+    simple = ClientTls(ClientTlsMode.SIMPLE, ("api.example.com",), "api.example.com", "/ca.pem")
+    context = upstream(cluster(dr(API, simple), f"outbound|443||{API}").transport_socket)
+    assert context.sni == "api.example.com"
+    validation = context.common_tls_context.validation_context
+    assert validation.trusted_ca.filename == "/ca.pem"
+    assert validation.match_typed_subject_alt_names[0].matcher.exact == "api.example.com"
+    assert not context.common_tls_context.tls_certificates
+    mutual = ClientTls(ClientTlsMode.MUTUAL, (), "", "", "/cert.pem", "/key.pem")
+    context = upstream(cluster(dr(API, mutual), f"outbound|443||{API}").transport_socket)
+    cert = context.common_tls_context.tls_certificates[0]
+    assert (cert.certificate_chain.filename, cert.private_key.filename) == (
+        "/cert.pem",
+        "/key.pem",
+    )
+    assert not context.common_tls_context.HasField("validation_context")
 
 
 def test_destination_rule_port_level_and_wildcard_host() -> None:
