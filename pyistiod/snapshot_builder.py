@@ -14,7 +14,18 @@ Invariants:
    previous token, so the parts built from them are reused across models.
    An endpoint-only change therefore rebuilds EDS and nothing else, and no
    invalidation is written by hand: a stale token simply matches nothing.
-3. Memory follows the connected proxies: a predecessor's parts are only
+3. A sidecar's outbound parts are built from its *scoped* model
+   (``translators.sidecar_scope``): the services its Sidecar resource and
+   ``exportTo`` let it see. The scope is memoized per (Sidecar, namespace)
+   and stands in memo keys for the services token, so proxies under one
+   Sidecar share parts, and without any Sidecar or ``exportTo`` every proxy
+   shares them as before. Inbound parts read the whole model.
+4. Routers (gateways) get the outbound clusters and endpoints like sidecars,
+   and listeners and routes from the Gateways they run
+   (``gateway_listeners``, ``gateway_routes``), keyed on the gateways and
+   VirtualServices token; their SDS secrets (``gateway_secrets``) are not
+   part of this snapshot.
+5. Memory follows the connected proxies: a predecessor's parts are only
    candidates, adopted when asked for and dropped by ``seal``; ``forget``
    drops a disconnected proxy's own parts.
 """
@@ -26,10 +37,14 @@ from typing import Any
 
 from translators.clusters import build_inbound_clusters, build_outbound_clusters
 from translators.endpoints import build_endpoints
+from translators.gateway_binding import virtual_services_of
+from translators.gateway_listeners import build_gateway_listeners
+from translators.gateway_routes import build_gateway_routes
 from translators.listeners import build_inbound_listeners, build_outbound_listeners
 from translators.model import MeshModel
-from translators.proxy import Proxy
+from translators.proxy import Proxy, ProxyType
 from translators.routes import build_routes
+from translators.sidecar_scope import scope_model, sidecar_for
 from xds_server import types
 from xds_server.snapshot import Resource, ResourceSet, Snapshot, resource_name
 
@@ -55,6 +70,11 @@ class SnapshotBuilder:
         self.endpoints = _carry(previous, "endpoints", model, lambda m: m.endpoints)
         self.workloads = _carry(previous, "workloads", model, lambda m: m.workloads)
         self.policies = _carry(previous, "policies", model, lambda m: m.policies)
+        self.gateways = _carry(
+            previous, "gateways", model, lambda m: (m.gateways, tuple(virtual_services_of(m)))
+        )
+        self._export_restricted = any(s.export_to for s in model.services)
+        self._scopes: dict[Hashable, tuple[MeshModel, Hashable]] = {}
         self._parts: dict[tuple[Hashable, ...], ResourceSet] = {}
         self._owned: dict[Proxy, list[tuple[Hashable, ...]]] = {}
         self._candidates = previous._parts if previous is not None else {}
@@ -73,32 +93,57 @@ class SnapshotBuilder:
         for key in self._owned.pop(proxy, ()):
             self._parts.pop(key, None)
 
+    def scoped(self, proxy: Proxy) -> tuple[MeshModel, Hashable]:
+        """The model ``proxy`` may see and the token standing for its services (invariant 3)."""
+        sidecar = sidecar_for(self.model, proxy)
+        if sidecar is None and not self._export_restricted:
+            return self.model, self.services
+        key = (sidecar, proxy.namespace)
+        found = self._scopes.get(key)
+        if found is None:
+            scoped = scope_model(self.model, proxy)
+            token = self.services if scoped is self.model else (self.services, key)
+            found = self._scopes[key] = (scoped, token)
+        return found
+
     def snapshot(self, proxy: Proxy) -> Snapshot:
         """The snapshot for ``proxy``: every type, sharing resources with other proxies."""
-        m, svc, eps, wls, pol = (
+        full, (m, svc), eps, wls, pol = (
             self.model,
-            self.services,
+            self.scoped(proxy),
             self.endpoints,
             self.workloads,
             self.policies,
         )
-        out = proxy.outbound_address
         clusters = self._combine(
             self._part(types.CLUSTER, (svc, eps, pol), lambda: build_outbound_clusters(m)),
             self._part(
-                types.CLUSTER, (svc, wls, proxy), lambda: build_inbound_clusters(m, proxy), proxy
-            ),
-        )
-        listeners = self._combine(
-            self._part(types.LISTENER, (svc, out), lambda: build_outbound_listeners(m, out), proxy),
-            self._part(
-                types.LISTENER,
-                (svc, wls, pol, proxy),
-                lambda: build_inbound_listeners(m, proxy),
+                types.CLUSTER,
+                (self.services, wls, proxy),
+                lambda: build_inbound_clusters(full, proxy),
                 proxy,
             ),
         )
         endpoints = self._part(types.ENDPOINT, (svc, eps, pol), lambda: build_endpoints(m, proxy))
+        if proxy.type is ProxyType.ROUTER:
+            gws = self.gateways
+            listeners = self._part(
+                types.LISTENER, (gws, svc, proxy), lambda: build_gateway_listeners(m, proxy), proxy
+            )
+            routes = self._part(
+                types.ROUTE, (gws, svc, proxy.labels), lambda: build_gateway_routes(m, proxy)
+            )
+            return Snapshot.of((clusters, endpoints, listeners, routes))
+        out = proxy.outbound_address
+        listeners = self._combine(
+            self._part(types.LISTENER, (svc, out), lambda: build_outbound_listeners(m, out), proxy),
+            self._part(
+                types.LISTENER,
+                (self.services, wls, pol, proxy),
+                lambda: build_inbound_listeners(full, proxy),
+                proxy,
+            ),
+        )
         routes = self._part(types.ROUTE, (svc, proxy.namespace), lambda: build_routes(m, proxy))
         return Snapshot.of((clusters, endpoints, listeners, routes))
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from google.protobuf import message
 
-from translators.clusters import build_clusters
+from translators.clusters import build_inbound_clusters, build_outbound_clusters
 from translators.endpoints import build_endpoints
-from translators.listeners import build_listeners
+from translators.gateway_listeners import build_gateway_listeners
+from translators.gateway_routes import build_gateway_routes
+from translators.listeners import build_inbound_listeners, build_outbound_listeners
 from translators.model import MeshModel
-from translators.proxy import Proxy
+from translators.proxy import Proxy, ProxyType
 from translators.routes import build_routes
+from translators.sidecar_scope import scope_model
 from xds_server import types
 
 
@@ -17,11 +20,23 @@ def build_resources(model: MeshModel, proxy: Proxy) -> dict[str, list[message.Me
     """Clusters, endpoints, listeners and routes for ``proxy``, keyed by their type URLs.
 
     Each list is sorted by resource name. Keys are inserted in ADS order
-    (``types.ADS_ORDER``); secrets are not produced here.
+    (``types.ADS_ORDER``); secrets are not produced here. Outbound config
+    comes from the model scoped to the proxy (``sidecar_scope``), inbound
+    config from the whole model; a router gets its Gateways' listeners and
+    routes instead of a sidecar's.
     """
+    scoped = scope_model(model, proxy)
+    clusters = build_outbound_clusters(scoped) + build_inbound_clusters(model, proxy)
+    if proxy.type is ProxyType.ROUTER:
+        listeners = build_gateway_listeners(scoped, proxy)
+        routes = build_gateway_routes(scoped, proxy)
+    else:
+        listeners = build_outbound_listeners(scoped, proxy.outbound_address)
+        listeners += build_inbound_listeners(model, proxy)
+        routes = build_routes(scoped, proxy)
     return {
-        types.CLUSTER: list(build_clusters(model, proxy)),
-        types.ENDPOINT: list(build_endpoints(model, proxy)),
-        types.LISTENER: list(build_listeners(model, proxy)),
-        types.ROUTE: list(build_routes(model, proxy)),
+        types.CLUSTER: sorted(clusters, key=lambda c: str(c.name)),
+        types.ENDPOINT: list(build_endpoints(scoped, proxy)),
+        types.LISTENER: sorted(listeners, key=lambda v: str(v.name)),
+        types.ROUTE: list(routes),
     }
