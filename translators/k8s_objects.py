@@ -6,7 +6,8 @@ WorkloadEntry (read in ``istio_objects``) and DestinationRule, and
 ``security.istio.io`` (``v1``, ``v1beta1``) PeerAuthentication and
 AuthorizationPolicy (read in ``security_objects`` and ``authz_objects``),
 and ``networking.istio.io`` Gateway and Sidecar and ``v1`` Secret
-(``gateway_objects``, ``sidecar_objects``).
+(``gateway_objects``, ``sidecar_objects``) and VirtualService
+(``virtual_service``).
 Invariants:
 
 1. ``parse_object`` is pure and total: it never raises on bad input. It returns
@@ -51,6 +52,7 @@ from translators.security_objects import (
     parse_peer_authentication,
 )
 from translators.sidecar_objects import SidecarObject, parse_sidecar
+from translators.virtual_service import VirtualServiceObject, parse_virtual_service
 from xds_server.errors import ConfigError
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
@@ -130,6 +132,7 @@ SourceObject = (
     | DestinationRuleObject
     | GatewayObject
     | SidecarObject
+    | VirtualServiceObject
     | SecretObject
 )
 """Every kind of object the mesh builder reads."""
@@ -317,6 +320,7 @@ _PARSERS: dict[tuple[str, str], tuple[_Parser, NameRule]] = {
     ("v1", "Secret"): (parse_secret, SUBDOMAIN),
     **{(api, "Gateway"): (parse_gateway, SUBDOMAIN) for api in _ISTIO_VERSIONS},
     **{(api, "Sidecar"): (parse_sidecar, SUBDOMAIN) for api in _ISTIO_VERSIONS},
+    **{(api, "VirtualService"): (parse_virtual_service, SUBDOMAIN) for api in _ISTIO_VERSIONS},
     **{(api, "ServiceEntry"): (parse_service_entry, SUBDOMAIN) for api in _ISTIO_VERSIONS},
     **{(api, "WorkloadEntry"): (parse_workload_entry, SUBDOMAIN) for api in _ISTIO_VERSIONS},
     **{(api, "DestinationRule"): (parse_destination_rule, SUBDOMAIN) for api in _ISTIO_VERSIONS},

@@ -19,6 +19,8 @@ Invariants:
    ``ResolveShortnameToFQDN`` does.
 6. Gateways, Secrets holding TLS material and Sidecars go to their own
    model fields, unchanged; ``exportTo`` is carried onto each Service.
+   VirtualServices too, with short hosts and destination hosts resolved in
+   the VirtualService's namespace (``virtual_service.resolve_hosts``).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ from translators.security_objects import (
     PeerAuthenticationObject,
 )
 from translators.sidecar_objects import SidecarObject
+from translators.virtual_service import VirtualServiceObject, resolve_hosts
 from xds_server.errors import ConfigInvalid
 
 
@@ -97,6 +100,11 @@ def build_model(
         gateways=(o.gateway for o in objs if isinstance(o, GatewayObject)),
         credentials=(o.credential for o in objs if isinstance(o, SecretObject) and o.credential),
         sidecars=(o.sidecar for o in objs if isinstance(o, SidecarObject)),
+        virtual_services=(
+            resolve_hosts(o.virtual_service, domain_suffix)
+            for o in objs
+            if isinstance(o, VirtualServiceObject)
+        ),
     )
 
 

@@ -26,6 +26,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from translators.gateway_model import Gateway, TlsCredential
+from translators.routing_model import VirtualService
 from translators.security_model import NO_POLICIES, Policies
 
 if TYPE_CHECKING:  # sidecar_model imports this module for Labels and Protocol
@@ -212,6 +213,8 @@ class MeshModel:
     """TLS key pairs from Secrets (gateways' ``credentialName``), by (namespace, name)."""
     sidecars: tuple[Sidecar, ...] = ()
     """Sidecar resources, sorted by (namespace, name)."""
+    virtual_services: tuple[VirtualService, ...] = ()
+    """VirtualServices, sorted by (namespace, name); hosts and destinations are FQDNs."""
 
     @staticmethod
     def build(
@@ -223,6 +226,7 @@ class MeshModel:
         gateways: Iterable[Gateway] = (),
         credentials: Iterable[TlsCredential] = (),
         sidecars: Iterable[Sidecar] = (),
+        virtual_services: Iterable[VirtualService] = (),
     ) -> MeshModel:
         """A model with every collection sorted by its key and read-only."""
         return MeshModel(
@@ -237,6 +241,7 @@ class MeshModel:
             gateways=tuple(sorted(gateways, key=_ns_name)),
             credentials=tuple(sorted(credentials, key=_ns_name)),
             sidecars=tuple(sorted(sidecars, key=_ns_name)),
+            virtual_services=tuple(sorted(virtual_services, key=_ns_name)),
         )
 
     def credential(self, namespace: str, name: str) -> TlsCredential | None:
@@ -258,5 +263,5 @@ def _workload_key(w: Workload) -> tuple[str, str]:
     return (w.namespace, w.name)
 
 
-def _ns_name(obj: Gateway | TlsCredential | Sidecar) -> tuple[str, str]:
+def _ns_name(obj: Gateway | TlsCredential | Sidecar | VirtualService) -> tuple[str, str]:
     return (obj.namespace, obj.name)

@@ -23,10 +23,11 @@ analyze`` where stricter, as stated):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from translators import k8s_validate as v
 from translators import route_fields as f
+from translators.k8s_meta import Meta
 from translators.routing_model import (
     MESH_GATEWAY,
     Destination,
@@ -167,3 +168,20 @@ def resolve_hosts(vs: VirtualService, domain_suffix: str) -> VirtualService:
         tcp=tuple(replace(r, route=routes(r.route)) for r in vs.tcp),
         tls=tuple(replace(r, route=routes(r.route)) for r in vs.tls),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class VirtualServiceObject:
+    """A parsed VirtualService; hosts as written (``resolve_hosts`` makes them FQDNs)."""
+
+    meta: Meta
+    virtual_service: VirtualService
+
+
+def parse_virtual_service(
+    p: v.Problems, doc: Mapping[str, object], meta: Meta, warnings: list[str]
+) -> VirtualServiceObject:
+    """Read and validate a VirtualService document (errors go to ``p``)."""
+    spec = v.mapping(p, doc.get("spec"), "spec") or {}
+    vs = read_virtual_service(p, spec, meta.namespace, meta.name, warnings)
+    return VirtualServiceObject(meta, vs)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from translators import k8s_validate as v
+from translators.file_source import load_dir
 from translators.model import labels_of
 from translators.route_fields import parse_duration_text
 from translators.routing_model import (
@@ -23,6 +26,7 @@ from translators.routing_model import (
     VirtualService,
 )
 from translators.virtual_service import read_virtual_service, resolve_hosts
+from xds_server.errors import ConfigInvalid
 
 
 def read(spec: dict[str, Any], warnings: list[str] | None = None) -> VirtualService:
@@ -383,3 +387,36 @@ def test_unsupported_fields_warn() -> None:
 )
 def test_durations(text: str, nanos: int | None) -> None:
     assert parse_duration_text(text) == nanos
+
+
+BOOKINFO = Path(__file__).parents[2] / "pyistiod" / "examples"
+
+
+@pytest.mark.parametrize(
+    "variant", sorted(p.name for p in (BOOKINFO / "bookinfo-routing").glob("*.yaml"))
+)
+def test_bookinfo_routing_samples_load(variant: str, tmp_path: Path) -> None:
+    shutil.copytree(BOOKINFO / "bookinfo", tmp_path / "mesh")
+    shutil.copy(BOOKINFO / "bookinfo-routing" / variant, tmp_path / "mesh" / variant)
+    result = load_dir(tmp_path / "mesh")
+    assert result.warnings == ()
+    assert result.model.virtual_services
+    for vs in result.model.virtual_services:
+        assert all(h.endswith(".default.svc.cluster.local") for h in vs.hosts)
+
+
+def test_invalid_virtual_service_file_is_refused_with_file_and_field(tmp_path: Path) -> None:
+    (tmp_path / "vs.yaml").write_text(
+        "apiVersion: networking.istio.io/v1beta1\nkind: VirtualService\n"
+        "metadata: {name: r, namespace: shop}\n"
+        "spec:\n  hosts: [r]\n  http:\n  - route:\n    - destination: {host: r}\n"
+        "      weight: 30\n    - destination: {host: s}\n      weight: 30\n"
+    )
+    with pytest.raises(ConfigInvalid) as caught:
+        load_dir(tmp_path)
+    (error,) = caught.value.errors
+    assert (error.path, error.field, error.object) == (
+        "vs.yaml",
+        "spec.http[0].route",
+        "VirtualService shop/r",
+    )
