@@ -25,8 +25,9 @@ from pyistiod.snapshot_builder import SnapshotBuilder
 from translators.model import MeshModel
 from translators.proxy import Proxy, proxy_from_node
 from xds_server.cache import SnapshotCache
-from xds_server.snapshot import Snapshot
+from xds_server.snapshot import ResourceSet, Snapshot
 from xds_server.transport.convert import NodeInfo
+from xds_server.types import SECRET
 
 
 @dataclass(slots=True)
@@ -116,7 +117,10 @@ class ProxyRegistry:
 
     def _with_secrets(self, node_id: str, snapshot: Snapshot) -> Snapshot:
         found = self.secrets.secret_set(node_id) if self.secrets is not None else None
-        return snapshot if found is None else snapshot.with_set(found)
+        if found is None:
+            return snapshot
+        # A gateway's own snapshot may hold its credentials: keep them beside its workload's.
+        return snapshot.with_set(ResourceSet.combine(SECRET, (snapshot.get(SECRET), found)))
 
     @property
     def model(self) -> MeshModel:

@@ -23,8 +23,9 @@ Invariants:
 4. Routers (gateways) get the outbound clusters and endpoints like sidecars,
    and listeners and routes from the Gateways they run
    (``gateway_listeners``, ``gateway_routes``), keyed on the gateways and
-   VirtualServices token; their SDS secrets (``gateway_secrets``) are not
-   part of this snapshot.
+   VirtualServices token, and the TLS credentials (``credentialName``) of
+   the Gateways they run as SDS secrets (``gateway_secrets``), which the
+   transport serves only to an authenticated stream.
 5. Memory follows the connected proxies: a predecessor's parts are only
    candidates, adopted when asked for and dropped by ``seal``; ``forget``
    drops a disconnected proxy's own parts.
@@ -40,6 +41,7 @@ from translators.endpoints import build_endpoints
 from translators.gateway_binding import virtual_services_of
 from translators.gateway_listeners import build_gateway_listeners
 from translators.gateway_routes import build_gateway_routes
+from translators.gateway_secrets import gateway_secrets
 from translators.listeners import build_inbound_listeners, build_outbound_listeners
 from translators.model import MeshModel
 from translators.proxy import Proxy, ProxyType
@@ -70,6 +72,7 @@ class SnapshotBuilder:
         self.endpoints = _carry(previous, "endpoints", model, lambda m: m.endpoints)
         self.workloads = _carry(previous, "workloads", model, lambda m: m.workloads)
         self.policies = _carry(previous, "policies", model, lambda m: m.policies)
+        self.credentials = _carry(previous, "credentials", model, lambda m: m.credentials)
         self.gateways = _carry(
             previous, "gateways", model, lambda m: (m.gateways, tuple(virtual_services_of(m)))
         )
@@ -133,7 +136,13 @@ class SnapshotBuilder:
             routes = self._part(
                 types.ROUTE, (gws, svc, proxy.labels), lambda: build_gateway_routes(m, proxy)
             )
-            return Snapshot.of((clusters, endpoints, listeners, routes))
+            secrets = self._part(
+                types.SECRET,
+                (self.credentials, gws, proxy),
+                lambda: gateway_secrets(full, proxy),
+                proxy,
+            )
+            return Snapshot.of((clusters, endpoints, listeners, routes, secrets))
         out = proxy.outbound_address
         listeners = self._combine(
             self._part(types.LISTENER, (svc, out), lambda: build_outbound_listeners(m, out), proxy),
