@@ -5,7 +5,9 @@
 when the call came over mTLS).
 ``GET /call/HOST/PORT/PATH`` calls service ``HOST:PORT`` through the pod's own
 sidecar (its outbound address, with ``Host: HOST``) and wraps the answer, so
-one request crosses both sidecars. ``--tcp-port`` adds a line-echo TCP server.
+one request crosses both sidecars. ``GET /flaky...`` fails every other request
+with 500; ``GET /__count`` tells how many requests the app has served (to see
+mirrored copies arrive). ``--tcp-port`` adds a line-echo TCP server.
 """
 
 from __future__ import annotations
@@ -20,10 +22,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 def _handler(pod: str, outbound: str) -> type[BaseHTTPRequestHandler]:
+    lock = threading.Lock()
+    served = [0]  # requests served, /__count excluded
+
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:
+            if self.path == "/__count":
+                self._reply(200, {"pod": pod, "count": served[0]})
+                return
+            with lock:
+                served[0] += 1
+                n = served[0]
             body: dict[str, object] = {
                 "pod": pod,
                 "path": self.path,
@@ -33,6 +44,11 @@ def _handler(pod: str, outbound: str) -> type[BaseHTTPRequestHandler]:
             status = 200
             if self.path.startswith("/call/"):
                 status, body["upstream"] = self._call()
+            elif self.path.startswith("/flaky") and n % 2:
+                status = 500  # every other request fails (500: not retried by default)
+            self._reply(status, body)
+
+        def _reply(self, status: int, body: dict[str, object]) -> None:
             data = json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
