@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Mesh
+from loopback_mesh import Mesh
 
 from pyistiod.local_mesh import Pod, get_ok, http_get, wait_for
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import Mesh
+from loopback_mesh import Mesh
 
 from ca.spiffe import SpiffeId
 from pyistiod.credentials import workload_xds_tls
