@@ -84,6 +84,8 @@ READY_POLL: Final = 0.25
 COMPARED: Final = ("cds", "eds", "rds")
 """Types whose versions every proxy with the same view shares; LDS is per proxy."""
 SETTLE: Final = 1.0
+MOVED: Final = endpoint_address(0, 0, 1)
+"""Where the endpoint change moves ``svc-0``'s first endpoint (``Mesh.move_endpoint(0)``)."""
 
 Check = Callable[["Admin"], bool]
 
@@ -399,7 +401,13 @@ def _sim_latencies(reply: dict[str, Any], types: list[str], edited: float) -> li
 
 
 def _change(
-    envoys: Envoys, sims: SimProxies, path: Path, text: str, checks: list[Check], timeout: float
+    envoys: Envoys,
+    sims: SimProxies,
+    path: Path,
+    text: str,
+    checks: list[Check],
+    timeout: float,
+    say: Callable[..., None],
 ) -> dict[str, Any]:
     """Apply one edit; measure Envoys and simulated proxies; compare versions."""
     types = [ENDPOINT] if path.name == SLICES_FILE else [CLUSTER, ENDPOINT, LISTENER, ROUTE]
@@ -414,7 +422,7 @@ def _change(
     real = [t - edited for t in times if t is not None]
     simulated = _sim_latencies(reply, types, edited)
     time.sleep(0.3)  # let the proxies ACK what they just received
-    return {
+    change = {
         "envoy": {
             "converged": len(real),
             "latency": report.summarize(real),
@@ -427,6 +435,10 @@ def _change(
         },
         "versions": compare(envoys.admins, sims.versions(), eds_cluster),
     }
+    name = "endpoint" if path.name == SLICES_FILE else "route"
+    say(f"  {name}: {_row(name, change, len(envoys.admins))}")
+    time.sleep(SETTLE)
+    return change
 
 
 def _wait_ready(envoys: Envoys, services: int, timeout: float) -> float:
@@ -482,18 +494,15 @@ def run(cfg: CheckConfig, progress: bool = True) -> dict[str, Any]:
         result["xds"] = "envoys: TLS port with workload token; simulated: plain port"
         result["initial"] = _start(cfg, server, workdir, envoys, sims, dl)
         say(f"  all ready (Envoys in {result['initial']['envoys_ready_s']:.2f} s)")
-        changes = {}
-        moved = endpoint_address(0, 0, 1)
-        for name, path, text, checks in (
-            ("endpoint", SLICES_FILE, mesh.move_endpoint, endpoint_moved(moved)),
-            ("route", SERVICES_FILE, mesh.add_port, route_added()),
-        ):
-            change = _change(envoys, sims, config_dir / path, text(0), checks,
-                             dl.cap(cfg.change_timeout))  # fmt: skip
-            changes[name] = change
-            say(f"  {name}: {_row(name, change, cfg.envoys)}")
-            time.sleep(SETTLE)
-        result["changes"] = changes
+        result["changes"] = {
+            name: _change(
+                envoys, sims, config_dir / path, text(0), checks, dl.cap(cfg.change_timeout), say
+            )
+            for name, path, text, checks in (
+                ("endpoint", SLICES_FILE, mesh.move_endpoint, endpoint_moved(MOVED)),
+                ("route", SERVICES_FILE, mesh.add_port, route_added()),
+            )
+        }
         return result
     finally:
         envoys.stop()
