@@ -117,8 +117,8 @@ def test_snapshot_waits_for_outstanding_response() -> None:
     assert names(latest) == ["a"] and latest.removed == ("b",)
 
 
-def test_denied_type_closes_the_delta_stream() -> None:
-    s = DeltaStream(denied={types.SECRET: "no"})
+def test_denied_type_closes_a_single_type_delta_stream() -> None:
+    s = DeltaStream(allowed=frozenset({types.SECRET}), denied={types.SECRET: "no"})
     s.on_snapshot(snap(sds={"default": "key"}))
     actions = s.on_request(DeltaRequest(types.SECRET, subscribe=("default",)))
     assert [type(a).__name__ for a in actions] == ["Close"]

@@ -181,8 +181,16 @@ def test_snapshot_pushes_follow_ads_order() -> None:
     assert [p.type_url for p in pushed] == list(types.ADS_ORDER[:4])
 
 
-def test_denied_type_closes_with_permission_denied_and_the_reason() -> None:
+def test_denied_type_on_ads_is_refused_and_the_stream_goes_on() -> None:
     s = SotwStream(denied={types.SECRET: "secrets need an authenticated stream"})
     s.on_snapshot(snap(cds={"a": "1"}, sds={"default": "key"}))
+    refused = s.on_request(SotwRequest(types.SECRET, resource_names=("default",)))
+    assert refused == [Ignored(types.SECRET, IgnoreReason.DENIED)]
+    assert names(sends(s.on_request(SotwRequest(CDS)))[0]) == ["a"]
+
+
+def test_denied_type_closes_a_single_type_stream_with_permission_denied() -> None:
+    s = SotwStream(allowed=frozenset({types.SECRET}), denied={types.SECRET: "no identity"})
+    s.on_snapshot(snap(sds={"default": "key"}))
     (close,) = s.on_request(SotwRequest(types.SECRET, resource_names=("default",)))
-    assert close == Close("PERMISSION_DENIED", "secrets need an authenticated stream")
+    assert close == Close("PERMISSION_DENIED", "no identity")

@@ -88,6 +88,7 @@ class IgnoreReason(enum.Enum):
 
     STALE_NONCE = "stale nonce: the request answers a response that has been superseded"
     UNKNOWN_TYPE = "unknown type URL"
+    DENIED = "permission denied: this stream may not receive this type"
 
 
 @dataclass(frozen=True, slots=True)

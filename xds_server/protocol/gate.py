@@ -4,8 +4,12 @@
    ask for types this server does not know).
 2. A known type that this service does not serve (EDS on the CDS service)
    closes the stream with INVALID_ARGUMENT.
-3. A type denied to this stream (secrets to an unauthenticated proxy) closes
-   it with PERMISSION_DENIED and the reason.
+3. A type denied to this stream (secrets to an unauthenticated proxy) is
+   refused: a single-type stream (the SDS service) is closed with
+   PERMISSION_DENIED and the reason; on ADS the request is ignored and
+   reported, and the stream goes on serving the other types, as istiod's
+   SDS generator does for a proxy without a verified identity. Closing ADS
+   would cut the proxy off from everything it may have.
 """
 
 from __future__ import annotations
@@ -25,5 +29,7 @@ def gate(
     if type_url not in allowed:
         return [Close("INVALID_ARGUMENT", f"type {type_url} is not served on this stream")]
     if type_url in denied:
+        if len(allowed) > 1:
+            return [Ignored(type_url, IgnoreReason.DENIED, nonce)]
         return [Close("PERMISSION_DENIED", denied[type_url])]
     return None

@@ -26,7 +26,15 @@ from xds_server import metrics
 from xds_server.cache import SnapshotCache
 from xds_server.errors import PyistiodError
 from xds_server.protocol.delta import DeltaStream
-from xds_server.protocol.events import Acked, Action, Close, Ignored, Nacked, Send
+from xds_server.protocol.events import (
+    Acked,
+    Action,
+    Close,
+    Ignored,
+    IgnoreReason,
+    Nacked,
+    Send,
+)
 from xds_server.protocol.sotw import SotwStream
 from xds_server.transport.convert import NodeInfo, delta_request, node_info, sotw_request
 from xds_server.transport.push_limit import PushLimiter
@@ -244,6 +252,15 @@ def _record(node: NodeInfo, action: Acked | Nacked | Ignored) -> None:
             type=short_name(action.type_url),
             version=action.version,
             nonce=action.nonce,
+        )
+    elif action.reason is IgnoreReason.DENIED:
+        metrics.XDS_DENIED.labels("permission_denied").inc()
+        log.warning(
+            "xds.denied",
+            node=node.id,
+            type=short_name(action.type_url),
+            code="PERMISSION_DENIED",
+            reason=SECRETS_NEED_AUTHENTICATION,
         )
     else:
         log.info(
