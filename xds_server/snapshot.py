@@ -151,14 +151,19 @@ class ResourceSet:
         return ResourceSet(type_url, h.hexdigest() if chosen else _set_version({}), parts)
 
     def __len__(self) -> int:
-        return sum(len(p) for p in self.parts)
+        if len(self.parts) == 1:
+            return len(self.parts[0].resources)
+        return sum(len(p.resources) for p in self.parts)
 
     def __iter__(self) -> Iterator[Resource]:
         for part in self.parts:
             yield from part.resources.values()
 
     def __contains__(self, name: object) -> bool:
-        return any(name in p.resources for p in self.parts)
+        for part in self.parts:
+            if name in part.resources:
+                return True
+        return False
 
     def get(self, name: str) -> Resource | None:
         """The resource with this name, if present."""
