@@ -4,8 +4,11 @@ Invariants:
 
 1. Each part of a snapshot is memoized on the inputs its translator reads:
    outbound clusters and endpoints on the services, endpoints and security
-   policies; routes on the services and the proxy's namespace; outbound
-   listeners on the services and the bind address; inbound clusters on the
+   policies; routes on the services, policies (consistent hashes) and the
+   proxy's VirtualService view (the VirtualServices, its namespace and the
+   ``sourceLabels`` it satisfies, ``vs_select.source_label_key``); outbound
+   listeners on the services, the bind address and that view (TCP/TLS
+   routes); inbound clusters on the
    services, the workloads and the proxy; inbound listeners on those and the
    policies. Proxies with equal inputs get the very same
    ``ResourceSet`` objects, hence the same bytes, serialized once.
@@ -47,6 +50,7 @@ from translators.model import MeshModel
 from translators.proxy import Proxy, ProxyType
 from translators.routes import build_routes
 from translators.sidecar_scope import scope_model, sidecar_for
+from translators.vs_select import source_label_key
 from xds_server import types
 from xds_server.snapshot import Resource, ResourceSet, Snapshot, resource_name
 
@@ -73,6 +77,7 @@ class SnapshotBuilder:
         self.workloads = _carry(previous, "workloads", model, lambda m: m.workloads)
         self.policies = _carry(previous, "policies", model, lambda m: m.policies)
         self.credentials = _carry(previous, "credentials", model, lambda m: m.credentials)
+        self.routing = _carry(previous, "routing", model, lambda m: m.virtual_services)
         self.gateways = _carry(
             previous, "gateways", model, lambda m: (m.gateways, tuple(virtual_services_of(m)))
         )
@@ -144,8 +149,15 @@ class SnapshotBuilder:
             )
             return Snapshot.of((clusters, endpoints, listeners, routes, secrets))
         out = proxy.outbound_address
+        # VirtualService routing reads the proxy's namespace and which sourceLabels it has.
+        view = (self.routing, proxy.namespace, source_label_key(m.virtual_services, proxy.labels))
         listeners = self._combine(
-            self._part(types.LISTENER, (svc, out), lambda: build_outbound_listeners(m, out), proxy),
+            self._part(
+                types.LISTENER,
+                (svc, out, *view),
+                lambda: build_outbound_listeners(m, out, proxy=proxy),
+                proxy,
+            ),
             self._part(
                 types.LISTENER,
                 (self.services, wls, pol, proxy),
@@ -153,7 +165,7 @@ class SnapshotBuilder:
                 proxy,
             ),
         )
-        routes = self._part(types.ROUTE, (svc, proxy.namespace), lambda: build_routes(m, proxy))
+        routes = self._part(types.ROUTE, (svc, pol, *view), lambda: build_routes(m, proxy))
         return Snapshot.of((clusters, endpoints, listeners, routes))
 
     @staticmethod

@@ -4,7 +4,10 @@ Outbound, one listener per service port number, bound at the proxy's outbound
 address (``127.2.X.Y``, see ``translators.loopback``) and named
 ``{address}_{port}`` as Istio names its listeners. An HTTP-family port gets an
 HTTP connection manager that asks RDS for route configuration ``"PORT"``; a
-TCP-family port gets a ``tcp_proxy`` to the service's cluster. One port number
+TCP-family port gets a ``tcp_proxy`` to the service's cluster, or where a
+VirtualService routes it, to its ``tcp`` destinations, with a filter chain
+per ``tls`` route's SNI names (``vs_l4``). The HTTP connection manager
+carries Istio's CORS and fault filters before the router. One port number
 can serve only one of these, so when services share it, HTTP wins (all HTTP
 services share the route configuration), then the first TCP service by
 hostname; ``listener_conflicts`` names what lost, for callers to log.
@@ -27,6 +30,8 @@ from dataclasses import dataclass
 from envoy.config.core.v3 import base_pb2
 from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
 from envoy.config.route.v3 import route_components_pb2, route_pb2
+from envoy.extensions.filters.http.cors.v3 import cors_pb2
+from envoy.extensions.filters.http.fault.v3 import fault_pb2
 from envoy.extensions.filters.http.router.v3 import router_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
@@ -49,7 +54,11 @@ from translators.mtls import inbound_chains
 from translators.peer_auth import effective_mode
 from translators.proxy import Proxy
 from translators.routes import catch_all_route
+from translators.routing_model import VirtualService
 from translators.security_model import AuthorizationPolicy
+from translators.vs_l4 import outbound_tcp_chains
+from translators.vs_routes import CORS_FILTER, FAULT_FILTER, RoutingView
+from translators.vs_select import mesh_virtual_services
 
 HCM_FILTER = "envoy.filters.network.http_connection_manager"
 TCP_PROXY_FILTER = "envoy.filters.network.tcp_proxy"
@@ -99,21 +108,29 @@ def listener_conflicts(model: MeshModel) -> list[str]:
 
 def build_listeners(model: MeshModel, proxy: Proxy) -> list[listener_pb2.Listener]:
     """Outbound listeners for every service port number, inbound ones for sidecars; by name."""
-    listeners = build_outbound_listeners(model, proxy.outbound_address)
+    listeners = build_outbound_listeners(model, proxy.outbound_address, proxy=proxy)
     listeners += build_inbound_listeners(model, proxy)
     return sorted(listeners, key=lambda listener: str(listener.name))
 
 
 def build_outbound_listeners(
-    model: MeshModel, address: str, plan: Sequence[OutboundPort] | None = None
+    model: MeshModel,
+    address: str,
+    plan: Sequence[OutboundPort] | None = None,
+    *,
+    proxy: Proxy | None = None,
 ) -> list[listener_pb2.Listener]:
     """Outbound listeners bound at ``address``: shared by proxies with that bind address.
 
     ``plan`` is ``outbound_listener_ports(model)[0]``, if the caller already has it
     (it depends on the services alone, while the listeners depend on the address).
+    With ``proxy``, TCP listeners follow the VirtualService ``tcp``/``tls``
+    routes that apply to it (``vs_l4``; reads the proxy's namespace and, via
+    ``sourceLabels``, labels); without, every TCP port goes to its service.
     """
     ports = plan if plan is not None else outbound_listener_ports(model)[0]
-    return [_outbound_listener(address, port) for port in ports]
+    routing = _L4Routing.of(model, proxy) if proxy is not None else None
+    return [_outbound_listener(address, port, routing) for port in ports]
 
 
 def build_inbound_listeners(model: MeshModel, proxy: Proxy) -> list[listener_pb2.Listener]:
@@ -125,18 +142,54 @@ def build_inbound_listeners(model: MeshModel, proxy: Proxy) -> list[listener_pb2
     return [_inbound_listener(model, proxy, port, applicable) for port in inbound]
 
 
-def _outbound_listener(address: str, port: OutboundPort) -> listener_pb2.Listener:
+@dataclass(frozen=True, slots=True)
+class _L4Routing:
+    """What TCP/TLS VirtualService routing reads for one proxy."""
+
+    view: RoutingView
+    virtual_services: tuple[VirtualService, ...]
+
+    @staticmethod
+    def of(model: MeshModel, proxy: Proxy) -> _L4Routing:
+        view = RoutingView.of(model, proxy.labels, proxy.namespace)
+        return _L4Routing(view, mesh_virtual_services(model.virtual_services, proxy.namespace))
+
+
+def _outbound_listener(
+    address: str, port: OutboundPort, routing: _L4Routing | None = None
+) -> listener_pb2.Listener:
+    listener = _listener(address, port.port, base_pb2.OUTBOUND)
+    service = routing.view.services.get(port.tcp_hostname) if routing is not None else None
+    if routing is not None and service is not None:
+        listener_filters, chains = outbound_tcp_chains(
+            routing.view, routing.virtual_services, service, port.port
+        )
+        listener.listener_filters.extend(listener_filters)
+        listener.filter_chains.extend(chains)
+        return listener
     if port.tcp_hostname:
         cluster = outbound_cluster_name(port.port, port.tcp_hostname)
         network_filter = _tcp_proxy(cluster)
     else:
-        hcm = _hcm(f"outbound_{address}_{port.port}")
+        hcm = _hcm(f"outbound_{address}_{port.port}", outbound_http_filters())
         hcm.rds.config_source.CopyFrom(ads_config_source())
         hcm.rds.route_config_name = str(port.port)
         network_filter = _filter(HCM_FILTER, hcm)
-    listener = _listener(address, port.port, base_pb2.OUTBOUND)
     listener.filter_chains.add(filters=[network_filter])
     return listener
+
+
+def outbound_http_filters() -> list[hcm_pb2.HttpFilter]:
+    """Istio's outbound HTTP filters before the router: CORS, then fault injection.
+
+    Both do nothing unless a route carries their ``typed_per_filter_config``
+    (a VirtualService ``corsPolicy`` or ``fault``, see ``vs_routes``).
+    """
+    cors = hcm_pb2.HttpFilter(name=CORS_FILTER)
+    cors.typed_config.Pack(cors_pb2.Cors())
+    fault = hcm_pb2.HttpFilter(name=FAULT_FILTER)
+    fault.typed_config.Pack(fault_pb2.HTTPFault())
+    return [cors, fault]
 
 
 def _inbound_listener(

@@ -11,63 +11,68 @@ namespace share its bytes.
 
 Envoy rejects a route configuration in which two virtual hosts claim one
 domain, so when services collide the first by hostname keeps the domain.
+
+A service's routes come from the VirtualService that applies to it for this
+proxy (``vs_select``), else Istio's default route (``vs_routes``). Route
+names, ``validate_clusters: false`` (a route may name a cluster that does
+not exist: Envoy answers 503) and the default retry policy are Istio's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from envoy.config.route.v3 import route_components_pb2, route_pb2
-from envoy.extensions.retry.host.previous_hosts.v3 import previous_hosts_pb2
 from google.protobuf import duration_pb2, wrappers_pb2
 
-from translators.clusters import outbound_cluster_name, outbound_ports
+from translators.clusters import outbound_ports
 from translators.model import MeshModel, Service
 from translators.proxy import Proxy
-
-DEFAULT_RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
-"""Istio's default ``retry_on`` (pilot/pkg/networking/core/route/retry ``DefaultPolicy``)."""
-
-DEFAULT_RETRIABLE_STATUS_CODES = (503,)
-"""Istio retries 503s by default unless ``EXCLUDE_UNSAFE_503_FROM_DEFAULT_RETRY`` is set."""
-
-PREVIOUS_HOSTS_PREDICATE = "envoy.retry_host_predicates.previous_hosts"
+from translators.retry import default_retry_policy as default_retry_policy  # re-export
+from translators.routing_model import VirtualService
+from translators.vs_routes import RoutingView, service_routes
+from translators.vs_select import mesh_virtual_services, virtual_service_for
 
 
 def build_routes(model: MeshModel, proxy: Proxy) -> list[route_pb2.RouteConfiguration]:
     """One route configuration per HTTP-family service port number, sorted by port.
 
-    Reads only ``proxy.namespace``.
+    Reads ``proxy.namespace`` and, through VirtualService ``sourceLabels``,
+    ``proxy.labels`` (``vs_select.source_label_key`` says how far).
     """
     by_port: dict[int, list[Service]] = {}
     for service, port in outbound_ports(model):
         if port.protocol.is_http:
             by_port.setdefault(port.port, []).append(service)
+    view = RoutingView.of(model, proxy.labels, proxy.namespace)
+    vss = mesh_virtual_services(model.virtual_services, proxy.namespace)
     return [
-        _route_configuration(port, services, proxy.namespace)
+        _route_configuration(view, vss, port, services)
         for port, services in sorted(by_port.items())
     ]
 
 
 def _route_configuration(
-    port: int, services: Iterable[Service], namespace: str
+    view: RoutingView,
+    vss: Sequence[VirtualService],
+    port: int,
+    services: Iterable[Service],
 ) -> route_pb2.RouteConfiguration:
     taken: set[str] = set()
     virtual_hosts = []
     for service in sorted(services, key=lambda s: (s.hostname, s.namespace)):
-        domains = [d for d in virtual_host_domains(service, port, namespace) if d not in taken]
+        domains = [
+            d for d in virtual_host_domains(service, port, view.proxy_namespace) if d not in taken
+        ]
         if not domains:
             continue  # every name is claimed by earlier services; Envoy needs at least one
         taken.update(domains)
+        vs = virtual_service_for(vss, service.hostname)
         virtual_hosts.append(
             route_components_pb2.VirtualHost(
                 name=f"{service.hostname}:{port}",
                 domains=domains,
-                routes=[
-                    catch_all_route(
-                        outbound_cluster_name(port, service.hostname), default_retry_policy()
-                    )
-                ],
+                routes=service_routes(view, service, port, vs),
             )
         )
     return route_pb2.RouteConfiguration(
@@ -117,21 +122,4 @@ def catch_all_route(
         name="default",
         match=route_components_pb2.RouteMatch(prefix="/"),
         route=action,
-    )
-
-
-def default_retry_policy() -> route_components_pb2.RetryPolicy:
-    """Istio's default retry policy: 2 retries on connection-level failures and 503s.
-
-    Retries prefer hosts not yet tried (``previous_hosts``), picking up to 5
-    times, as Istio's ``retry.DefaultPolicy``.
-    """
-    predicate = route_components_pb2.RetryPolicy.RetryHostPredicate(name=PREVIOUS_HOSTS_PREDICATE)
-    predicate.typed_config.Pack(previous_hosts_pb2.PreviousHostsPredicate())
-    return route_components_pb2.RetryPolicy(
-        retry_on=DEFAULT_RETRY_ON,
-        num_retries=wrappers_pb2.UInt32Value(value=2),
-        retriable_status_codes=DEFAULT_RETRIABLE_STATUS_CODES,
-        retry_host_predicate=[predicate],
-        host_selection_retry_max_attempts=5,
     )

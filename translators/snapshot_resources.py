@@ -31,7 +31,7 @@ def build_resources(model: MeshModel, proxy: Proxy) -> dict[str, list[message.Me
         listeners = build_gateway_listeners(scoped, proxy)
         routes = build_gateway_routes(scoped, proxy)
     else:
-        listeners = build_outbound_listeners(scoped, proxy.outbound_address)
+        listeners = build_outbound_listeners(scoped, proxy.outbound_address, proxy=proxy)
         listeners += build_inbound_listeners(model, proxy)
         routes = build_routes(scoped, proxy)
     return {

@@ -219,7 +219,11 @@ def test_outbound_listeners_bind_the_outbound_address() -> None:
     assert hcm.stat_prefix == "outbound_127.2.1.2_9080"
     assert hcm.rds.route_config_name == "9080"
     assert hcm.rds.config_source.HasField("ads")
-    assert [f.name for f in hcm.http_filters] == ["envoy.filters.http.router"]
+    assert [f.name for f in hcm.http_filters] == [
+        "envoy.filters.http.cors",
+        "envoy.filters.http.fault",
+        "envoy.filters.http.router",
+    ]
     tcp = tcp_proxy_pb2.TcpProxy()
     assert outbound["127.2.1.2_5432"].filter_chains[0].filters[0].typed_config.Unpack(tcp)
     assert tcp.cluster == f"outbound|5432||{DB}"

@@ -1,0 +1,212 @@
+"""Real Envoy (``--mode validate``) accepts VirtualService and DestinationRule output.
+
+The bookinfo mesh with a VirtualService using every HTTP feature, TCP and TLS
+routes, and DestinationRules with subsets, consistent hashing, connection
+pools, outlier detection and TLS origination from files: clusters and route
+configurations inlined (``test_envoy_accepts_config``), so Envoy validates
+every route, filter and cluster setting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from envoy_validate import _self_signed, envoy_validate, with_static_secrets
+from test_envoy_accepts_config import as_dict, base_bootstrap, inline_cluster, inline_listener
+from test_vs_routes import PRODUCTPAGE, tcp_mesh, with_vs
+
+from translators import k8s_validate as v
+from translators.k8s_meta import Meta, Origin
+from translators.model import MeshModel, ObjectKey
+from translators.security_model import Policies
+from translators.security_objects import parse_destination_rule
+from translators.snapshot_resources import build_resources
+from xds_server import types
+
+EVERYTHING = {
+    "hosts": ["reviews"],
+    "http": [
+        {
+            "name": "api",
+            "match": [
+                {
+                    "name": "m",
+                    "uri": {"regex": "/api/[a-z]+"},
+                    "ignoreUriCase": True,
+                    "headers": {"end-user": {"exact": "jason"}, "x-any": {}},
+                    "withoutHeaders": {"x-skip": {"prefix": "y"}},
+                    "queryParams": {"q": {"regex": "^a.*"}},
+                    "method": {"exact": "GET"},
+                    "authority": {"prefix": "reviews"},
+                },
+            ],
+            "route": [
+                {
+                    "destination": {"host": "reviews", "subset": "v1"},
+                    "weight": 60,
+                    "headers": {"request": {"set": {"x-w": "1"}}},
+                },
+                {"destination": {"host": "reviews", "subset": "v2"}, "weight": 40},
+            ],
+            "rewrite": {
+                "uriRegexRewrite": {"match": "^/api/(.*)", "rewrite": "/\\1"},
+                "authority": "reviews.internal",
+            },
+            "timeout": "3s",
+            "retries": {
+                "attempts": 3,
+                "perTryTimeout": "1s",
+                "retryOn": "5xx,503",
+                "retryRemoteLocalities": True,
+            },
+            "fault": {
+                "delay": {"fixedDelay": "1s", "percentage": {"value": 0.5}},
+                "abort": {"httpStatus": 503, "percentage": {"value": 1}},
+            },
+            "mirror": {"host": "ratings", "subset": "v1"},
+            "mirrorPercentage": {"value": 10},
+            "headers": {
+                "request": {"add": {"x-b": "2"}, "remove": ["x-c"]},
+                "response": {"set": {"x-d": "3"}, "remove": ["x-e"]},
+            },
+            "corsPolicy": {
+                "allowOrigins": [{"exact": "https://a.com"}, {"regex": "https://.*\\.b\\.com"}],
+                "allowMethods": ["GET"],
+                "allowHeaders": ["x-h"],
+                "exposeHeaders": ["x-e"],
+                "maxAge": "1h",
+                "allowCredentials": True,
+            },
+        },
+        {
+            "match": [{"uri": {"prefix": "/old"}}],
+            "redirect": {
+                "uri": "/new",
+                "authority": "a",
+                "scheme": "https",
+                "port": 8443,
+                "redirectCode": 307,
+            },
+        },
+        {
+            "match": [{"uri": {"exact": "/ping"}}],
+            "directResponse": {"status": 200, "body": {"string": "pong"}},
+        },
+        {"route": [{"destination": {"host": "reviews", "subset": "v3"}}], "rewrite": {"uri": "/"}},
+    ],
+}
+TCP_TLS = {
+    "hosts": ["db"],
+    "tls": [{"match": [{"sniHosts": ["db"]}], "route": [{"destination": {"host": "db"}}]}],
+    "tcp": [
+        {
+            "route": [
+                {"destination": {"host": "db"}, "weight": 50},
+                {"destination": {"host": "db", "subset": "v1"}, "weight": 50},
+            ]
+        }
+    ],
+}
+
+
+def rules(tmp_path: Path) -> Policies:
+    cert, key = _self_signed("spiffe://cluster.local/ns/default/sa/ext")
+    (tmp_path / "ca.pem").write_text(cert)
+    (tmp_path / "cert.pem").write_text(cert)
+    (tmp_path / "key.pem").write_text(key)
+    specs = {
+        "reviews": {
+            "trafficPolicy": {
+                "loadBalancer": {"consistentHash": {"httpCookie": {"name": "u", "ttl": "60s"}}},
+                "connectionPool": {
+                    "tcp": {
+                        "maxConnections": 10,
+                        "connectTimeout": "1s",
+                        "tcpKeepalive": {"time": "60s"},
+                    },
+                    "http": {
+                        "http1MaxPendingRequests": 5,
+                        "maxRetries": 2,
+                        "maxRequestsPerConnection": 10,
+                        "idleTimeout": "30s",
+                    },
+                },
+                "outlierDetection": {
+                    "consecutive5xxErrors": 5,
+                    "interval": "10s",
+                    "baseEjectionTime": "30s",
+                    "maxEjectionPercent": 50,
+                    "minHealthPercent": 20,
+                },
+            },
+            "subsets": [{"name": f"v{i}", "labels": {"version": f"v{i}"}} for i in (1, 2, 3)]
+            + [
+                {
+                    "name": "m",
+                    "labels": {"version": "v1"},
+                    "trafficPolicy": {
+                        "loadBalancer": {
+                            "consistentHash": {"useSourceIp": True, "maglev": {"tableSize": 65537}}
+                        }
+                    },
+                }
+            ],
+        },
+        "ratings": {
+            "subsets": [{"name": "v1", "labels": {"version": "v1"}}],
+            "trafficPolicy": {"loadBalancer": {"simple": "RANDOM"}},
+        },
+        "details": {
+            "trafficPolicy": {
+                "tls": {
+                    "mode": "MUTUAL",
+                    "caCertificates": str(tmp_path / "ca.pem"),
+                    "clientCertificate": str(tmp_path / "cert.pem"),
+                    "privateKey": str(tmp_path / "key.pem"),
+                    "sni": "details.example.com",
+                    "subjectAltNames": ["details.example.com"],
+                },
+                "connectionPool": {"http": {"h2UpgradePolicy": "UPGRADE"}},
+            }
+        },
+        "db": {
+            "subsets": [{"name": "v1", "labels": {"version": "v1"}}],
+            "trafficPolicy": {"tls": {"mode": "SIMPLE"}},
+        },
+    }
+    out = []
+    for host, spec in specs.items():
+        p = v.Problems("dr.yaml", 0)
+        meta = Meta(ObjectKey("DestinationRule", "default", host), frozenset(), Origin("dr", 0))
+        obj = parse_destination_rule(p, {"spec": {"host": host, **spec}}, meta, [])
+        assert p.errors == (), p.errors
+        rule = obj.rule
+        out.append(replace(rule, host=f"{host}.default.svc.cluster.local"))
+    return Policies.build(destination_rules=tuple(out))
+
+
+def full_model(tmp_path: Path) -> MeshModel:
+    model = with_vs(with_vs(tcp_mesh(), EVERYTHING, name="reviews"), TCP_TLS, name="db")
+    return replace(model, policies=rules(tmp_path))
+
+
+def inlined_config(model: MeshModel) -> dict[str, Any]:
+    resources = build_resources(model, PRODUCTPAGE)
+    assignments = {c.cluster_name: c for c in resources[types.ENDPOINT]}
+    routes = {r.name: r for r in resources[types.ROUTE]}
+    config = base_bootstrap(PRODUCTPAGE)
+    config["static_resources"]["clusters"] += [
+        as_dict(inline_cluster(c, assignments)) for c in resources[types.CLUSTER]
+    ]
+    config["static_resources"]["listeners"] = [
+        as_dict(inline_listener(x, routes)) for x in resources[types.LISTENER]
+    ]
+    return with_static_secrets(config)
+
+
+def test_envoy_accepts_virtual_service_and_destination_rule_output(tmp_path: Path) -> None:
+    model = full_model(tmp_path)
+    result = envoy_validate(inlined_config(model), tmp_path)
+    assert result.returncode == 0, result.stderr + result.stdout
