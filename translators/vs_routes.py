@@ -37,6 +37,7 @@ from translators.destination_rules import destination_rule_for
 from translators.model import Labels, MeshModel, Service
 from translators.routing_model import (
     Destination,
+    HeaderOperations,
     HttpMatch,
     HttpRoute,
     RouteDestination,
@@ -133,11 +134,7 @@ def translate_route(
     name = f"{http.name}.{match.name}" if match is not None and match.name else http.name
     out = rc.Route(name=name, match=parts.route_match(match))
     if http.headers is not None:
-        req_add, req_remove, resp_add, resp_remove = parts.header_mutations(http.headers)
-        out.request_headers_to_add.extend(req_add)
-        out.request_headers_to_remove.extend(req_remove)
-        out.response_headers_to_add.extend(resp_add)
-        out.response_headers_to_remove.extend(resp_remove)
+        _add_headers(out, http.headers)
     if http.redirect is not None:
         out.redirect.CopyFrom(parts.redirect_action(http.redirect, port))
     elif http.direct_response is not None:
@@ -193,11 +190,7 @@ def _set_destinations(
         dest = route[0]
         action.cluster = destination_cluster(view, dest.destination, port)
         if dest.headers is not None:
-            req_add, req_remove, resp_add, resp_remove = parts.header_mutations(dest.headers)
-            out.request_headers_to_add.extend(req_add)
-            out.request_headers_to_remove.extend(req_remove)
-            out.response_headers_to_add.extend(resp_add)
-            out.response_headers_to_remove.extend(resp_remove)
+            _add_headers(out, dest.headers)
         hashing = _hash_for(view, dest.destination)
         if hashing is not None:
             action.hash_policy.append(hashing)
@@ -210,12 +203,19 @@ def _set_destinations(
         )
         weighted.weight.value = dest.weight
         if dest.headers is not None:
-            req_add, req_remove, resp_add, resp_remove = parts.header_mutations(dest.headers)
-            weighted.request_headers_to_add.extend(req_add)
-            weighted.request_headers_to_remove.extend(req_remove)
-            weighted.response_headers_to_add.extend(resp_add)
-            weighted.response_headers_to_remove.extend(resp_remove)
+            _add_headers(weighted, dest.headers)
         hashing = _hash_for(view, dest.destination)
         if hashing is not None:
             action.hash_policy.append(hashing)
     return False
+
+
+def _add_headers(
+    target: rc.Route | rc.WeightedCluster.ClusterWeight, ops: HeaderOperations
+) -> None:
+    """Append Istio's header operations to a route or a weighted cluster (same four fields)."""
+    req_add, req_remove, resp_add, resp_remove = parts.header_mutations(ops)
+    target.request_headers_to_add.extend(req_add)
+    target.request_headers_to_remove.extend(req_remove)
+    target.response_headers_to_add.extend(resp_add)
+    target.response_headers_to_remove.extend(resp_remove)
