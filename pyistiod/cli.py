@@ -19,6 +19,7 @@ from translators.bootstrap import render_bootstrap
 from translators.file_source import load_dir
 from translators.listeners import listener_conflicts
 from translators.proxy import parse_node_id
+from translators.routing_analysis import analyze
 from xds_server.errors import ConfigInvalid
 
 EXAMPLE_MESH = Path(__file__).parent / "examples" / "mesh"
@@ -71,7 +72,8 @@ def _validate(a: argparse.Namespace) -> int:
             print(f"error: {err}", file=sys.stderr)
         print(f"{len(invalid.errors)} error(s): config refused", file=sys.stderr)
         return 1
-    for warning in [*result.warnings, *listener_conflicts(result.model)]:
+    findings = [*result.warnings, *listener_conflicts(result.model), *analyze(result.model)]
+    for warning in findings:
         print(f"warning: {warning}", file=sys.stderr)
     print(
         f"ok: {result.files} file(s), {result.objects} object(s), "

@@ -24,6 +24,7 @@ from pyistiod.settings import Settings
 from translators.file_source import LoadResult, ParseCache, load_dir
 from translators.listeners import listener_conflicts
 from translators.model import MeshModel
+from translators.routing_analysis import analyze
 from xds_server import metrics
 from xds_server.errors import ConfigInvalid
 
@@ -51,6 +52,8 @@ def load_and_report(
         log.warning("config.warning", detail=warning)
     for conflict in listener_conflicts(result.model):
         log.warning("config.listener_conflict", detail=conflict)
+    for finding in analyze(result.model):  # istioctl analyze's kind: served, but suspicious
+        log.warning("config.analysis", detail=finding)
     return result
 
 

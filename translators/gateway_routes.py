@@ -14,9 +14,9 @@ Invariants:
    ``require_tls: ALL`` (Envoy redirects plain HTTP to https, 301); its
    hosts get a virtual host even when no VirtualService binds them.
 3. The routes of a virtual host come from an ``HttpRoutesFn``, by default
-   ``default_http_routes`` (every path to the first destination), so the
-   VirtualService route translator plugs in without this module knowing
-   matches, rewrites or retries. Routes of several VirtualServices binding
+   ``virtual_service_http_routes`` (the sidecar's VirtualService route
+   translator, ``vs_routes``), so this module knows nothing of matches,
+   rewrites or retries. Routes of several VirtualServices binding
    one host are appended in (namespace, name) order.
 """
 
@@ -39,6 +39,8 @@ from translators.gateway_model import Gateway, GatewayServer, ServerProtocol
 from translators.model import MeshModel
 from translators.proxy import Proxy
 from translators.routes import catch_all_route, default_retry_policy
+from translators.routing_model import VirtualService
+from translators.vs_routes import RoutingView, virtual_service_routes
 
 HttpRoutesFn = Callable[[MeshModel, VirtualServiceView, int], Sequence[route_components_pb2.Route]]
 """Envoy routes for a VirtualService's ``http`` on a gateway server port."""
@@ -87,10 +89,24 @@ def default_http_routes(
     return []
 
 
+def virtual_service_http_routes(
+    model: MeshModel, vs: VirtualServiceView, port: int
+) -> list[route_components_pb2.Route]:
+    """The VirtualService's routes as the sidecar translator makes them (``vs_routes``).
+
+    Matches naming gateways are Istio's per-match gateway scoping; the sidecar
+    translator keeps only ``mesh`` ones, so such matches are left out here.
+    """
+    if not isinstance(vs, VirtualService):
+        return default_http_routes(model, vs, port)
+    view = RoutingView.of(model, frozenset(), vs.namespace)
+    return virtual_service_routes(view, vs, port)
+
+
 def build_gateway_routes(
     model: MeshModel,
     proxy: Proxy,
-    http_routes: HttpRoutesFn = default_http_routes,
+    http_routes: HttpRoutesFn = virtual_service_http_routes,
     virtual_services: Sequence[VirtualServiceView] | None = None,
 ) -> list[route_pb2.RouteConfiguration]:
     """The route configurations of a router's gateway servers, sorted by name.

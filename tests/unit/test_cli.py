@@ -103,3 +103,16 @@ def test_bootstrap_with_ca_dir_dials_tls_with_a_token_and_envoy_accepts_it(
     assert (who.namespace, who.service_account) == ("default", "backend")
     result = envoy_validate(doc, tmp_path)
     assert result.returncode == 0, result.stderr
+
+
+def test_validate_prints_analysis_warnings_and_still_passes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copytree(EXAMPLE_MESH, tmp_path / "mesh")
+    (tmp_path / "mesh" / "vs.yaml").write_text(
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
+        "metadata: {name: x, namespace: default}\n"
+        "spec: {hosts: [backend], http: [{route: [{destination: {host: nosuch}}]}]}\n"
+    )
+    assert run(["validate", str(tmp_path / "mesh")]) == 0
+    assert "nosuch.default.svc.cluster.local' is not a service" in capsys.readouterr().err
