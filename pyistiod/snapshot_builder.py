@@ -45,7 +45,12 @@ from translators.gateway_binding import virtual_services_of
 from translators.gateway_listeners import build_gateway_listeners
 from translators.gateway_routes import build_gateway_routes
 from translators.gateway_secrets import gateway_secrets
-from translators.listeners import build_inbound_listeners, build_outbound_listeners
+from translators.listeners import (
+    OutboundPort,
+    build_inbound_listeners,
+    build_outbound_listeners,
+    outbound_listener_ports,
+)
 from translators.model import MeshModel
 from translators.proxy import Proxy, ProxyType
 from translators.routes import build_routes
@@ -84,6 +89,7 @@ class SnapshotBuilder:
         self._export_restricted = any(s.export_to for s in model.services)
         self._scopes: dict[Hashable, tuple[MeshModel, Hashable]] = {}
         self._parts: dict[tuple[Hashable, ...], ResourceSet] = {}
+        self._plans: dict[Hashable, Sequence[OutboundPort]] = {}
         self._owned: dict[Proxy, list[tuple[Hashable, ...]]] = {}
         self._candidates = previous._parts if previous is not None else {}
 
@@ -139,7 +145,7 @@ class SnapshotBuilder:
                 types.LISTENER, (gws, svc, proxy), lambda: build_gateway_listeners(m, proxy), proxy
             )
             routes = self._part(
-                types.ROUTE, (gws, svc, proxy.labels), lambda: build_gateway_routes(m, proxy)
+                types.ROUTE, (gws, svc, pol, proxy.labels), lambda: build_gateway_routes(m, proxy)
             )
             secrets = self._part(
                 types.SECRET,
@@ -155,7 +161,7 @@ class SnapshotBuilder:
             self._part(
                 types.LISTENER,
                 (svc, out, *view),
-                lambda: build_outbound_listeners(m, out, proxy=proxy),
+                lambda: build_outbound_listeners(m, out, self._plan(m, svc), proxy=proxy),
                 proxy,
             ),
             self._part(
@@ -167,6 +173,14 @@ class SnapshotBuilder:
         )
         routes = self._part(types.ROUTE, (svc, pol, *view), lambda: build_routes(m, proxy))
         return Snapshot.of((clusters, endpoints, listeners, routes))
+
+    def _plan(self, model: MeshModel, services: Hashable) -> Sequence[OutboundPort]:
+        """The outbound listener ports of a (scoped) model: one scan of its services,
+        shared by every bind address, instead of one scan per proxy."""
+        plan = self._plans.get(services)
+        if plan is None:
+            plan = self._plans[services] = outbound_listener_ports(model)[0]
+        return plan
 
     @staticmethod
     def _combine(shared: ResourceSet, own: ResourceSet) -> ResourceSet:
