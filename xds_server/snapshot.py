@@ -160,7 +160,7 @@ class ResourceSet:
             yield from part.resources.values()
 
     def __contains__(self, name: object) -> bool:
-        for part in self.parts:
+        for part in self.parts:  # noqa: SIM110 (a loop: no generator on this hot path)
             if name in part.resources:
                 return True
         return False

@@ -123,3 +123,15 @@ def test_denied_type_closes_a_single_type_delta_stream() -> None:
     actions = s.on_request(DeltaRequest(types.SECRET, subscribe=("default",)))
     assert [type(a).__name__ for a in actions] == ["Close"]
     assert no_send(actions)
+
+
+def test_updated_cluster_gets_its_unchanged_endpoints_again() -> None:
+    s = DeltaStream()
+    s.on_snapshot(snap(cds={"a": "1"}, eds={"a": "e"}))
+    cds = one_send(s.on_request(DeltaRequest(CDS)))
+    s.on_request(ack(cds))
+    eds = one_send(s.on_request(DeltaRequest(EDS, subscribe=("a",))))
+    s.on_request(ack(eds))
+    pushed = [a for a in s.on_snapshot(snap(cds={"a": "2"}, eds={"a": "e"})) if isinstance(a, Send)]
+    assert [p.type_url for p in pushed] == [CDS, EDS]
+    assert names(pushed[1]) == ["a"]

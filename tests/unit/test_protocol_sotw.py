@@ -194,3 +194,15 @@ def test_denied_type_closes_a_single_type_stream_with_permission_denied() -> Non
     s.on_snapshot(snap(sds={"default": "key"}))
     (close,) = s.on_request(SotwRequest(types.SECRET, resource_names=("default",)))
     assert close == Close("PERMISSION_DENIED", "no identity")
+
+
+def test_changed_cluster_gets_its_unchanged_endpoints_again() -> None:
+    # Envoy re-creates a changed cluster, which warms until EDS arrives (envoy#13009).
+    s, first = started()
+    s.on_request(ack(first))
+    (e1,) = sends(s.on_request(SotwRequest(EDS, resource_names=("a", "b"))))
+    s.on_request(ack(e1, ("a", "b")))
+    pushed = sends(s.on_snapshot(snap(cds={"a": "2", "b": "1"}, eds={"a": "e1", "b": "e1"})))
+    assert [p.type_url for p in pushed] == [CDS, EDS]
+    assert names(pushed[1]) == ["a"]  # only the changed cluster's endpoints, unchanged as they are
+    assert pushed[1].version == e1.version

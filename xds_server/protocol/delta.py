@@ -24,6 +24,9 @@ Invariants:
    that changed between ``synced`` and the new set (one comparison shared by
    every stream with the same ``synced``) plus the dirty ones, not at every
    resource the proxy holds.
+7. As in ``sotw`` rule 7: the endpoints of a cluster that was updated (not
+   added) are sent again after it, since Envoy re-creates the cluster and it
+   warms until it has them (envoyproxy/envoy#13009).
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from xds_server.protocol.events import (
 from xds_server.protocol.gate import gate
 from xds_server.protocol.subscription import Subscription, delta_subscription
 from xds_server.snapshot import Resource, ResourceSet, Snapshot
-from xds_server.types import ADS_ORDER, KNOWN_TYPES
+from xds_server.types import ADS_ORDER, CLUSTER, ENDPOINT, KNOWN_TYPES
 
 ABSENT = ""
 """``known`` value for a name the proxy was told does not exist."""
@@ -121,6 +124,12 @@ class DeltaStream:
             self.types[req.type_url] = state
         return state
 
+    def _owe_endpoints(self, updated_clusters: list[str]) -> None:
+        """Rule 7: an updated cluster's endpoints are sent again, changed or not."""
+        eds = self.types.get(ENDPOINT)
+        if eds is not None and updated_clusters:
+            _forget(eds, updated_clusters)
+
     def _resubscribe(self, state: DeltaTypeState, req: DeltaRequest) -> None:
         before = state.subscription
         state.subscription = delta_subscription(
@@ -146,6 +155,8 @@ class DeltaStream:
         state.pending = False
         if not changed and not removed and not always:
             return []
+        if type_url == CLUSTER:
+            self._owe_endpoints([r.name for r in changed if r.name in state.known])
         for r in changed:
             state.known[r.name] = r.version
         for name in removed:
@@ -158,6 +169,12 @@ class DeltaStream:
         state.sent_version = current.version
         state.outstanding = True
         return [Send(type_url, current.version, state.nonce, changed, removed, delta=True)]
+
+
+def _forget(state: DeltaTypeState, names: list[str]) -> None:
+    for name in names:
+        if state.known.pop(name, None) is not None:
+            state.dirty.add(name)
 
 
 def _reconcile(

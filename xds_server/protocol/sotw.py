@@ -14,6 +14,11 @@ Invariants:
    proxy acknowledged, plus newly subscribed ones (xDS protocol, "Resource
    types": only LDS and CDS are full state-of-the-world for deletion).
 5. A rejected version is never sent again to the proxy that rejected it.
+7. A cluster that changes is re-created by Envoy and warms until it gets its
+   endpoints again, even when they did not change: the endpoints of every
+   changed cluster are owed to the stream and follow the CDS response
+   (envoyproxy/envoy#13009; istiod pushes EDS with every full push for the
+   same reason). EDS resources are named after their clusters here.
 6. A stale request is not an ACK and gets no reply, but its resource names
    are recorded: they are the proxy's newest subscription. Every newly
    subscribed name is *owed* until a response carries it, even if it is
@@ -39,7 +44,7 @@ from xds_server.protocol.events import (
 from xds_server.protocol.gate import gate
 from xds_server.protocol.subscription import Subscription, sotw_subscription
 from xds_server.snapshot import Part, Resource, ResourceSet, Snapshot
-from xds_server.types import ADS_ORDER, KNOWN_TYPES, WILDCARD_TYPES
+from xds_server.types import ADS_ORDER, CLUSTER, ENDPOINT, KNOWN_TYPES, WILDCARD_TYPES
 
 
 @dataclass(slots=True)
@@ -112,6 +117,13 @@ class SotwStream:
         elif decision in (Decision.ACK, Decision.RESUBSCRIBE):
             actions.append(self._acked(state, req))
         actions.extend(self._respond(req.type_url, initial=decision is Decision.INITIAL))
+        if (
+            req.type_url == CLUSTER
+            and ENDPOINT in self.types
+            and actions
+            and isinstance(actions[-1], Send)
+        ):
+            actions.extend(self._respond(ENDPOINT, initial=False))  # rule 7
         return actions
 
     def _acked(self, state: TypeState, req: SotwRequest) -> Acked:
@@ -150,11 +162,23 @@ class SotwStream:
             return []
         if state.owed:
             state.owed = state.owed - {r.name for r in resources}
+        if type_url == CLUSTER and state.sent is not None:
+            self._owe_endpoints(state.sent, current)
         self.last_nonce += 1
         state.nonce = str(self.last_nonce)
         state.sent = current
         state.outstanding = True
         return [Send(type_url, current.version, state.nonce, resources, whole=whole)]
+
+    def _owe_endpoints(self, before: ResourceSet, after: ResourceSet) -> None:
+        """Rule 7: the endpoints of every changed cluster go out again, changed or not."""
+        eds = self.types.get(ENDPOINT)
+        if eds is None or eds.subscription is None:
+            return
+        changed, _ = after.changed_since(before)
+        renew = {name for name in changed if eds.subscription.wants(name)}
+        if renew:
+            eds.owed = eds.owed | renew
 
 
 def _select(
