@@ -14,10 +14,10 @@ PORTS = Ports()
 
 
 def pods_of(model: MeshModel) -> list[Pod]:
-    """One demo pod per Pod in the model, with its first HTTP and TCP container ports."""
+    """One demo pod per Pod in the model (gateways aside), with its HTTP and TCP ports."""
     pods = []
     for w in model.workloads.values():
-        if w.source.kind != "Pod":
+        if w.source.kind != "Pod" or ("istio", "ingressgateway") in w.labels:
             continue
         ports = dict(w.ports)
         http = ports.get("http", next(iter(ports.values()), 8080))

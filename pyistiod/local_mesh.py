@@ -54,11 +54,14 @@ class Pod:
     tcp_port: int | None = None
     labels: dict[str, str] = field(default_factory=dict)
     service_account: str = "default"
+    proxy_type: str = "sidecar"
+    """``router`` for a gateway pod (no app beside its Envoy)."""
 
     @property
     def node_id(self) -> str:
-        """Istio's sidecar node ID for this pod."""
-        return f"sidecar~{self.ip}~{self.name}.{self.namespace}~{self.namespace}.svc.cluster.local"
+        """Istio's node ID for this pod's proxy (``sidecar~...`` or ``router~...``)."""
+        domain = f"{self.namespace}.svc.cluster.local"
+        return f"{self.proxy_type}~{self.ip}~{self.name}.{self.namespace}~{domain}"
 
 
 @dataclass(frozen=True, slots=True)
