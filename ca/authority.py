@@ -166,6 +166,11 @@ def sign(
     public_key = _check_csr(csr, spiffe_id)
     not_after = min(now + ttl, bundle.not_after)
     builder = _leaf_builder(bundle, public_key, spiffe_id, now - CLOCK_SKEW_GRACE, not_after)
+    return _issue(bundle, builder)
+
+
+def _issue(bundle: SigningBundle, builder: x509.CertificateBuilder) -> IssuedCert:
+    """Sign ``builder`` with the bundle's key; the chain is the leaf and the CA chain."""
     try:
         leaf = builder.sign(bundle.signing_key, signature_hash(bundle.signing_key))
     except (ValueError, TypeError) as e:
@@ -281,16 +286,7 @@ def issue_server_cert(
     builder = _leaf_builder(
         bundle, public_key, spiffe_id, now - CLOCK_SKEW_GRACE, not_after, dns_names
     )
-    leaf = builder.sign(bundle.signing_key, signature_hash(bundle.signing_key))
-    leaf_pem = cert_to_pem(leaf)
-    return IssuedCert(
-        cert_pem=leaf_pem,
-        chain_pem=leaf_pem + bundle.ca_chain_pem,
-        root_pem=bundle.roots_pem,
-        not_before=leaf.not_valid_before_utc,
-        not_after=leaf.not_valid_after_utc,
-        serial_number=leaf.serial_number,
-    )
+    return _issue(bundle, builder)
 
 
 def _leaf_builder(
