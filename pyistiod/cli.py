@@ -44,6 +44,7 @@ def _serve(a: argparse.Namespace) -> int:
         trust_domain=a.trust_domain,
         workload_cert_ttl=a.workload_cert_ttl,
         push_concurrency=a.push_concurrency,
+        connection_rate=a.connection_rate,
     )
     try:
         run(settings)
@@ -160,6 +161,8 @@ def _serve_args(s: argparse.ArgumentParser) -> None:
     s.add_argument("--debounce-max", type=float, default=10.0, help="seconds (default 10)")
     s.add_argument("--push-concurrency", type=int, default=100,
                    help="responses written at once (Istio's PILOT_PUSH_THROTTLE)")  # fmt: skip
+    s.add_argument("--connection-rate", type=float, default=1000.0,
+                   help="new xDS streams admitted per second (burst as large)")  # fmt: skip
     s.add_argument("--log-level", default="info")
     s.set_defaults(func=_serve)
 

@@ -72,6 +72,7 @@ async def start_control_plane(settings: Settings, model: MeshModel) -> ControlPl
         authn,
         [ca_service.handler()],
         push_limit=settings.push_concurrency,
+        connection_rate=settings.connection_rate,
     )
     tls = None
     if settings.secure_xds_address:

@@ -23,6 +23,9 @@ class Settings:
     domain_suffix: str = "cluster.local"
     push_concurrency: int = 100
     """Responses encoded and written at once (Istio's ``PILOT_PUSH_THROTTLE``)."""
+    connection_rate: float = 1000.0
+    """New xDS streams admitted per second, after a burst as large (istiod's
+    ``PILOT_MAX_REQUESTS_PER_SECOND`` does the same job, with a lower default)."""
     identifier: str = "pyistiod"
     """``control_plane.identifier`` in every response."""
     secure_xds_address: str = "127.0.0.1:15012"

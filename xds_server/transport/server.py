@@ -16,6 +16,7 @@ from envoy.service.discovery.v3 import discovery_pb2
 
 from xds_server import types, wire
 from xds_server.cache import SnapshotCache
+from xds_server.transport.admission import AdmissionLimiter
 from xds_server.transport.push_limit import PushLimiter
 from xds_server.transport.stream import Authenticator, NodeRegistry, StreamConfig, XdsStream
 
@@ -70,8 +71,10 @@ class XdsServer:
         authenticate: Authenticator | None = None,
         extra_handlers: Sequence[grpc.GenericRpcHandler] = (),
         push_limit: int = 100,
+        connection_rate: float = 1000.0,
     ) -> None:
         self.limiter = PushLimiter(push_limit)
+        self.admission = AdmissionLimiter(connection_rate, burst=connection_rate)
         self.cache = cache
         self.authenticate = authenticate
         self.extra_handlers = tuple(extra_handlers)
@@ -108,6 +111,7 @@ class XdsServer:
                     self.control_plane,
                     self.authenticate,
                     self.limiter,
+                    self.admission,
                 )
                 await stream.run(requests, context)
 

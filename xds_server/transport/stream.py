@@ -36,6 +36,7 @@ from xds_server.protocol.events import (
     Send,
 )
 from xds_server.protocol.sotw import SotwStream
+from xds_server.transport.admission import AdmissionLimiter
 from xds_server.transport.convert import NodeInfo, delta_request, node_info, sotw_request
 from xds_server.transport.push_limit import PushLimiter
 from xds_server.types import SECRET, short_name
@@ -94,7 +95,9 @@ class XdsStream:
         cp: bytes,
         authenticate: Authenticator | None = None,
         limiter: PushLimiter | None = None,
+        admission: AdmissionLimiter | None = None,
     ) -> None:
+        self.admission = admission
         self.config = config
         self.authenticate = authenticate
         self.limiter = limiter or PushLimiter()
@@ -122,6 +125,8 @@ class XdsStream:
             if first is _END:
                 return
             node = node_info(first.node)  # type: ignore[attr-defined]
+            if self.admission is not None:
+                await self.admission.admit()
             await self._admit(node, context)
             await self._serve(node, first, context)
         finally:
