@@ -25,6 +25,7 @@ neighbours, so both the app and the outbound address fall back to
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from typing import Final
 
@@ -46,7 +47,9 @@ def outbound_address(pod_ip: str) -> str:
     return _shifted(pod_ip, _OUTBOUND_OCTET)
 
 
+@functools.lru_cache(maxsize=65536)
 def _shifted(pod_ip: str, second_octet: int) -> str:
+    """Pure, and asked for on every snapshot build: memoized (ipaddress parsing is slow)."""
     try:
         address = ipaddress.ip_address(pod_ip)
     except ValueError:

@@ -28,12 +28,28 @@ class PushLimiter:
     async def write(
         self, send: Send, control_plane: bytes, write: Callable[[bytes], Awaitable[None]]
     ) -> int:
-        """Encode ``send`` and write it within the cap; returns its size in bytes."""
+        """Encode ``send`` and write it within the cap; returns its size in bytes.
+
+        A timer (not a task: this is the hot path) gives the slot back if the
+        peer has not taken the bytes within ``slow_after`` seconds.
+        """
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.limit)
-        async with self._slots:
+        slots = self._slots
+        await slots.acquire()
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                slots.release()
+
+        timer = asyncio.get_running_loop().call_later(self.slow_after, release)
+        try:
             data = encode(send, control_plane)
-            pending = asyncio.ensure_future(write(data))
-            await asyncio.wait({pending}, timeout=self.slow_after)
-        await pending
+            await write(data)
+        finally:
+            timer.cancel()
+            release()
         return len(data)
