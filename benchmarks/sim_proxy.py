@@ -54,6 +54,9 @@ _CLUSTERS: dict[bytes, tuple[str, bool]] = {}
 _CACHE_LIMIT: Final = 100_000
 
 
+_EDS_BY_VERSION: dict[str, list[str]] = {}
+
+
 def node_id(index: int) -> str:
     """Proxy ``index``'s node ID, with a unique pod IP in 127.0.0.0/16."""
     ip = f"127.0.{1 + index // 250}.{1 + index % 250}"
@@ -69,6 +72,22 @@ def cluster_info(data: bytes) -> tuple[str, bool]:
         cluster = cluster_pb2.Cluster.FromString(data)
         hit = (cluster.name, cluster.type == cluster_pb2.Cluster.EDS)
         _CLUSTERS[data] = hit
+    return hit
+
+
+def eds_names(resp: discovery_pb2.DiscoveryResponse) -> list[str]:
+    """The EDS cluster names of a CDS response, memoized on its version.
+
+    Versions are content hashes, so every proxy given one version holds the
+    same clusters: the resources are looked at once per version, not once per
+    proxy (the load generator must stay cheaper than the server it measures).
+    """
+    hit = _EDS_BY_VERSION.get(resp.version_info)
+    if hit is None:
+        if len(_EDS_BY_VERSION) > 64:
+            _EDS_BY_VERSION.clear()
+        infos = (cluster_info(a.value) for a in resp.resources)
+        hit = _EDS_BY_VERSION[resp.version_info] = sorted(n for n, is_eds in infos if is_eds)
     return hit
 
 
@@ -171,8 +190,7 @@ class SotwProxy(ProxyState):
         out = [self._request(t)]
         follow = ""
         if t == CLUSTER:
-            infos = (cluster_info(a.value) for a in resp.resources)
-            eds = sorted(name for name, is_eds in infos if is_eds)
+            eds = eds_names(resp)
             follow = ENDPOINT if eds != self.names.get(ENDPOINT) else ""
             self.names[ENDPOINT] = eds
         elif t == ENDPOINT and not self.lds_requested:
