@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.type.matcher.v3 import regex_pb2
@@ -63,10 +64,25 @@ class RoutingView:
     @staticmethod
     def of(model: MeshModel, labels: Labels, namespace: str) -> RoutingView:
         """The view of ``model`` for a proxy with these labels in ``namespace``."""
-        by_host: dict[str, Service] = {}
-        for service in model.services:
-            by_host.setdefault(service.hostname, service)
-        return RoutingView(by_host, model.policies, labels, namespace)
+        return RoutingView(_by_host(model.services), model.policies, labels, namespace)
+
+
+_BY_HOST: dict[int, tuple[tuple[Service, ...], Mapping[str, Service]]] = {}
+"""Services by hostname, memoized on the identity of the (immutable) services tuple: every
+proxy's view of one model shares one index instead of rebuilding it per proxy."""
+
+
+def _by_host(services: tuple[Service, ...]) -> Mapping[str, Service]:
+    hit = _BY_HOST.get(id(services))
+    if hit is not None and hit[0] is services:
+        return hit[1]
+    by_host: dict[str, Service] = {}
+    for service in services:
+        by_host.setdefault(service.hostname, service)
+    if len(_BY_HOST) >= 8:
+        _BY_HOST.clear()
+    _BY_HOST[id(services)] = (services, MappingProxyType(by_host))
+    return _BY_HOST[id(services)][1]
 
 
 def destination_cluster(view: RoutingView, dest: Destination, listen_port: int) -> str:
