@@ -7,6 +7,8 @@ Invariants:
 2. ``apply_model`` builds every connected node's snapshot first and
    publishes only if all were built, in one synchronous step: no stream sees
    a mix of two models, and a model that fails to translate changes nothing.
+   A node whose snapshot versions did not change is not republished (nor its
+   stream woken): a change does work only for the proxies it affects.
 3. A node is forgotten when its last stream ends.
 4. A node's SDS secrets are added only for a stream authenticated as the
    very identity (namespace and service account) the node claims; a claim
@@ -99,15 +101,19 @@ class ProxyRegistry:
         Raises whatever translation raised, having published nothing.
         """
         builder = self.builder_factory(model, self.builder)
+        same_workloads = builder.workloads is self.builder.workloads  # identities unchanged
         built: dict[str, tuple[Proxy, Snapshot]] = {}
         for node_id, known in self.nodes.items():
-            proxy = proxy_from_node(node_id, known.metadata, model)
+            proxy = (
+                known.proxy if same_workloads else proxy_from_node(node_id, known.metadata, model)
+            )
             built[node_id] = (proxy, self._with_secrets(node_id, builder.snapshot(proxy)))
         builder.seal()
         self.builder = builder
         for node_id, (proxy, snapshot) in built.items():
             self.nodes[node_id].proxy = proxy
-            self.cache.set_snapshot(node_id, snapshot, changed_at)
+            if not _same_versions(self.cache.snapshot(node_id), snapshot):
+                self.cache.set_snapshot(node_id, snapshot, changed_at)
 
     def _republish(self, node_id: str) -> None:
         known = self.nodes.get(node_id)
@@ -126,6 +132,13 @@ class ProxyRegistry:
     def model(self) -> MeshModel:
         """The model being served."""
         return self.builder.model
+
+
+def _same_versions(old: Snapshot | None, new: Snapshot) -> bool:
+    """Whether a proxy would receive nothing new: then it is not even woken."""
+    if old is None or old.sets.keys() != new.sets.keys():
+        return False
+    return all(old.sets[t].version == s.version for t, s in new.sets.items())
 
 
 def _check_claim(node_id: str, proxy: Proxy, identity: SpiffeId) -> None:

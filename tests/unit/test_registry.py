@@ -84,3 +84,16 @@ async def test_disconnected_proxy_parts_are_forgotten() -> None:
     registry.disconnect(BACK)
     assert len(registry.builder._parts) == parts - 3  # inbound clusters and listeners, outbound
     assert registry.builder._owned.keys() == {registry.nodes[FRONT].proxy}
+
+
+async def test_unaffected_proxies_are_not_republished() -> None:
+    cache = SnapshotCache()
+    model = load_dir(EXAMPLE_MESH).model
+    registry = ProxyRegistry(cache, model)
+    await registry.connect(NodeInfo(FRONT, {}))
+    before = cache.snapshot(FRONT)
+    woken: list[str] = []
+    cancel = cache.watch(FRONT, lambda: woken.append("x"))
+    registry.apply_model(MeshModel.build(model.services, model.endpoints, model.workloads.values()))
+    assert cache.snapshot(FRONT) is before and woken == []
+    cancel()
