@@ -13,14 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Final
 
+from pyistiod.local_mesh import free_port
+
 _TICKS: Final = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def cpu_seconds(pid: int) -> float:

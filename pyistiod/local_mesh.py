@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -32,6 +33,13 @@ ENVOY_FLAGS = (
 """How sidecars run here. Connections opened under an old listener config are
 drained within 2 s (Istio drains for 45 s, gradually), so a changed policy
 such as an AuthorizationPolicy governs every request within seconds."""
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (for tests and benchmarks)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def envoy_binary() -> str:

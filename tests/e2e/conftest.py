@@ -6,11 +6,11 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
-from loopback_mesh import CERT_TTL, Mesh, free_port
+from loopback_mesh import CERT_TTL, Mesh
 
 from pyistiod.cli import EXAMPLE_MESH
 from pyistiod.demo import pods_of
-from pyistiod.local_mesh import LocalMesh, Ports, wait_for
+from pyistiod.local_mesh import LocalMesh, Ports, free_port, wait_for
 from translators.file_source import load_dir
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,12 +11,6 @@ from pyistiod.local_mesh import LocalMesh, Pod, Ports, config_dump, http_get
 
 CERT_TTL = "6s"
 """Workload certificates live seconds here, so rotation happens while the tests run."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

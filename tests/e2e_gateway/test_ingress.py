@@ -17,19 +17,13 @@ import pytest
 from gateway_example import GatewayExample, write_gateway_example
 
 from pyistiod.demo import pods_of
-from pyistiod.local_mesh import LocalMesh, Pod, Ports, http_get, wait_for
+from pyistiod.local_mesh import LocalMesh, Pod, Ports, free_port, http_get, wait_for
 from translators.file_source import load_dir
 
 pytestmark = pytest.mark.e2e
 
 GATEWAY_IP = "127.0.0.50"
 FRONTEND_IP = "127.0.0.61"  # not the demo's 127.0.0.11, so the suites can share a session
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

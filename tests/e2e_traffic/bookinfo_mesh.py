@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -15,12 +14,6 @@ from pyistiod.local_mesh import LocalMesh, Pod, Ports, config_dump, get_ok
 EXAMPLES = Path(__file__).parents[2] / "pyistiod" / "examples"
 EXTERNAL = ("127.0.9.1", 7777)
 """An "external" service: a plain echo app outside the mesh, reached through a ServiceEntry."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -7,10 +7,10 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-from bookinfo_mesh import EXAMPLES, EXTERNAL, Bookinfo, free_port
+from bookinfo_mesh import EXAMPLES, EXTERNAL, Bookinfo
 
 from pyistiod.demo import pods_of
-from pyistiod.local_mesh import LocalMesh, Ports, wait_for
+from pyistiod.local_mesh import LocalMesh, Ports, free_port, wait_for
 from translators.file_source import load_dir
 
 
