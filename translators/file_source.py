@@ -18,6 +18,7 @@ Invariants:
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,10 @@ class _FileResult:
     warnings: tuple[str, ...]
 
 
+DocumentMemo = dict[tuple[str, int, str], tuple[list[ParseResult], int]]
+"""Parsed documents by (file, index of the document, its text), with how many it held."""
+
+
 class ParseCache:
     """Parsed files by name and content digest, so a reload re-parses only edited files.
 
@@ -63,6 +68,7 @@ class ParseCache:
 
     def __init__(self) -> None:
         self._entries: dict[tuple[str, bytes], _FileResult] = {}
+        self._documents: DocumentMemo = {}
 
     def load(self, files: list[tuple[Path, str]]) -> list[_FileResult]:
         """``load_file`` for each (file, display name), reusing unchanged files' results."""
@@ -75,10 +81,12 @@ class ParseCache:
                 out.append(_unreadable(display, exc))
                 continue
             key = (display, hashlib.blake2b(data, digest_size=16).digest())
-            result = self._entries.get(key) or parse_bytes(data, display)
+            result = self._entries.get(key) or parse_bytes(data, display, self._documents)
             fresh[key] = result
             out.append(result)
         self._entries = fresh
+        if len(self._documents) > 4 * sum(len(r.objects) + 1 for r in out):
+            self._documents = {}  # forget documents of files that are gone
         return out
 
 
@@ -143,8 +151,13 @@ def _unreadable(display: str, exc: Exception) -> _FileResult:
     return _FileResult((), (ConfigError(display, 0, "", f"cannot be read: {exc}"),), ())
 
 
-def parse_bytes(data: bytes, display: str) -> _FileResult:
-    """Parse one file's bytes (UTF-8 YAML, any number of documents)."""
+def parse_bytes(data: bytes, display: str, documents: DocumentMemo | None = None) -> _FileResult:
+    """Parse one file's bytes (UTF-8 YAML, any number of documents).
+
+    With ``documents`` (a memo kept by ``ParseCache``), a file is parsed
+    document by document and unchanged documents are reused: editing one
+    EndpointSlice in a file of a thousand re-parses one.
+    """
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -152,7 +165,8 @@ def parse_bytes(data: bytes, display: str) -> _FileResult:
     objects: list[SourceObject] = []
     errors: list[ConfigError] = []
     warnings: list[str] = []
-    for result in parse_text(text, display):
+    parsed = _by_document(text, display, documents) if documents is not None else None
+    for result in parsed if parsed is not None else parse_text(text, display):
         errors.extend(result.errors)
         warnings.extend(result.warnings)
         if isinstance(result.obj, Skipped):
@@ -166,14 +180,48 @@ def parse_text(text: str, display: str) -> Iterator[ParseResult]:
     """Parse every document of a YAML stream: empty documents are skipped, and a
     ``kind: List`` yields its ``items``. A syntax error ends the stream with an
     error naming the line and column."""
-    index = 0  # documents fully read so far: the index of the one being read
+    yield from _parse_stream(text, display, 0)[0]
+
+
+def _parse_stream(text: str, display: str, first: int) -> tuple[list[ParseResult], int, bool]:
+    """``parse_text``'s results with documents numbered from ``first``, how many
+    documents were read, and whether a syntax error stopped the stream."""
+    out: list[ParseResult] = []
+    index = first  # documents fully read so far: the index of the one being read
     try:
         for raw in yaml.load_all(text, Loader=_LOADER):
             if raw is not None:
-                yield from _expand(raw, display, index)
+                out.extend(_expand(raw, display, index))
             index += 1
     except yaml.YAMLError as exc:
-        yield ParseResult(None, (_syntax_error(exc, display, index),))
+        out.append(ParseResult(None, (_syntax_error(exc, display, index),)))
+        return out, index - first, True
+    return out, index - first, False
+
+
+_SEPARATOR = re.compile(r"^---[ \t]*$", re.MULTILINE)
+
+
+def _by_document(text: str, display: str, memo: DocumentMemo) -> list[ParseResult] | None:
+    """``parse_text`` one document at a time through ``memo``; None on a syntax error
+    (the caller then parses the whole text, for line numbers that count from its top).
+
+    Documents are split at lines holding only ``---``; a document after a
+    separator counts as one even when empty, as ``yaml.load_all`` counts it.
+    """
+    out: list[ParseResult] = []
+    index = 0
+    for position, chunk in enumerate(_SEPARATOR.split(text)):
+        key = (display, index, chunk)
+        hit = memo.get(key)
+        if hit is None:
+            results, documents, broken = _parse_stream(chunk, display, index)
+            if broken:
+                return None
+            hit = memo[key] = (results, documents)
+        out.extend(hit[0])
+        index += max(hit[1], 1) if position > 0 else hit[1]
+    return out
 
 
 def _expand(raw: object, display: str, index: int) -> Iterator[ParseResult]:

@@ -226,3 +226,37 @@ def test_parse_cache_reparses_only_edited_files(tmp_path: Path) -> None:
     assert first.model.services == second.model.services
     same = [k for k in cache._entries if k in kept]
     assert [k[0] for k in same] == ["a.yaml"]  # b.yaml was parsed again, a.yaml was not
+
+
+BAD_SERVICE = "apiVersion: v1\nkind: Service\nmetadata: {name: bad}\nspec: {ports: [{port: 0}]}\n"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"{SERVICE}---\n{BAD_SERVICE}---\n{POD}",
+        f"---\n{SERVICE}---\n{POD}",
+        f"{SERVICE}---\n# only a comment\n---\n{BAD_SERVICE}",
+        f"{SERVICE}---\n---\n{BAD_SERVICE}---\n",
+        f"# leading comment\n---\n{BAD_SERVICE}...\n---\n{POD}",
+        f"{SERVICE}---\nkind: Pod\nname: a: b\n---\n{POD}",  # a syntax error: whole-file fallback
+    ],
+)
+def test_document_by_document_parsing_equals_whole_file_parsing(text: str) -> None:
+    from translators.file_source import parse_bytes
+
+    data = text.encode()
+    assert parse_bytes(data, "f.yaml", {}) == parse_bytes(data, "f.yaml")
+
+
+def test_editing_one_document_reparses_only_that_document(tmp_path: Path) -> None:
+    from translators.file_source import ParseCache, load_dir
+
+    write(tmp_path, "all.yaml", f"{SERVICE}---\n{POD}")
+    cache = ParseCache()
+    load_dir(tmp_path, cache=cache)
+    before = set(cache._documents)
+    write(tmp_path, "all.yaml", f"{SERVICE}---\n{POD}\n# edited\n")
+    load_dir(tmp_path, cache=cache)
+    new = set(cache._documents) - before
+    assert len(new) == 1 and next(iter(new))[1] == 1  # only document 1 was parsed again
