@@ -43,7 +43,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.parse
@@ -62,8 +61,8 @@ from benchmarks.mesh_gen import (
     HTTP_PORT,
     SERVICES_FILE,
     SLICES_FILE,
-    Mesh,
     endpoint_address,
+    prepare,
     write_atomically,
 )
 from benchmarks.push_latency import Deadline
@@ -477,11 +476,7 @@ def run(cfg: CheckConfig, progress: bool = True) -> dict[str, Any]:
     """Run the check once; the result as a JSON-ready dict."""
     say = print if progress else (lambda *a, **k: None)
     dl = Deadline(cfg.run_timeout)
-    workdir = Path(tempfile.mkdtemp(prefix="pyistiod-envoy-check-"))
-    config_dir = workdir / "mesh"
-    config_dir.mkdir()
-    mesh = Mesh(cfg.services)
-    mesh.write(config_dir)
+    workdir, config_dir, mesh = prepare(cfg.services, "pyistiod-envoy-check-")
     server: Server | None = None
     sims: SimProxies | None = None
     envoys = Envoys(workdir)

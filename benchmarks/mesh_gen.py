@@ -131,3 +131,13 @@ def write_atomically(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def prepare(services: int, prefix: str) -> tuple[Path, Path, Mesh]:
+    """A fresh work directory holding the generated mesh's config: (workdir, config dir, mesh)."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    config_dir = workdir / "mesh"
+    config_dir.mkdir()
+    mesh = Mesh(services)
+    mesh.write(config_dir)
+    return workdir, config_dir, mesh

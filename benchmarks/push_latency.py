@@ -36,7 +36,6 @@ import argparse
 import shutil
 import signal
 import sys
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -44,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import report
-from benchmarks.mesh_gen import SERVICES_FILE, SLICES_FILE, Mesh, write_atomically
+from benchmarks.mesh_gen import SERVICES_FILE, SLICES_FILE, prepare, write_atomically
 from benchmarks.server_proc import Server, cpu_seconds, memory_mb, reset_peak, start_server
 from benchmarks.worker_pool import WorkerPool, concat
 from xds_server.types import CLUSTER, ENDPOINT, LISTENER, ROUTE
@@ -87,11 +86,7 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
     """Run the benchmark once; the result as a JSON-ready dict."""
     say = print if progress else (lambda *a, **k: None)
     deadline = Deadline(cfg.run_timeout)
-    workdir = Path(tempfile.mkdtemp(prefix="pyistiod-bench-"))
-    config_dir = workdir / "mesh"
-    config_dir.mkdir()
-    mesh = Mesh(cfg.services)
-    mesh.write(config_dir)
+    workdir, config_dir, mesh = prepare(cfg.services, "pyistiod-bench-")
     server: Server | None = None
     pool: WorkerPool | None = None
     try:
