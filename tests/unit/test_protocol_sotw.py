@@ -206,3 +206,8 @@ def test_changed_cluster_gets_its_unchanged_endpoints_again() -> None:
     assert [p.type_url for p in pushed] == [CDS, EDS]
     assert names(pushed[1]) == ["a"]  # only the changed cluster's endpoints, unchanged as they are
     assert pushed[1].version == e1.version
+
+
+def test_resource_count_includes_whole_parts() -> None:
+    _, first = started()
+    assert first.resource_count() == len(first.items()) == 2

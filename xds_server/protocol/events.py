@@ -59,6 +59,10 @@ class Send:
     whole: tuple[Part, ...] = ()
     """Parts sent whole (state of the world only): encoded once, shared by every stream."""
 
+    def resource_count(self) -> int:
+        """How many resources the response carries, whole parts included (no copying)."""
+        return len(self.resources) + sum(len(p) for p in self.whole)
+
     def items(self) -> tuple[Resource, ...]:
         """Every resource the response carries, whole parts included."""
         return (*(r for p in self.whole for r in p.resources.values()), *self.resources)

@@ -197,7 +197,7 @@ class XdsStream:
                     type=short_name(action.type_url),
                     version=action.version,
                     nonce=action.nonce,
-                    resources=len(action.resources),
+                    resources=action.resource_count(),
                     removed=len(action.removed),
                 )
             elif isinstance(action, Close):
