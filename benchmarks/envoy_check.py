@@ -71,7 +71,7 @@ from benchmarks.sim_proxy import SotwProxy
 from ca.spiffe import SpiffeId
 from pyistiod.credentials import workload_xds_tls
 from pyistiod.local_mesh import ENVOY_FLAGS, envoy_binary
-from translators.bootstrap import render_bootstrap
+from translators.envoy.bootstrap import render_bootstrap
 from xds_server.types import CLUSTER, ENDPOINT, LISTENER, ROUTE, short_name
 
 T = TypeVar("T")

@@ -15,11 +15,11 @@ from ca.spiffe import SpiffeId
 from pyistiod import logging_setup
 from pyistiod.credentials import workload_xds_tls
 from pyistiod.settings import Settings
-from translators.bootstrap import render_bootstrap
-from translators.file_source import load_dir
-from translators.listeners import listener_conflicts
-from translators.proxy import parse_node_id
-from translators.routing_analysis import analyze
+from translators.envoy.bootstrap import render_bootstrap
+from translators.envoy.listeners.sidecar import listener_conflicts
+from translators.mesh.analysis import analyze
+from translators.mesh.model.proxy import parse_node_id
+from translators.sources.files import load_dir
 from xds_server.errors import ConfigInvalid
 
 EXAMPLE_MESH = Path(__file__).parent / "examples" / "mesh"

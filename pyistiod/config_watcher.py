@@ -19,12 +19,12 @@ from pathlib import Path
 import structlog
 import watchfiles
 
-from pyistiod.debounce import Debouncer
 from pyistiod.settings import Settings
-from translators.file_source import LoadResult, ParseCache, load_dir
-from translators.listeners import listener_conflicts
-from translators.model import MeshModel
-from translators.routing_analysis import analyze
+from translators.envoy.listeners.sidecar import listener_conflicts
+from translators.mesh.analysis import analyze
+from translators.mesh.model.services import MeshModel
+from translators.sources.debounce import Debouncer
+from translators.sources.files import LoadResult, ParseCache, load_dir
 from xds_server import metrics
 from xds_server.errors import ConfigInvalid
 

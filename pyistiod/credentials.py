@@ -9,7 +9,7 @@ from ca import tokens
 from ca.authority import KeyKind
 from ca.spiffe import SpiffeId
 from ca.storage import load_ca, load_or_create_token_key
-from translators.bootstrap import XdsTls
+from translators.envoy.bootstrap import XdsTls
 
 
 def workload_xds_tls(

@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 from pyistiod.local_mesh import LocalMesh, Pod, Ports, get_ok, wait_for
-from translators.file_source import load_dir
-from translators.model import MeshModel
+from translators.mesh.model.services import MeshModel
+from translators.sources.files import load_dir
 
 PORTS = Ports()
 

@@ -1,7 +1,7 @@
 """Runs a mesh on loopback: pyistiod, the apps and their real Envoy sidecars as processes.
 
 Used by ``pyistiod demo`` and the end-to-end tests. Every process binds to
-127.0.0.0/8 (see ``translators.loopback`` for the address plan) and is
+127.0.0.0/8 (see ``translators.mesh.model.loopback`` for the address plan) and is
 stopped by ``LocalMesh.stop``.
 """
 
@@ -23,8 +23,8 @@ import yaml
 
 from ca.spiffe import SpiffeId
 from pyistiod.credentials import workload_xds_tls
-from translators.bootstrap import render_bootstrap
-from translators.loopback import app_address, outbound_address
+from translators.envoy.bootstrap import render_bootstrap
+from translators.mesh.model.loopback import app_address, outbound_address
 
 ENVOY_FLAGS = (
     *("--disable-hot-restart", "--concurrency", "1", "--log-level", "warn"),

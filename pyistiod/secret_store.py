@@ -21,7 +21,7 @@ import structlog
 
 from ca.spiffe import SpiffeId
 from pyistiod.workload_certs import CertificateIssuer, WorkloadCert
-from translators.secrets import build_secrets
+from translators.envoy.tls.workload_secrets import build_secrets
 from xds_server import metrics, types
 from xds_server.snapshot import Resource, ResourceSet, resource_name
 

@@ -19,8 +19,8 @@ from pyistiod.registry import ProxyRegistry
 from pyistiod.secret_store import SecretStore
 from pyistiod.settings import Settings
 from pyistiod.workload_certs import CertificateIssuer
-from translators.file_source import ParseCache
-from translators.model import MeshModel
+from translators.mesh.model.services import MeshModel
+from translators.sources.files import ParseCache
 from xds_server.cache import SnapshotCache
 from xds_server.transport.server import TlsListener, XdsServer
 

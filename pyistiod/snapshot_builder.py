@@ -18,7 +18,7 @@ Invariants:
    An endpoint-only change therefore rebuilds EDS and nothing else, and no
    invalidation is written by hand: a stale token simply matches nothing.
 3. A sidecar's outbound parts are built from its *scoped* model
-   (``translators.sidecar_scope``): the services its Sidecar resource and
+   (``translators.mesh.selection.sidecar_scope``): the services its Sidecar resource and
    ``exportTo`` let it see. The scope is memoized per (Sidecar, namespace)
    and stands in memo keys for the services token, so proxies under one
    Sidecar share parts, and without any Sidecar or ``exportTo`` every proxy
@@ -39,23 +39,23 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
-from translators.clusters import build_inbound_clusters, build_outbound_clusters
-from translators.endpoints import build_endpoints
-from translators.gateway_binding import virtual_services_of
-from translators.gateway_listeners import build_gateway_listeners
-from translators.gateway_routes import build_gateway_routes
-from translators.gateway_secrets import gateway_secrets
-from translators.listeners import (
+from translators.envoy.clusters import build_inbound_clusters, build_outbound_clusters
+from translators.envoy.endpoints import build_endpoints
+from translators.envoy.listeners.gateway import build_gateway_listeners
+from translators.envoy.listeners.sidecar import (
     OutboundPort,
     build_inbound_listeners,
     build_outbound_listeners,
     outbound_listener_ports,
 )
-from translators.model import MeshModel
-from translators.proxy import Proxy, ProxyType
-from translators.routes import build_routes
-from translators.sidecar_scope import scope_model, sidecar_for
-from translators.vs_select import source_label_key
+from translators.envoy.routes.gateway import build_gateway_routes
+from translators.envoy.routes.sidecar import build_routes
+from translators.envoy.tls.gateway_secrets import gateway_secrets
+from translators.mesh.model.proxy import Proxy, ProxyType
+from translators.mesh.model.services import MeshModel
+from translators.mesh.selection.gateway_binding import virtual_services_of
+from translators.mesh.selection.sidecar_scope import scope_model, sidecar_for
+from translators.mesh.selection.virtual_services import source_label_key
 from xds_server import types
 from xds_server.snapshot import Resource, ResourceSet, Snapshot, resource_name
 

@@ -19,7 +19,7 @@ from loopback_mesh import Mesh
 from ca.spiffe import SpiffeId
 from pyistiod.credentials import workload_xds_tls
 from pyistiod.local_mesh import ENVOY_FLAGS, envoy_binary, get_ok, http_get, wait_for
-from translators.bootstrap import render_bootstrap
+from translators.envoy.bootstrap import render_bootstrap
 
 pytestmark = pytest.mark.e2e
 

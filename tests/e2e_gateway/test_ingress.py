@@ -18,7 +18,7 @@ from gateway_example import GatewayExample, write_gateway_example
 
 from pyistiod.demo import pods_of
 from pyistiod.local_mesh import LocalMesh, Pod, Ports, free_port, http_get, wait_for
-from translators.file_source import load_dir
+from translators.sources.files import load_dir
 
 pytestmark = pytest.mark.e2e
 

@@ -11,7 +11,7 @@ from bookinfo_mesh import EXAMPLES, EXTERNAL, Bookinfo
 
 from pyistiod.demo import pods_of
 from pyistiod.local_mesh import LocalMesh, Ports, free_port, wait_for
-from translators.file_source import load_dir
+from translators.sources.files import load_dir
 
 
 @pytest.fixture(scope="package")

@@ -27,7 +27,7 @@ from ca.storage import load_or_create_token_key
 from pyistiod.cli import EXAMPLE_MESH
 from pyistiod.serve import ControlPlane, start_control_plane
 from pyistiod.settings import Settings
-from translators.file_source import load_dir
+from translators.sources.files import load_dir
 from xds_server import types
 
 FRONT_ID = SpiffeId("cluster.local", "default", "frontend")

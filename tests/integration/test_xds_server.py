@@ -15,8 +15,8 @@ from prometheus_client import REGISTRY
 from xds_client import ADS, CDS, DELTA_ADS, FRONTEND, Running, node, open_stream, start
 
 from pyistiod.cli import EXAMPLE_MESH
-from translators.file_source import load_dir
-from translators.model import MeshModel, ObjectKey, Protocol, Service, ServicePort
+from translators.mesh.model.services import MeshModel, ObjectKey, Protocol, Service, ServicePort
+from translators.sources.files import load_dir
 from xds_server import types
 
 BACKEND_CLUSTER = "outbound|9080||backend.default.svc.cluster.local"

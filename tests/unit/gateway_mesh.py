@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from gateway_example import self_signed
 
-from translators.gateway_model import (
+from translators.mesh.model.gateways import (
     Gateway,
     GatewayHost,
     GatewayServer,
@@ -22,22 +22,22 @@ from translators.gateway_model import (
     TlsCredential,
     TlsMode,
 )
-from translators.model import (
-    MeshModel,
-    ObjectKey,
-    Protocol,
-    Service,
-    ServicePort,
-    labels_of,
-)
-from translators.proxy import Proxy, ProxyType
-from translators.routing_model import (
+from translators.mesh.model.proxy import Proxy, ProxyType
+from translators.mesh.model.routing import (
     Destination,
     HttpRoute,
     L4Match,
     L4Route,
     RouteDestination,
     VirtualService,
+)
+from translators.mesh.model.services import (
+    MeshModel,
+    ObjectKey,
+    Protocol,
+    Service,
+    ServicePort,
+    labels_of,
 )
 
 FRONTEND = "frontend.default.svc.cluster.local"

@@ -18,7 +18,9 @@ import random
 from collections.abc import Sequence
 from dataclasses import replace
 
-from translators.model import (
+from translators.mesh.model.policies import NO_POLICIES, Policies
+from translators.mesh.model.proxy import Proxy, ProxyType
+from translators.mesh.model.services import (
     Endpoint,
     MeshModel,
     ObjectKey,
@@ -29,8 +31,6 @@ from translators.model import (
     Workload,
     labels_of,
 )
-from translators.proxy import Proxy, ProxyType
-from translators.security_model import NO_POLICIES, Policies
 
 BACKEND = "backend.default.svc.cluster.local"
 FRONTEND = "frontend.default.svc.cluster.local"

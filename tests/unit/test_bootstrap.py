@@ -10,7 +10,7 @@ from envoy.config.bootstrap.v3 import bootstrap_pb2
 from envoy_validate import envoy_validate
 from google.protobuf import json_format
 
-from translators.bootstrap import render_bootstrap
+from translators.envoy.bootstrap import render_bootstrap
 
 NODE = "sidecar~127.0.1.1~backend-1.default~default.svc.cluster.local"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pyistiod.debounce import Burst, Debouncer
+from translators.sources.debounce import Burst, Debouncer
 
 
 def test_idle_releases_nothing() -> None:

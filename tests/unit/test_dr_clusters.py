@@ -9,19 +9,18 @@ import pytest
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 
-from translators.clusters import build_outbound_clusters
-from translators.endpoints import build_endpoints
-from translators.file_source import load_dir
-from translators.model import MeshModel
-from translators.proxy import Proxy, ProxyType
-from translators.security_model import (
+from translators.envoy.clusters import build_outbound_clusters
+from translators.envoy.endpoints import build_endpoints
+from translators.mesh.model.policies import (
     DestinationRule,
     Policies,
     PortTrafficPolicy,
     Subset,
     TrafficPolicy,
 )
-from translators.traffic_model import (
+from translators.mesh.model.proxy import Proxy, ProxyType
+from translators.mesh.model.services import MeshModel
+from translators.mesh.model.traffic import (
     ConnectionPool,
     ConsistentHash,
     H2UpgradePolicy,
@@ -32,7 +31,8 @@ from translators.traffic_model import (
     SimpleLb,
     TcpKeepalive,
 )
-from translators.traffic_policy import consistent_hash, effective_policy
+from translators.mesh.selection.traffic_policy import consistent_hash, effective_policy
+from translators.sources.files import load_dir
 
 BOOKINFO = Path(__file__).parents[2] / "pyistiod" / "examples" / "bookinfo"
 REVIEWS = "reviews.default.svc.cluster.local"

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from translators.k8s_objects import parse_object
-from translators.model import labels_of
-from translators.security_model import ClientTls, ClientTlsMode, DestinationRule
-from translators.security_objects import DestinationRuleObject
-from translators.traffic_model import (
+from translators.mesh.documents.kinds import parse_object
+from translators.mesh.documents.policies import DestinationRuleObject
+from translators.mesh.model.policies import ClientTls, ClientTlsMode, DestinationRule
+from translators.mesh.model.services import labels_of
+from translators.mesh.model.traffic import (
     ConnectionPool,
     ConsistentHash,
     H2UpgradePolicy,

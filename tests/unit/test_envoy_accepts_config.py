@@ -25,9 +25,9 @@ from envoy_validate import envoy_validate, with_static_secrets
 from google.protobuf import json_format
 from sample_mesh import BACKEND_PROXY, DATA_PROXY, FRONTEND_PROXY, ROUTER, sample_model
 
-from translators.bootstrap import render_bootstrap
-from translators.proxy import Proxy
-from translators.snapshot_resources import build_resources
+from translators.envoy.bootstrap import render_bootstrap
+from translators.envoy.resources import build_resources
+from translators.mesh.model.proxy import Proxy
 from xds_server import types
 
 PROXIES = [BACKEND_PROXY, FRONTEND_PROXY, DATA_PROXY, ROUTER]

@@ -1,4 +1,4 @@
-"""Loading a directory of YAML into a MeshModel (translators.file_source)."""
+"""Loading a directory of YAML into a MeshModel (translators.sources.files)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import pyistiod
-from translators.file_source import LoadResult, load_dir
-from translators.model import Protocol, labels_of
+from translators.mesh.model.services import Protocol, labels_of
+from translators.sources.files import LoadResult, load_dir
 from xds_server.errors import ConfigError, ConfigInvalid
 
 EXAMPLE = Path(pyistiod.__file__).parent / "examples" / "mesh"
@@ -212,7 +212,7 @@ def test_model_does_not_depend_on_file_names_or_order(tmp_path: Path) -> None:
 
 
 def test_parse_cache_reparses_only_edited_files(tmp_path: Path) -> None:
-    from translators.file_source import ParseCache, load_dir
+    from translators.sources.files import ParseCache, load_dir
 
     write(tmp_path, "a.yaml", SERVICE)
     write(tmp_path, "b.yaml", POD)
@@ -243,14 +243,14 @@ BAD_SERVICE = "apiVersion: v1\nkind: Service\nmetadata: {name: bad}\nspec: {port
     ],
 )
 def test_document_by_document_parsing_equals_whole_file_parsing(text: str) -> None:
-    from translators.file_source import parse_bytes
+    from translators.sources.files import parse_bytes
 
     data = text.encode()
     assert parse_bytes(data, "f.yaml", {}) == parse_bytes(data, "f.yaml")
 
 
 def test_editing_one_document_reparses_only_that_document(tmp_path: Path) -> None:
-    from translators.file_source import ParseCache, load_dir
+    from translators.sources.files import ParseCache, load_dir
 
     write(tmp_path, "all.yaml", f"{SERVICE}---\n{POD}")
     cache = ParseCache()

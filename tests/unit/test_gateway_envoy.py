@@ -15,11 +15,11 @@ from envoy_validate import envoy_validate, with_static_secrets
 from gateway_mesh import ROUTER, VIRTUAL_SERVICES, gateway_model
 from test_envoy_accepts_config import as_dict, base_bootstrap, inline_cluster, inline_listener
 
-from translators.clusters import build_outbound_clusters
-from translators.endpoints import build_endpoints
-from translators.gateway_listeners import build_gateway_listeners
-from translators.gateway_routes import build_gateway_routes
-from translators.gateway_secrets import gateway_secrets
+from translators.envoy.clusters import build_outbound_clusters
+from translators.envoy.endpoints import build_endpoints
+from translators.envoy.listeners.gateway import build_gateway_listeners
+from translators.envoy.routes.gateway import build_gateway_routes
+from translators.envoy.tls.gateway_secrets import gateway_secrets
 
 
 def test_envoy_accepts_gateway_config(tmp_path: Path) -> None:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from gateway_example import CREDENTIAL, write_gateway_example
 
-from translators.file_source import load_dir
-from translators.gateway_listeners import build_gateway_listeners
-from translators.gateway_secrets import gateway_secrets
-from translators.proxy import proxy_from_node
+from translators.envoy.listeners.gateway import build_gateway_listeners
+from translators.envoy.tls.gateway_secrets import gateway_secrets
+from translators.mesh.model.proxy import proxy_from_node
+from translators.sources.files import load_dir
 
 NODE = "router~127.0.0.50~ingressgateway-0.istio-system~istio-system.svc.cluster.local"
 

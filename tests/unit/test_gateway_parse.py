@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from gateway_example import self_signed, tls_secret
 
-from translators.gateway_model import GatewayHost, ServerProtocol, TlsMode
-from translators.gateway_objects import GatewayObject, SecretObject
-from translators.k8s_objects import parse_object
-from translators.model import labels_of
+from translators.mesh.documents.gateways import GatewayObject, SecretObject
+from translators.mesh.documents.kinds import parse_object
+from translators.mesh.model.gateways import GatewayHost, ServerProtocol, TlsMode
+from translators.mesh.model.services import labels_of
 
 
 def gateway(servers: list[dict[str, Any]], api: str = "networking.istio.io/v1") -> dict[str, Any]:
@@ -179,7 +179,7 @@ def test_bad_tls_secret_names_fields_not_bytes() -> None:
 
 
 def test_model_holds_gateways_credentials_and_sidecars() -> None:
-    from translators.mesh_builder import build_model
+    from translators.mesh.builder import build_model
 
     cert, key = self_signed("shop.example.com")
     sc = {

@@ -13,12 +13,12 @@ from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 from gateway_mesh import FRONTEND, ROUTER, SHOP, VIRTUAL_SERVICES, gateway_model
 
-from translators.gateway_binding import intersect
-from translators.gateway_listeners import build_gateway_listeners
-from translators.gateway_routes import build_gateway_routes
-from translators.gateway_secrets import gateway_secrets
-from translators.model import labels_of
-from translators.proxy import ProxyType
+from translators.envoy.listeners.gateway import build_gateway_listeners
+from translators.envoy.routes.gateway import build_gateway_routes
+from translators.envoy.tls.gateway_secrets import gateway_secrets
+from translators.mesh.model.proxy import ProxyType
+from translators.mesh.model.services import labels_of
+from translators.mesh.selection.gateway_binding import intersect
 
 
 def listeners() -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Parsing and validating single Kubernetes/Istio documents (translators.k8s_objects)."""
+"""Parsing and validating single Kubernetes/Istio documents (translators.mesh.documents.kinds)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ from typing import Any
 
 import pytest
 
-from translators.istio_objects import ServiceEntryObject, WorkloadEntryObject
-from translators.k8s_objects import (
+from translators.mesh.documents.kinds import (
     EndpointSliceObject,
     ParseResult,
     PodObject,
@@ -15,8 +14,9 @@ from translators.k8s_objects import (
     Skipped,
     parse_object,
 )
-from translators.model import Location, ObjectKey, Protocol, Resolution, ServicePort
-from translators.port_protocol import kubernetes_port_protocol
+from translators.mesh.documents.port_protocol import kubernetes_port_protocol
+from translators.mesh.documents.service_entries import ServiceEntryObject, WorkloadEntryObject
+from translators.mesh.model.services import Location, ObjectKey, Protocol, Resolution, ServicePort
 from xds_server.errors import ConfigError
 
 

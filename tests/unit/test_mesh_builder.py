@@ -1,4 +1,4 @@
-"""Building the MeshModel from source objects (translators.mesh_builder, mesh_checks)."""
+"""Building the MeshModel from source objects (translators.mesh.builder, mesh_checks)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,17 @@ from typing import Any
 
 import pytest
 
-from translators.k8s_objects import Skipped, SourceObject, parse_object
-from translators.mesh_builder import build_model
-from translators.mesh_checks import check_objects
-from translators.model import Endpoint, Location, MeshModel, Protocol, Resolution, labels_of
+from translators.mesh.builder import build_model
+from translators.mesh.checks import check_objects
+from translators.mesh.documents.kinds import Skipped, SourceObject, parse_object
+from translators.mesh.model.services import (
+    Endpoint,
+    Location,
+    MeshModel,
+    Protocol,
+    Resolution,
+    labels_of,
+)
 from xds_server.errors import ConfigInvalid
 
 

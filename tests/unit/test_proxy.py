@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sample_mesh import sample_model
 
-from translators import loopback
-from translators.model import labels_of
-from translators.proxy import NodeId, Proxy, ProxyType, parse_node_id, proxy_from_node
+from translators.mesh.model import loopback
+from translators.mesh.model.proxy import NodeId, Proxy, ProxyType, parse_node_id, proxy_from_node
+from translators.mesh.model.services import labels_of
 
 NODE = "sidecar~127.0.1.1~backend-1.default~default.svc.cluster.local"
 

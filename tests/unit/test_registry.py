@@ -9,9 +9,9 @@ import pytest
 from pyistiod.cli import EXAMPLE_MESH
 from pyistiod.registry import ProxyRegistry
 from pyistiod.snapshot_builder import SnapshotBuilder
-from translators.file_source import load_dir
-from translators.model import MeshModel
-from translators.proxy import Proxy
+from translators.mesh.model.proxy import Proxy
+from translators.mesh.model.services import MeshModel
+from translators.sources.files import load_dir
 from xds_server import types
 from xds_server.cache import SnapshotCache
 from xds_server.snapshot import Snapshot

@@ -17,10 +17,9 @@ from google.protobuf import json_format
 from sample_mesh import BACKEND_PROXY, meshed_model, sidecar
 from test_envoy_accepts_config import as_dict, base_bootstrap, inline_cluster, inline_listener
 
-from translators.listeners import build_inbound_listeners
-from translators.model import labels_of
-from translators.proxy import Proxy
-from translators.security_model import (
+from translators.envoy.listeners.sidecar import build_inbound_listeners
+from translators.envoy.resources import build_resources
+from translators.mesh.model.policies import (
     AuthorizationPolicy,
     AuthzAction,
     AuthzRule,
@@ -29,7 +28,8 @@ from translators.security_model import (
     Policies,
     Source,
 )
-from translators.snapshot_resources import build_resources
+from translators.mesh.model.proxy import Proxy
+from translators.mesh.model.services import labels_of
 from xds_server import types
 
 ALLOW, DENY, AUDIT = AuthzAction.ALLOW, AuthzAction.DENY, AuthzAction.AUDIT

@@ -26,12 +26,11 @@ from sample_mesh import (
 )
 from test_envoy_accepts_config import as_dict, base_bootstrap, inline_cluster, inline_listener
 
-from translators.clusters import build_clusters
-from translators.endpoints import build_endpoints
-from translators.listeners import build_listeners
-from translators.model import labels_of
-from translators.proxy import Proxy
-from translators.security_model import (
+from translators.envoy.clusters import build_clusters
+from translators.envoy.endpoints import build_endpoints
+from translators.envoy.listeners.sidecar import build_listeners
+from translators.envoy.resources import build_resources
+from translators.mesh.model.policies import (
     ClientTls,
     ClientTlsMode,
     DestinationRule,
@@ -41,7 +40,8 @@ from translators.security_model import (
     PortTrafficPolicy,
     TrafficPolicy,
 )
-from translators.snapshot_resources import build_resources
+from translators.mesh.model.proxy import Proxy
+from translators.mesh.model.services import labels_of
 from xds_server import types
 
 

@@ -8,10 +8,13 @@ from typing import Any
 
 import pytest
 
-from translators.file_source import load_dir
-from translators.k8s_objects import parse_object
-from translators.model import labels_of
-from translators.security_model import (
+from translators.mesh.documents.kinds import parse_object
+from translators.mesh.documents.policies import (
+    AuthorizationPolicyObject,
+    DestinationRuleObject,
+    PeerAuthenticationObject,
+)
+from translators.mesh.model.policies import (
     AuthzAction,
     AuthzRule,
     ClientTls,
@@ -22,11 +25,8 @@ from translators.security_model import (
     PortTrafficPolicy,
     Source,
 )
-from translators.security_objects import (
-    AuthorizationPolicyObject,
-    DestinationRuleObject,
-    PeerAuthenticationObject,
-)
+from translators.mesh.model.services import labels_of
+from translators.sources.files import load_dir
 from xds_server.errors import ConfigError, ConfigInvalid
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from translators.model import labels_of
-from translators.peer_auth import effective_mode
-from translators.security_model import MtlsMode, PeerAuthentication, Policies
+from translators.mesh.model.policies import MtlsMode, PeerAuthentication, Policies
+from translators.mesh.model.services import labels_of
+from translators.mesh.selection.peer_authentication import effective_mode
 
 D, P, S, U = MtlsMode.DISABLE, MtlsMode.PERMISSIVE, MtlsMode.STRICT, MtlsMode.UNSET
 WEB = labels_of({"app": "web", "version": "v1"})

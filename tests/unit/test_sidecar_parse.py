@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from translators.k8s_objects import ServiceObject, parse_object
-from translators.model import Protocol, labels_of
-from translators.sidecar_model import CaptureMode, EgressHost, SidecarPort
-from translators.sidecar_objects import SidecarObject, endpoint_host, endpoint_port
+from translators.mesh.documents.kinds import ServiceObject, parse_object
+from translators.mesh.documents.sidecars import SidecarObject, endpoint_host, endpoint_port
+from translators.mesh.model.services import Protocol, labels_of
+from translators.mesh.model.sidecars import CaptureMode, EgressHost, SidecarPort
 
 
 def sidecar(spec: dict[str, Any], namespace: str = "shop") -> dict[str, Any]:

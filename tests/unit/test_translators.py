@@ -30,12 +30,12 @@ from sample_mesh import (
     sidecar,
 )
 
-from translators.clusters import HTTP_PROTOCOL_OPTIONS, build_clusters
-from translators.endpoints import build_endpoints
-from translators.listeners import build_listeners, listener_conflicts
-from translators.proxy import Proxy
-from translators.routes import build_routes
-from translators.snapshot_resources import build_resources
+from translators.envoy.clusters import HTTP_PROTOCOL_OPTIONS, build_clusters
+from translators.envoy.endpoints import build_endpoints
+from translators.envoy.listeners.sidecar import build_listeners, listener_conflicts
+from translators.envoy.resources import build_resources
+from translators.envoy.routes.sidecar import build_routes
+from translators.mesh.model.proxy import Proxy
 from xds_server import types
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for xds_invariants

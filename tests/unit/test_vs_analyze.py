@@ -6,8 +6,8 @@ from dataclasses import replace
 
 from test_vs_routes import bookinfo, with_vs
 
-from translators.routing_analysis import analyze
-from translators.security_model import DestinationRule, Policies
+from translators.mesh.analysis import analyze
+from translators.mesh.model.policies import DestinationRule, Policies
 
 
 def dest(host: str, **extra: object) -> dict[str, object]:

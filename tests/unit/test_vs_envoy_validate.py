@@ -17,12 +17,12 @@ from envoy_validate import _self_signed, envoy_validate, with_static_secrets
 from test_envoy_accepts_config import as_dict, base_bootstrap, inline_cluster, inline_listener
 from test_vs_routes import PRODUCTPAGE, tcp_mesh, with_vs
 
-from translators import k8s_validate as v
-from translators.k8s_meta import Meta, Origin
-from translators.model import MeshModel, ObjectKey
-from translators.security_model import Policies
-from translators.security_objects import parse_destination_rule
-from translators.snapshot_resources import build_resources
+from translators.envoy.resources import build_resources
+from translators.mesh.documents import fields as v
+from translators.mesh.documents.meta import Meta, Origin
+from translators.mesh.documents.policies import parse_destination_rule
+from translators.mesh.model.policies import Policies
+from translators.mesh.model.services import MeshModel, ObjectKey
 from xds_server import types
 
 EVERYTHING = {

@@ -8,11 +8,10 @@ from typing import Any
 
 import pytest
 
-from translators import k8s_validate as v
-from translators.file_source import load_dir
-from translators.model import labels_of
-from translators.route_fields import parse_duration_text
-from translators.routing_model import (
+from translators.mesh.documents import fields as v
+from translators.mesh.documents.networking_fields import parse_duration_text
+from translators.mesh.documents.virtual_services import read_virtual_service, resolve_hosts
+from translators.mesh.model.routing import (
     Cors,
     Destination,
     Fault,
@@ -25,7 +24,8 @@ from translators.routing_model import (
     StringMatch,
     VirtualService,
 )
-from translators.virtual_service import read_virtual_service, resolve_hosts
+from translators.mesh.model.services import labels_of
+from translators.sources.files import load_dir
 from xds_server.errors import ConfigInvalid
 
 

@@ -11,15 +11,15 @@ from envoy.extensions.filters.http.cors.v3 import cors_pb2
 from envoy.extensions.filters.http.fault.v3 import fault_pb2
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 
-from translators import k8s_validate as v
-from translators.file_source import load_dir
-from translators.listeners import build_listeners
-from translators.model import MeshModel, labels_of
-from translators.proxy import Proxy, ProxyType
-from translators.routes import build_routes
-from translators.security_model import DestinationRule, Policies, Subset, TrafficPolicy
-from translators.traffic_model import ConsistentHash, HashKey, LoadBalancer
-from translators.virtual_service import read_virtual_service, resolve_hosts
+from translators.envoy.listeners.sidecar import build_listeners
+from translators.envoy.routes.sidecar import build_routes
+from translators.mesh.documents import fields as v
+from translators.mesh.documents.virtual_services import read_virtual_service, resolve_hosts
+from translators.mesh.model.policies import DestinationRule, Policies, Subset, TrafficPolicy
+from translators.mesh.model.proxy import Proxy, ProxyType
+from translators.mesh.model.services import MeshModel, labels_of
+from translators.mesh.model.traffic import ConsistentHash, HashKey, LoadBalancer
+from translators.sources.files import load_dir
 
 EXAMPLES = Path(__file__).parents[2] / "pyistiod" / "examples"
 REVIEWS = "reviews.default.svc.cluster.local"

@@ -1,0 +1,125 @@
+"""RDS: the outbound route configurations, one per HTTP port number.
+
+As in Istio, the outbound HTTP listener on port P asks for the route
+configuration named ``"P"``; it holds one virtual host per service with an
+HTTP-family port P, named ``HOSTNAME:P``, matching the names a client may put
+in ``Host``: the FQDN, Kubernetes short forms, and the service addresses, each
+bare and with ``:P``. The bare service name is only offered to proxies of the
+service's own namespace (that is where it resolves), so a route configuration
+depends only on the model and the proxy's namespace, and proxies of one
+namespace share its bytes.
+
+Envoy rejects a route configuration in which two virtual hosts claim one
+domain, so when services collide the first by hostname keeps the domain.
+
+A service's routes come from the VirtualService that applies to it for this
+proxy (``vs_select``), else Istio's default route (``vs_routes``). Route
+names, ``validate_clusters: false`` (a route may name a cluster that does
+not exist: Envoy answers 503) and the default retry policy are Istio's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from envoy.config.route.v3 import route_components_pb2, route_pb2
+from google.protobuf import duration_pb2, wrappers_pb2
+
+from translators.envoy.clusters import outbound_ports
+from translators.envoy.routes.retry import default_retry_policy as default_retry_policy  # re-export
+from translators.envoy.routes.virtual_service import RoutingView, service_routes
+from translators.mesh.model.proxy import Proxy
+from translators.mesh.model.routing import VirtualService
+from translators.mesh.model.services import MeshModel, Service
+from translators.mesh.selection.virtual_services import mesh_virtual_services, virtual_service_for
+
+
+def build_routes(model: MeshModel, proxy: Proxy) -> list[route_pb2.RouteConfiguration]:
+    """One route configuration per HTTP-family service port number, sorted by port.
+
+    Reads ``proxy.namespace`` and, through VirtualService ``sourceLabels``,
+    ``proxy.labels`` (``vs_select.source_label_key`` says how far).
+    """
+    by_port: dict[int, list[Service]] = {}
+    for service, port in outbound_ports(model):
+        if port.protocol.is_http:
+            by_port.setdefault(port.port, []).append(service)
+    view = RoutingView.of(model, proxy.labels, proxy.namespace)
+    vss = mesh_virtual_services(model.virtual_services, proxy.namespace)
+    return [
+        _route_configuration(view, vss, port, services)
+        for port, services in sorted(by_port.items())
+    ]
+
+
+def _route_configuration(
+    view: RoutingView,
+    vss: Sequence[VirtualService],
+    port: int,
+    services: Iterable[Service],
+) -> route_pb2.RouteConfiguration:
+    taken: set[str] = set()
+    virtual_hosts = []
+    for service in sorted(services, key=lambda s: (s.hostname, s.namespace)):
+        domains = [
+            d for d in virtual_host_domains(service, port, view.proxy_namespace) if d not in taken
+        ]
+        if not domains:
+            continue  # every name is claimed by earlier services; Envoy needs at least one
+        taken.update(domains)
+        vs = virtual_service_for(vss, service.hostname)
+        virtual_hosts.append(
+            route_components_pb2.VirtualHost(
+                name=f"{service.hostname}:{port}",
+                domains=domains,
+                routes=service_routes(view, service, port, vs),
+            )
+        )
+    return route_pb2.RouteConfiguration(
+        name=str(port),
+        virtual_hosts=virtual_hosts,
+        validate_clusters=wrappers_pb2.BoolValue(value=False),
+    )
+
+
+def virtual_host_domains(service: Service, port: int, namespace: str) -> list[str]:
+    """The ``Host`` values that reach a service port, as Istio's ``generateVirtualHostDomains``.
+
+    The FQDN; for Kubernetes services ``name.ns.svc`` and ``name.ns``, and the
+    bare ``name`` for proxies in ``namespace`` == the service's; then the
+    service addresses. Each bare and with ``:port``, without duplicates.
+    """
+    hosts = [service.hostname]
+    if service.is_kubernetes:
+        name, ns = service.name, service.namespace
+        hosts += [f"{name}.{ns}.svc", f"{name}.{ns}"]
+        if ns == namespace:
+            hosts.append(name)
+    hosts += service.addresses
+    domains: list[str] = []
+    for host in hosts:
+        for domain in (host, _with_port(host, port)):
+            if domain not in domains:
+                domains.append(domain)
+    return domains
+
+
+def _with_port(host: str, port: int) -> str:
+    # An IPv6 address takes brackets before a port, as in a Host header.
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def catch_all_route(
+    cluster: str, retry_policy: route_components_pb2.RetryPolicy | None = None
+) -> route_components_pb2.Route:
+    """A route sending every path to ``cluster``, with Istio's disabled route timeout (0s)."""
+    action = route_components_pb2.RouteAction(
+        cluster=cluster, timeout=duration_pb2.Duration(seconds=0)
+    )
+    if retry_policy is not None:
+        action.retry_policy.CopyFrom(retry_policy)
+    return route_components_pb2.Route(
+        name="default",
+        match=route_components_pb2.RouteMatch(prefix="/"),
+        route=action,
+    )

@@ -1,0 +1,235 @@
+"""Build the typed ``MeshModel`` from parsed source objects, as Kubernetes and Istio would.
+
+Invariants:
+
+1. ``build_model`` is pure and order-independent: objects are sorted by
+   (kind, namespace, name) first, and the model sorts its collections, so the
+   same objects in any order give an equal model.
+2. It refuses inconsistent input as a whole (``ConfigInvalid`` with every
+   error from ``check_objects``); it never returns a partial model.
+3. Endpoints of a Kubernetes Service come from its EndpointSlices (label
+   ``kubernetes.io/service-name``, same namespace) and, when it has a
+   selector, from the WorkloadEntries it selects, as Istio does. Pods alone
+   give no endpoints; they become ``Workload``s, as WorkloadEntries do.
+4. Endpoints that are not ready are kept with ``ready=False``: dropping them
+   is the translators' choice. An address/port pair appears once per service
+   port (overlapping EndpointSlices are merged, see ``dedupe``).
+5. Security objects become ``MeshModel.policies``; a DestinationRule's short
+   host (no dot) is resolved in the rule's namespace, as Istio's
+   ``ResolveShortnameToFQDN`` does.
+6. Gateways, Secrets holding TLS material and Sidecars go to their own
+   model fields, unchanged; ``exportTo`` is carried onto each Service.
+   VirtualServices too, with short hosts and destination hosts resolved in
+   the VirtualService's namespace (``virtual_service.resolve_hosts``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+
+from translators.mesh.checks import check_objects, kubernetes_hostname
+from translators.mesh.documents.gateways import GatewayObject, SecretObject
+from translators.mesh.documents.kinds import (
+    EndpointSliceObject,
+    PodObject,
+    ServiceObject,
+    SourceObject,
+)
+from translators.mesh.documents.policies import (
+    AuthorizationPolicyObject,
+    DestinationRuleObject,
+    PeerAuthenticationObject,
+)
+from translators.mesh.documents.service_entries import ServiceEntryObject, WorkloadEntryObject
+from translators.mesh.documents.sidecars import SidecarObject
+from translators.mesh.documents.virtual_services import VirtualServiceObject, resolve_hosts
+from translators.mesh.model.policies import Policies
+from translators.mesh.model.services import (
+    DEFAULT_DOMAIN_SUFFIX,
+    Endpoint,
+    Location,
+    MeshModel,
+    ObjectKey,
+    Resolution,
+    Service,
+    Workload,
+)
+from translators.mesh.service_endpoints import (
+    dedupe,
+    se_endpoints,
+    slice_endpoints,
+    workload_entry_endpoints,
+)
+from xds_server.errors import ConfigInvalid
+
+
+@dataclass(frozen=True, slots=True)
+class _Index:
+    """The objects by kind, as the builder looks them up."""
+
+    services: tuple[ServiceObject, ...]
+    entries: tuple[ServiceEntryObject, ...]
+    pods: Mapping[ObjectKey, PodObject]
+    workload_entries: tuple[WorkloadEntryObject, ...]
+    slices: Mapping[tuple[str, str], tuple[EndpointSliceObject, ...]]
+    """EndpointSlices by (namespace, service name)."""
+
+
+def build_model(
+    objects: Iterable[SourceObject], domain_suffix: str = DEFAULT_DOMAIN_SUFFIX
+) -> MeshModel:
+    """The mesh the objects describe; ``ConfigInvalid`` if they are inconsistent."""
+    objs = sorted(objects, key=lambda o: o.meta.key)
+    errors = check_objects(objs, domain_suffix)
+    if errors:
+        raise ConfigInvalid(list(errors))
+    idx = _index(objs)
+    services: list[Service] = []
+    endpoints: dict[str, tuple[Endpoint, ...]] = {}
+    for svc in idx.services:
+        model_svc = kubernetes_service(svc, domain_suffix)
+        services.append(model_svc)
+        endpoints[model_svc.hostname] = _kubernetes_endpoints(svc, model_svc, idx)
+    for entry in idx.entries:
+        for model_svc in service_entry_services(entry):
+            services.append(model_svc)
+            endpoints[model_svc.hostname] = dedupe(
+                se_endpoints(entry, model_svc, idx.workload_entries, idx.pods.values())
+            )
+    return MeshModel.build(
+        services,
+        endpoints,
+        _workloads(idx),
+        policies(objs, domain_suffix),
+        gateways=(o.gateway for o in objs if isinstance(o, GatewayObject)),
+        credentials=(o.credential for o in objs if isinstance(o, SecretObject) and o.credential),
+        sidecars=(o.sidecar for o in objs if isinstance(o, SidecarObject)),
+        virtual_services=(
+            resolve_hosts(o.virtual_service, domain_suffix)
+            for o in objs
+            if isinstance(o, VirtualServiceObject)
+        ),
+    )
+
+
+def policies(
+    objects: Iterable[SourceObject], domain_suffix: str = DEFAULT_DOMAIN_SUFFIX
+) -> Policies:
+    """The security policies among ``objects``, DestinationRule hosts resolved to FQDNs."""
+    objs = list(objects)
+    return Policies.build(
+        tuple(o.policy for o in objs if isinstance(o, PeerAuthenticationObject)),
+        tuple(o.policy for o in objs if isinstance(o, AuthorizationPolicyObject)),
+        tuple(
+            replace(o.rule, host=resolve_short_host(o.rule.host, o.meta.namespace, domain_suffix))
+            for o in objs
+            if isinstance(o, DestinationRuleObject)
+        ),
+    )
+
+
+def resolve_short_host(host: str, namespace: str, domain_suffix: str) -> str:
+    """``reviews`` in namespace ``ns`` is ``reviews.ns.svc.<suffix>``; other hosts stay."""
+    if "." in host or host == "*":
+        return host
+    return kubernetes_hostname(namespace, host, domain_suffix)
+
+
+def _index(objs: list[SourceObject]) -> _Index:
+    slices: dict[tuple[str, str], list[EndpointSliceObject]] = {}
+    for o in objs:
+        if isinstance(o, EndpointSliceObject) and o.service_name:
+            slices.setdefault((o.meta.namespace, o.service_name), []).append(o)
+    return _Index(
+        services=tuple(o for o in objs if isinstance(o, ServiceObject)),
+        entries=tuple(o for o in objs if isinstance(o, ServiceEntryObject)),
+        pods={o.meta.key: o for o in objs if isinstance(o, PodObject)},
+        workload_entries=tuple(o for o in objs if isinstance(o, WorkloadEntryObject)),
+        slices={k: tuple(v) for k, v in slices.items()},
+    )
+
+
+def kubernetes_service(obj: ServiceObject, domain_suffix: str = DEFAULT_DOMAIN_SUFFIX) -> Service:
+    """A Kubernetes Service as the model has it.
+
+    As Istio's ``ConvertService``: a headless Service (``clusterIP: None``) is
+    passthrough (resolution NONE), an ExternalName Service resolves its
+    external name by DNS and is mesh-external.
+    """
+    resolution, location = Resolution.STATIC, Location.MESH_INTERNAL
+    if obj.type == "ExternalName":
+        resolution, location = Resolution.DNS, Location.MESH_EXTERNAL
+    elif obj.cluster_ip == "None":
+        resolution = Resolution.NONE
+    return Service(
+        hostname=kubernetes_hostname(obj.meta.namespace, obj.meta.name, domain_suffix),
+        namespace=obj.meta.namespace,
+        name=obj.meta.name,
+        ports=obj.ports,
+        source=obj.meta.key,
+        selector=obj.selector,
+        addresses=(obj.cluster_ip,) if obj.cluster_ip not in ("", "None") else (),
+        resolution=resolution,
+        location=location,
+        is_kubernetes=True,
+        export_to=obj.export_to,
+    )
+
+
+def service_entry_services(obj: ServiceEntryObject) -> tuple[Service, ...]:
+    """One model Service per ServiceEntry host, the host as written being its hostname."""
+    return tuple(
+        Service(
+            hostname=host,
+            namespace=obj.meta.namespace,
+            name=obj.meta.name,
+            ports=obj.ports,
+            source=obj.meta.key,
+            selector=obj.workload_selector,
+            addresses=obj.addresses,
+            resolution=obj.resolution,
+            location=obj.location,
+            is_kubernetes=False,
+            export_to=obj.export_to,
+        )
+        for host in obj.hosts
+    )
+
+
+def _kubernetes_endpoints(obj: ServiceObject, svc: Service, idx: _Index) -> tuple[Endpoint, ...]:
+    found: list[Endpoint] = []
+    for sl in idx.slices.get((obj.meta.namespace, obj.meta.name), ()):
+        found.extend(slice_endpoints(sl, svc, idx.pods))
+    found.extend(workload_entry_endpoints(svc, idx.workload_entries))
+    if obj.type == "ExternalName":
+        found.extend(Endpoint(sp.port, obj.external_name, sp.port) for sp in svc.ports)
+    return dedupe(found)
+
+
+def _workloads(idx: _Index) -> list[Workload]:
+    pods = (
+        Workload(
+            p.meta.namespace,
+            p.meta.name,
+            p.pod_ip,
+            p.meta.labels,
+            p.service_account,
+            p.meta.key,
+            p.ports,
+        )
+        for p in idx.pods.values()
+    )
+    entries = (
+        Workload(
+            w.meta.namespace,
+            w.meta.name,
+            w.address,
+            w.labels,
+            w.service_account,
+            w.meta.key,
+            w.ports,
+        )
+        for w in idx.workload_entries
+    )
+    return [*pods, *entries]

@@ -1,0 +1,211 @@
+"""Read AuthorizationPolicy (``security.istio.io`` v1, v1beta1) into the security model.
+
+Invariants, following Istio's ``ValidateAuthorizationPolicy``:
+
+1. Refused with a reason naming the alternative: action CUSTOM (external
+   authorization), ``targetRef``/``targetRefs`` (they attach policies to
+   gateways and waypoints, not sidecars), ``requestPrincipals`` and the
+   ``request.auth.*`` conditions (no JWT authentication in pyistiod), and any
+   ``when`` key outside ``SUPPORTED_KEYS``.
+2. ``from`` and ``to``, when present, list at least one entry, and each entry
+   has a non-empty ``source``/``operation``; a ``when`` condition has a key
+   and at least one of ``values``/``notValues``.
+3. Values are checked for their attribute: IP blocks are IPs or CIDRs, ports
+   are numbers 0-65535 (kept as strings, as Istio's API has them), and paths
+   are not path templates (``{*}``, which pyistiod does not translate).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+
+from translators.mesh.documents import fields as v
+from translators.mesh.documents.meta import Meta
+from translators.mesh.documents.policies import AuthorizationPolicyObject, workload_selector
+from translators.mesh.model.policies import (
+    AuthorizationPolicy,
+    AuthzAction,
+    AuthzRule,
+    Condition,
+    Operation,
+    Source,
+)
+
+SUPPORTED_KEYS = (
+    "source.ip",
+    "source.namespace",
+    "source.principal",
+    "remote.ip",
+    "request.headers[NAME]",
+    "destination.ip",
+    "destination.port",
+    "connection.sni",
+)
+"""The ``when`` keys pyistiod translates (``request.headers[...]`` with any header name)."""
+
+_HEADER_KEY = re.compile(r"^request\.headers\[([^\[\]]+)\]$")
+_IP_KEYS = frozenset({"source.ip", "remote.ip", "destination.ip"})
+_NO_JWT = "is not supported: pyistiod has no JWT (RequestAuthentication) support"
+
+_SOURCE_FIELDS = (
+    ("principals", "notPrincipals"),
+    ("namespaces", "notNamespaces"),
+    ("ipBlocks", "notIpBlocks"),
+    ("remoteIpBlocks", "notRemoteIpBlocks"),
+)
+_OPERATION_FIELDS = (
+    ("hosts", "notHosts"),
+    ("methods", "notMethods"),
+    ("paths", "notPaths"),
+    ("ports", "notPorts"),
+)
+
+
+def parse_authorization_policy(
+    p: v.Problems, doc: Mapping[str, object], meta: Meta, warnings: list[str]
+) -> AuthorizationPolicyObject:
+    """Read and validate an AuthorizationPolicy's ``spec`` (errors go to ``p``)."""
+    spec = v.mapping(p, doc.get("spec"), "spec") or {}
+    for ref in ("targetRef", "targetRefs"):
+        if ref in spec:
+            p.add(
+                f"spec.{ref}",
+                "is not supported: it attaches policies to gateways and waypoints; "
+                "select sidecar workloads with spec.selector.matchLabels instead",
+            )
+    action = _action(p, spec.get("action"))
+    rules = tuple(
+        _rule(p, raw, f"spec.rules[{i}]")
+        for i, raw in enumerate(v.sequence(p, spec.get("rules"), "spec.rules"))
+    )
+    policy = AuthorizationPolicy(
+        meta.namespace, meta.name, action, workload_selector(p, spec), rules
+    )
+    return AuthorizationPolicyObject(meta, policy)
+
+
+def _action(p: v.Problems, raw: object) -> AuthzAction:
+    if raw == "CUSTOM":
+        p.add(
+            "spec.action",
+            "CUSTOM (external authorization through an extension provider) is not "
+            "supported; use ALLOW, DENY or AUDIT",
+        )
+        return AuthzAction.ALLOW
+    return v.choice(p, raw, "spec.action", AuthzAction, AuthzAction.ALLOW)
+
+
+def _rule(p: v.Problems, raw: object, field: str) -> AuthzRule:
+    m = v.mapping(p, raw, field) or {}
+    sources = tuple(
+        _source(p, item, f"{field}.from[{i}]")
+        for i, item in enumerate(_entries(p, m, field, "from"))
+    )
+    operations = tuple(
+        _operation(p, item, f"{field}.to[{i}]")
+        for i, item in enumerate(_entries(p, m, field, "to"))
+    )
+    conditions = tuple(
+        _condition(p, item, f"{field}.when[{i}]")
+        for i, item in enumerate(v.sequence(p, m.get("when"), f"{field}.when"))
+    )
+    return AuthzRule(sources, operations, conditions)
+
+
+def _entries(p: v.Problems, rule: Mapping[str, object], field: str, name: str) -> list[object]:
+    items = list(v.sequence(p, rule.get(name), f"{field}.{name}"))
+    if name in rule and rule[name] is not None and not items:
+        p.add(f"{field}.{name}", "must not be empty when present: list at least one entry")
+    return items
+
+
+def _fields(
+    p: v.Problems, raw: object, field: str, pairs: tuple[tuple[str, str], ...]
+) -> tuple[Mapping[str, object], dict[str, tuple[str, ...]]]:
+    m = v.mapping(p, raw, field) or {}
+    values = {name: _strings(p, m.get(name), f"{field}.{name}") for pair in pairs for name in pair}
+    return m, values
+
+
+def _source(p: v.Problems, raw: object, field: str) -> Source:
+    entry = v.mapping(p, raw, field) or {}
+    field = f"{field}.source"
+    m, got = _fields(p, entry.get("source"), field, _SOURCE_FIELDS)
+    for jwt in ("requestPrincipals", "notRequestPrincipals"):
+        if jwt in m:
+            p.add(f"{field}.{jwt}", _NO_JWT)
+    if not any(got.values()) and not any(
+        k in m for k in ("requestPrincipals", "notRequestPrincipals")
+    ):
+        p.add(field, "must not be empty: set at least one of principals, namespaces, ipBlocks, ...")
+    for name in ("ipBlocks", "notIpBlocks", "remoteIpBlocks", "notRemoteIpBlocks"):
+        _check_ips(p, got[name], f"{field}.{name}")
+    return Source(*(got[name] for pair in _SOURCE_FIELDS for name in pair))
+
+
+def _operation(p: v.Problems, raw: object, field: str) -> Operation:
+    entry = v.mapping(p, raw, field) or {}
+    field = f"{field}.operation"
+    _, got = _fields(p, entry.get("operation"), field, _OPERATION_FIELDS)
+    if not any(got.values()):
+        p.add(field, "must not be empty: set at least one of hosts, methods, paths, ports, ...")
+    for name in ("ports", "notPorts"):
+        _check_ports(p, got[name], f"{field}.{name}")
+    for name in ("paths", "notPaths"):
+        for i, path in enumerate(got[name]):
+            if "{" in path or "}" in path:
+                p.add(f"{field}.{name}[{i}]", f"path templates are not supported, got {path!r}")
+    return Operation(*(got[name] for pair in _OPERATION_FIELDS for name in pair))
+
+
+def _condition(p: v.Problems, raw: object, field: str) -> Condition:
+    m = v.mapping(p, raw, field) or {}
+    key = v.string(p, m.get("key"), f"{field}.key", required=True) or ""
+    values = _strings(p, m.get("values"), f"{field}.values")
+    not_values = _strings(p, m.get("notValues"), f"{field}.notValues")
+    if key and not values and not not_values:
+        p.add(field, f"must set at least one of values or notValues for key {key!r}")
+    if key.startswith("request.auth."):
+        p.add(f"{field}.key", f"{key!r} {_NO_JWT}")
+    elif key and key not in SUPPORTED_KEYS and not _HEADER_KEY.match(key):
+        p.add(f"{field}.key", f"{key!r} is not supported; use one of {', '.join(SUPPORTED_KEYS)}")
+    for name, items in (("values", values), ("notValues", not_values)):
+        if key in _IP_KEYS:
+            _check_ips(p, items, f"{field}.{name}")
+        elif key == "destination.port":
+            _check_ports(p, items, f"{field}.{name}")
+    return Condition(key, values, not_values)
+
+
+def header_name(key: str) -> str:
+    """The header name in a ``request.headers[NAME]`` key ('' for other keys)."""
+    match = _HEADER_KEY.match(key)
+    return match.group(1) if match else ""
+
+
+def _strings(p: v.Problems, raw: object, field: str) -> tuple[str, ...]:
+    """A list of strings; YAML integers are taken as their text (``ports: [8080]``)."""
+    out: list[str] = []
+    for i, item in enumerate(v.sequence(p, raw, field)):
+        if isinstance(item, int) and not isinstance(item, bool):
+            item = str(item)
+        text = v.string(p, item, f"{field}[{i}]", required=True)
+        if text is not None:
+            out.append(text)
+    return tuple(out)
+
+
+def _check_ips(p: v.Problems, items: tuple[str, ...], field: str) -> None:
+    for i, item in enumerate(items):
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            p.add(f"{field}[{i}]", f"must be an IP address or CIDR, got {item!r}")
+
+
+def _check_ports(p: v.Problems, items: tuple[str, ...], field: str) -> None:
+    for i, item in enumerate(items):
+        if not (item.isdigit() and 0 <= int(item) <= 65535):
+            p.add(f"{field}[{i}]", f"must be a port number 0-65535, got {item!r}")

@@ -1,0 +1,83 @@
+"""Where a source object came from and who it is: ``Origin`` and ``Meta``.
+
+Invariants:
+
+1. Every parsed source object carries its ``Origin`` (file and document index),
+   so a cross-object error (a duplicate, a host defined twice) can name both
+   files involved.
+2. ``metadata.name`` is required; ``metadata.namespace`` defaults to
+   ``default``, as ``kubectl apply`` does without ``-n``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from translators.mesh.documents import fields as v
+from translators.mesh.model.services import Labels, ObjectKey
+
+DEFAULT_NAMESPACE = "default"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Origin:
+    """A document's place: the file (relative to the config root) and its 0-based index."""
+
+    path: str
+    document: int
+
+    def __str__(self) -> str:
+        return f"{self.path} (document {self.document})"
+
+
+@dataclass(frozen=True, slots=True)
+class Meta:
+    """An object's identity (kind, namespace, name), metadata labels and origin."""
+
+    key: ObjectKey
+    labels: Labels
+    origin: Origin
+
+    @property
+    def namespace(self) -> str:
+        """The object's namespace."""
+        return self.key.namespace
+
+    @property
+    def name(self) -> str:
+        """The object's name."""
+        return self.key.name
+
+
+NameRule = tuple[Callable[[str], bool], str]
+"""A name check and the words describing it for an error message."""
+
+SUBDOMAIN: NameRule = (
+    v.is_dns_subdomain,
+    "must be a DNS-1123 subdomain (lowercase alphanumerics, '-' and '.', at most 253)",
+)
+SERVICE_NAME: NameRule = (
+    v.is_dns1035_label,
+    "must be a DNS-1035 label (lowercase alphanumerics and '-', starting with a letter, "
+    "at most 63)",
+)
+
+
+def read_meta(p: v.Problems, doc: Mapping[str, object], kind: str, rule: NameRule) -> Meta | None:
+    """Read ``metadata`` (name, namespace, labels); names the object in ``p`` once known."""
+    md = v.mapping(p, doc.get("metadata"), "metadata")
+    if md is None:
+        p.add("metadata.name", "is required: every object needs metadata.name")
+        return None
+    name = v.string(p, md.get("name"), "metadata.name", required=True)
+    namespace = v.string(p, md.get("namespace"), "metadata.namespace") or DEFAULT_NAMESPACE
+    if not v.is_dns_label(namespace):
+        p.add("metadata.namespace", f"must be a DNS-1123 label, got {v.describe(namespace)}")
+    if name is not None and not rule[0](name):
+        p.add("metadata.name", f"{rule[1]}, got {v.describe(name)}")
+    if name is None:
+        return None
+    key = ObjectKey(kind, namespace, name)
+    p.obj = str(key)
+    return Meta(key, v.labels(p, md.get("labels"), "metadata.labels"), Origin(p.path, p.document))

@@ -1,0 +1,259 @@
+"""The security part of the mesh model: PeerAuthentication, AuthorizationPolicy, DestinationRule.
+
+Typed, frozen and hashable like the rest of ``translators.mesh.model``; sources
+fill them from ``security.istio.io`` and ``networking.istio.io`` documents
+(``security_objects``, ``authz_objects``), translators read them
+(``peer_auth``, ``mtls``, ``authz``). Invariants:
+
+1. ``Policies`` holds every collection as a tuple sorted by (namespace,
+   name), so equal configs give equal (and equally hashed) policies whatever
+   order the files were read in. "The first policy" at a precedence level is
+   the first by name: Istio takes the oldest by creation time, which files
+   do not have.
+2. An empty ``selector`` means "no selector": the policy is namespace-wide
+   (or mesh-wide in ``ROOT_NAMESPACE``), as Istio reads an empty
+   ``matchLabels``.
+3. ``DestinationRule.host`` is already resolved: a short name became the
+   FQDN in the rule's namespace when the model was built.
+4. Everything unsupported was refused when parsing (CUSTOM action,
+   ``targetRefs``, JWT attributes), so translators never meet it.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from translators.mesh.model.traffic import ConnectionPool, LoadBalancer, OutlierDetection
+
+Labels = frozenset[tuple[str, str]]
+"""As ``services.Labels`` (spelled out here: ``services`` imports this module)."""
+
+ROOT_NAMESPACE = "istio-system"
+"""Istio's default ``meshConfig.rootNamespace``: its policies without selector apply mesh-wide."""
+
+TRUST_DOMAIN = "cluster.local"
+"""Istio's default ``meshConfig.trustDomain``: SPIFFE IDs are ``spiffe://cluster.local/ns/NS/sa/SA``."""
+
+TLS_MODE_LABEL = "security.istio.io/tlsMode"
+"""The label Istio's sidecar injector puts on pods: ``istio`` means "has a sidecar, speaks mTLS"."""
+
+TLS_MODE_ISTIO = "istio"
+
+
+class MtlsMode(enum.Enum):
+    """PeerAuthentication ``mtls.mode``: what a workload's sidecar accepts."""
+
+    UNSET = "UNSET"
+    """Inherit from the parent level (namespace, then mesh, then PERMISSIVE)."""
+    DISABLE = "DISABLE"
+    PERMISSIVE = "PERMISSIVE"
+    STRICT = "STRICT"
+
+
+@dataclass(frozen=True, slots=True)
+class PeerAuthentication:
+    """A PeerAuthentication: the mTLS mode of the workloads it selects, per port if given.
+
+    ``port_modes`` is keyed by workload (container) port and only allowed
+    with a selector, as Istio validates.
+    """
+
+    namespace: str
+    name: str
+    selector: Labels = frozenset()
+    mode: MtlsMode = MtlsMode.UNSET
+    port_modes: tuple[tuple[int, MtlsMode], ...] = ()
+
+
+class AuthzAction(enum.Enum):
+    """AuthorizationPolicy ``action`` (CUSTOM is refused when parsing)."""
+
+    ALLOW = "ALLOW"
+    DENY = "DENY"
+    AUDIT = "AUDIT"
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """``rules[].from[].source``: who sends; every non-empty field must match (AND)."""
+
+    principals: tuple[str, ...] = ()
+    not_principals: tuple[str, ...] = ()
+    namespaces: tuple[str, ...] = ()
+    not_namespaces: tuple[str, ...] = ()
+    ip_blocks: tuple[str, ...] = ()
+    not_ip_blocks: tuple[str, ...] = ()
+    remote_ip_blocks: tuple[str, ...] = ()
+    not_remote_ip_blocks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """``rules[].to[].operation``: what is asked; every non-empty field must match (AND).
+
+    Ports are kept as Istio's strings (already checked to be port numbers).
+    """
+
+    hosts: tuple[str, ...] = ()
+    not_hosts: tuple[str, ...] = ()
+    methods: tuple[str, ...] = ()
+    not_methods: tuple[str, ...] = ()
+    paths: tuple[str, ...] = ()
+    not_paths: tuple[str, ...] = ()
+    ports: tuple[str, ...] = ()
+    not_ports: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """``rules[].when[]``: ``key`` has a value in ``values`` and none in ``not_values``."""
+
+    key: str
+    values: tuple[str, ...] = ()
+    not_values: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AuthzRule:
+    """One rule: any ``sources`` (OR) and any ``operations`` (OR) and all ``conditions``.
+
+    An empty tuple means the part is absent and matches everything, so
+    ``AuthzRule()`` (``rules: [{}]``) matches every request.
+    """
+
+    sources: tuple[Source, ...] = ()
+    operations: tuple[Operation, ...] = ()
+    conditions: tuple[Condition, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationPolicy:
+    """An AuthorizationPolicy: ``rules`` empty means "matches nothing" (ALLOW: deny all)."""
+
+    namespace: str
+    name: str
+    action: AuthzAction = AuthzAction.ALLOW
+    selector: Labels = frozenset()
+    rules: tuple[AuthzRule, ...] = ()
+
+
+class ClientTlsMode(enum.Enum):
+    """DestinationRule ``trafficPolicy.tls.mode``.
+
+    SIMPLE and MUTUAL originate TLS to a non-mesh server with certificates
+    from files (``caCertificates``, ``clientCertificate``, ``privateKey``).
+    """
+
+    DISABLE = "DISABLE"
+    SIMPLE = "SIMPLE"
+    MUTUAL = "MUTUAL"
+    ISTIO_MUTUAL = "ISTIO_MUTUAL"
+
+
+@dataclass(frozen=True, slots=True)
+class ClientTls:
+    """A DestinationRule's TLS settings for upstream connections."""
+
+    mode: ClientTlsMode
+    subject_alt_names: tuple[str, ...] = ()
+    """Identities the server must present (ISTIO_MUTUAL); empty: any cert from the mesh CA."""
+    sni: str = ""
+    ca_certificates: str = ""
+    """SIMPLE/MUTUAL: file of CA certificates that verify the server (empty: not verified)."""
+    client_certificate: str = ""
+    """MUTUAL: file of the client's certificate chain."""
+    private_key: str = ""
+    """MUTUAL: file of the client's private key."""
+
+
+@dataclass(frozen=True, slots=True)
+class PortTrafficPolicy:
+    """``trafficPolicy.portLevelSettings[]``: settings for one service port.
+
+    As Istio documents, port-level settings replace the rule-level ones
+    wholesale: a field left out here takes its default, not the rule's
+    (see ``translators.mesh.selection.traffic_policy``).
+    """
+
+    port: int
+    tls: ClientTls | None = None
+    load_balancer: LoadBalancer | None = None
+    connection_pool: ConnectionPool | None = None
+    outlier_detection: OutlierDetection | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TrafficPolicy:
+    """``trafficPolicy``: TLS, load balancing, connection pool, outlier detection, per port."""
+
+    tls: ClientTls | None = None
+    port_level: tuple[PortTrafficPolicy, ...] = ()
+    load_balancer: LoadBalancer | None = None
+    connection_pool: ConnectionPool | None = None
+    outlier_detection: OutlierDetection | None = None
+
+    def tls_for(self, port: int) -> ClientTls | None:
+        """The TLS settings for a service port: the port-level ones if set, else the rule's."""
+        for settings in self.port_level:
+            if settings.port == port and settings.tls is not None:
+                return settings.tls
+        return self.tls
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationRule:
+    """A DestinationRule: policies for traffic to ``host`` (an FQDN or ``*.suffix``).
+
+    ``subsets`` are named groups of the host's endpoints (by labels), each
+    with its own cluster ``outbound|PORT|SUBSET|HOST`` and optional policy.
+    """
+
+    namespace: str
+    name: str
+    host: str
+    traffic_policy: TrafficPolicy = TrafficPolicy()
+    subsets: tuple[Subset, ...] = ()
+
+    def subset(self, name: str) -> Subset | None:
+        """The subset with this name, if the rule defines it."""
+        return next((s for s in self.subsets if s.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Subset:
+    """``subsets[]``: endpoints whose labels include ``labels``, with an optional policy."""
+
+    name: str
+    labels: Labels
+    traffic_policy: TrafficPolicy | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Policies:
+    """Every security policy of the mesh: one hashable value, so translators can memoize on it."""
+
+    peer_authentications: tuple[PeerAuthentication, ...] = ()
+    authorization_policies: tuple[AuthorizationPolicy, ...] = ()
+    destination_rules: tuple[DestinationRule, ...] = ()
+
+    @staticmethod
+    def build(
+        peer_authentications: tuple[PeerAuthentication, ...] = (),
+        authorization_policies: tuple[AuthorizationPolicy, ...] = (),
+        destination_rules: tuple[DestinationRule, ...] = (),
+    ) -> Policies:
+        """Policies with every collection sorted by (namespace, name)."""
+
+        def key(p: PeerAuthentication | AuthorizationPolicy | DestinationRule) -> tuple[str, str]:
+            return (p.namespace, p.name)
+
+        return Policies(
+            tuple(sorted(peer_authentications, key=key)),
+            tuple(sorted(authorization_policies, key=key)),
+            tuple(sorted(destination_rules, key=key)),
+        )
+
+
+NO_POLICIES = Policies()
+"""A mesh without security policies: every workload PERMISSIVE, auto mTLS, no authorization."""
