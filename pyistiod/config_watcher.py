@@ -22,7 +22,7 @@ import watchfiles
 from pyistiod.settings import Settings
 from translators.envoy.listeners.sidecar import listener_conflicts
 from translators.mesh.analysis import analyze
-from translators.mesh.model.services import MeshModel
+from translators.mesh.model.mesh import MeshModel
 from translators.sources.debounce import Debouncer
 from translators.sources.files import LoadResult, ParseCache, load_dir
 from xds_server import metrics

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from pyistiod.local_mesh import LocalMesh, Pod, Ports, get_ok, wait_for
-from translators.mesh.model.services import MeshModel
+from translators.mesh.model.mesh import MeshModel
 from translators.sources.files import load_dir
 
 PORTS = Ports()

@@ -25,7 +25,7 @@ from ca.spiffe import SpiffeId
 from pyistiod.secret_store import SecretStore
 from pyistiod.snapshot_builder import SnapshotBuilder
 from translators.mesh.model.proxy import Proxy, proxy_from_node
-from translators.mesh.model.services import MeshModel
+from translators.mesh.model.mesh import MeshModel
 from xds_server.cache import SnapshotCache
 from xds_server.snapshot import ResourceSet, Snapshot
 from xds_server.transport.convert import NodeInfo

@@ -19,7 +19,7 @@ from pyistiod.registry import ProxyRegistry
 from pyistiod.secret_store import SecretStore
 from pyistiod.settings import Settings
 from pyistiod.workload_certs import CertificateIssuer
-from translators.mesh.model.services import MeshModel
+from translators.mesh.model.mesh import MeshModel
 from translators.sources.files import ParseCache
 from xds_server.cache import SnapshotCache
 from xds_server.transport.server import TlsListener, XdsServer

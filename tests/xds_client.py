@@ -16,7 +16,7 @@ from envoy.service.discovery.v3 import discovery_pb2
 from google.protobuf import struct_pb2
 
 from pyistiod.registry import ProxyRegistry
-from translators.mesh.model.services import MeshModel
+from translators.mesh.model.mesh import MeshModel
 from xds_server.cache import SnapshotCache
 from xds_server.transport.server import XdsServer
 

@@ -31,14 +31,8 @@ from translators.mesh.model.routing import (
     RouteDestination,
     VirtualService,
 )
-from translators.mesh.model.services import (
-    MeshModel,
-    ObjectKey,
-    Protocol,
-    Service,
-    ServicePort,
-    labels_of,
-)
+from translators.mesh.model.services import ObjectKey, Protocol, Service, ServicePort, labels_of
+from translators.mesh.model.mesh import MeshModel
 
 FRONTEND = "frontend.default.svc.cluster.local"
 SECURE = "secure-backend.default.svc.cluster.local"

@@ -20,17 +20,8 @@ from dataclasses import replace
 
 from translators.mesh.model.policies import NO_POLICIES, Policies
 from translators.mesh.model.proxy import Proxy, ProxyType
-from translators.mesh.model.services import (
-    Endpoint,
-    MeshModel,
-    ObjectKey,
-    Protocol,
-    Resolution,
-    Service,
-    ServicePort,
-    Workload,
-    labels_of,
-)
+from translators.mesh.model.services import Endpoint, ObjectKey, Protocol, Resolution, Service, ServicePort, Workload, labels_of
+from translators.mesh.model.mesh import MeshModel
 
 BACKEND = "backend.default.svc.cluster.local"
 FRONTEND = "frontend.default.svc.cluster.local"

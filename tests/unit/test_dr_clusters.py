@@ -19,7 +19,7 @@ from translators.mesh.model.policies import (
     TrafficPolicy,
 )
 from translators.mesh.model.proxy import Proxy, ProxyType
-from translators.mesh.model.services import MeshModel
+from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.traffic import (
     ConnectionPool,
     ConsistentHash,

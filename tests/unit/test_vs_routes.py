@@ -17,7 +17,8 @@ from translators.mesh.documents import fields as v
 from translators.mesh.documents.virtual_services import read_virtual_service, resolve_hosts
 from translators.mesh.model.policies import DestinationRule, Policies, Subset, TrafficPolicy
 from translators.mesh.model.proxy import Proxy, ProxyType
-from translators.mesh.model.services import MeshModel, labels_of
+from translators.mesh.model.services import labels_of
+from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.traffic import ConsistentHash, HashKey, LoadBalancer
 from translators.sources.files import load_dir
 

@@ -30,10 +30,10 @@ from google.protobuf import duration_pb2
 from translators.envoy.cluster_policy import apply_traffic_policy
 from translators.envoy.config_source import ads_config_source
 from translators.envoy.tls.mtls import apply_upstream_tls
+from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.policies import Subset
 from translators.mesh.model.proxy import Proxy, ProxyType
 from translators.mesh.model.services import (
-    MeshModel,
     Protocol,
     Resolution,
     Service,

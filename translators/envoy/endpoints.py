@@ -18,9 +18,10 @@ from envoy.config.endpoint.v3 import endpoint_pb2
 
 from translators.envoy.clusters import load_assignment, outbound_cluster_name, outbound_ports
 from translators.envoy.tls.mtls import endpoint_uses_mtls, set_tls_mode_metadata
+from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.policies import Subset
 from translators.mesh.model.proxy import Proxy
-from translators.mesh.model.services import MeshModel, Resolution, Service
+from translators.mesh.model.services import Resolution, Service
 from translators.mesh.selection.subsets import subset_endpoints, subsets_of
 
 

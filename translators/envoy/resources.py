@@ -10,8 +10,8 @@ from translators.envoy.listeners.gateway import build_gateway_listeners
 from translators.envoy.listeners.sidecar import build_inbound_listeners, build_outbound_listeners
 from translators.envoy.routes.gateway import build_gateway_routes
 from translators.envoy.routes.sidecar import build_routes
+from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.proxy import Proxy, ProxyType
-from translators.mesh.model.services import MeshModel
 from translators.mesh.selection.sidecar_scope import scope_model
 from xds_server import types
 

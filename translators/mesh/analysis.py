@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.routing import MESH_GATEWAY, Destination, VirtualService
-from translators.mesh.model.services import MeshModel, Service
+from translators.mesh.model.services import Service
 from translators.mesh.selection.destination_rules import destination_rule_for, host_matches
 
 

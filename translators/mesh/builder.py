@@ -44,12 +44,12 @@ from translators.mesh.documents.policies import (
 from translators.mesh.documents.service_entries import ServiceEntryObject, WorkloadEntryObject
 from translators.mesh.documents.sidecars import SidecarObject
 from translators.mesh.documents.virtual_services import VirtualServiceObject, resolve_hosts
+from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.policies import Policies
 from translators.mesh.model.services import (
     DEFAULT_DOMAIN_SUFFIX,
     Endpoint,
     Location,
-    MeshModel,
     ObjectKey,
     Resolution,
     Service,

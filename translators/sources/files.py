@@ -28,7 +28,8 @@ import yaml
 from translators.mesh.builder import build_model
 from translators.mesh.checks import check_objects
 from translators.mesh.documents.kinds import ParseResult, Skipped, SourceObject, parse_object
-from translators.mesh.model.services import DEFAULT_DOMAIN_SUFFIX, MeshModel
+from translators.mesh.model.mesh import MeshModel
+from translators.mesh.model.services import DEFAULT_DOMAIN_SUFFIX
 from xds_server.errors import ConfigError, ConfigInvalid
 
 YAML_SUFFIXES = (".yaml", ".yml")

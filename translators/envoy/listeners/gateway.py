@@ -43,8 +43,8 @@ from translators.envoy.routes.gateway import destination_cluster, route_name
 from translators.envoy.tls.gateway import downstream_context
 from translators.envoy.tls.mtls import TLS_INSPECTOR, TLS_SOCKET, transport_socket
 from translators.mesh.model.gateways import Gateway, GatewayServer, ServerProtocol
+from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.proxy import Proxy
-from translators.mesh.model.services import MeshModel
 from translators.mesh.selection.gateway_binding import (
     L4RouteView,
     VirtualServiceView,

@@ -57,10 +57,11 @@ from translators.envoy.listeners.l4_routes import outbound_tcp_chains
 from translators.envoy.routes.sidecar import catch_all_route
 from translators.envoy.routes.virtual_service import CORS_FILTER, FAULT_FILTER, RoutingView
 from translators.envoy.tls.mtls import inbound_chains
+from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.policies import AuthorizationPolicy
 from translators.mesh.model.proxy import Proxy
 from translators.mesh.model.routing import VirtualService
-from translators.mesh.model.services import MeshModel, Service
+from translators.mesh.model.services import Service
 from translators.mesh.selection.peer_authentication import effective_mode
 from translators.mesh.selection.virtual_services import mesh_virtual_services
 

@@ -31,9 +31,9 @@ from translators.envoy.clusters import outbound_cluster_name
 from translators.envoy.routes.sidecar import catch_all_route, default_retry_policy
 from translators.envoy.routes.virtual_service import RoutingView, virtual_service_routes
 from translators.mesh.model.gateways import Gateway, GatewayServer, ServerProtocol
+from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.proxy import Proxy
 from translators.mesh.model.routing import VirtualService
-from translators.mesh.model.services import MeshModel
 from translators.mesh.selection.gateway_binding import (
     DestinationView,
     VirtualServiceView,

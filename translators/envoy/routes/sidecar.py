@@ -28,9 +28,10 @@ from google.protobuf import duration_pb2, wrappers_pb2
 from translators.envoy.clusters import outbound_ports
 from translators.envoy.routes.retry import default_retry_policy as default_retry_policy  # re-export
 from translators.envoy.routes.virtual_service import RoutingView, service_routes
+from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.proxy import Proxy
 from translators.mesh.model.routing import VirtualService
-from translators.mesh.model.services import MeshModel, Service
+from translators.mesh.model.services import Service
 from translators.mesh.selection.virtual_services import mesh_virtual_services, virtual_service_for
 
 

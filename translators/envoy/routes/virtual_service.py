@@ -34,6 +34,7 @@ from google.protobuf import duration_pb2
 from translators.envoy.cluster_policy import duration
 from translators.envoy.clusters import outbound_cluster_name
 from translators.envoy.routes import route_parts as parts
+from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.policies import Policies
 from translators.mesh.model.routing import (
     Destination,
@@ -43,7 +44,7 @@ from translators.mesh.model.routing import (
     RouteDestination,
     VirtualService,
 )
-from translators.mesh.model.services import Labels, MeshModel, Service
+from translators.mesh.model.services import Labels, Service
 from translators.mesh.selection.destination_rules import destination_rule_for
 from translators.mesh.selection.traffic_policy import consistent_hash
 from translators.mesh.selection.virtual_services import http_match_applies

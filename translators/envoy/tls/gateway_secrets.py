@@ -20,8 +20,8 @@ from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 
 from translators.envoy.tls.gateway import ca_secret, certificate_secret
 from translators.mesh.model.gateways import CA_SUFFIX, Gateway, TlsMode
+from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.proxy import Proxy
-from translators.mesh.model.services import MeshModel
 from translators.mesh.selection.gateway_binding import gateways_for
 
 _VERIFIES = (TlsMode.MUTUAL, TlsMode.OPTIONAL_MUTUAL)

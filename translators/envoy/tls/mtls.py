@@ -36,6 +36,7 @@ from google.protobuf import message
 
 from translators.envoy.config_source import ads_config_source
 from translators.envoy.tls.origination import originating_tls_context
+from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.policies import (
     TLS_MODE_ISTIO,
     TLS_MODE_LABEL,
@@ -46,7 +47,6 @@ from translators.mesh.model.policies import (
 from translators.mesh.model.services import (
     Endpoint,
     Location,
-    MeshModel,
     Protocol,
     Resolution,
     Service,

@@ -1,7 +1,6 @@
 """The gateway part of the mesh model: Gateways and TLS credentials.
 
-Typed, frozen and hashable like ``translators.mesh.model`` (which imports this
-module, so nothing here imports ``model``). Sources fill them from
+Typed, frozen and hashable like the rest of ``translators.mesh.model``. Sources fill them from
 ``networking.istio.io`` Gateway documents and ``v1`` Secrets
 (``gateway_objects``); the gateway translators read them
 (``gateway_listeners``, ``gateway_routes``, ``gateway_secrets``), together
@@ -22,8 +21,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-Labels = frozenset[tuple[str, str]]
-"""As ``services.Labels`` (spelled out here: ``services`` imports this module)."""
+from translators.mesh.model.services import Labels
 
 MESH_GATEWAY = "mesh"
 """The reserved VirtualService gateway name meaning "every sidecar"."""

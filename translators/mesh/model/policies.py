@@ -24,10 +24,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from translators.mesh.model.services import Labels
 from translators.mesh.model.traffic import ConnectionPool, LoadBalancer, OutlierDetection
-
-Labels = frozenset[tuple[str, str]]
-"""As ``services.Labels`` (spelled out here: ``services`` imports this module)."""
 
 ROOT_NAMESPACE = "istio-system"
 """Istio's default ``meshConfig.rootNamespace``: its policies without selector apply mesh-wide."""

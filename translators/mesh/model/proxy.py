@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from translators.mesh.model import loopback
-from translators.mesh.model.services import Labels, MeshModel, Workload, labels_of
+from translators.mesh.model.mesh import MeshModel
+from translators.mesh.model.services import Labels, Workload, labels_of
 
 NODE_ID_FORM: Final = (
     "TYPE~IP~POD.NAMESPACE~DOMAIN (e.g. sidecar~127.0.0.5~web-1.default~default.svc.cluster.local)"

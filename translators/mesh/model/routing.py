@@ -21,10 +21,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from translators.mesh.model.services import Labels
 from translators.mesh.model.traffic import Millis
-
-Labels = frozenset[tuple[str, str]]
-"""As ``translators.mesh.model.services.Labels``."""
 
 MESH_GATEWAY = "mesh"
 """The reserved gateway name meaning "every sidecar"."""

@@ -1,7 +1,6 @@
 """The Sidecar resource in the mesh model: what a sidecar may reach and how it accepts.
 
-Frozen and hashable like ``translators.mesh.model`` (which refers to ``Sidecar``
-for type checking only, so this module may import ``model``). Invariants:
+Frozen and hashable like the rest of ``translators.mesh.model``. Invariants:
 
 1. Egress hosts keep Istio's namespace forms: ``*`` (any namespace), ``.``
    (the namespace the Sidecar is applied in: for a mesh-wide default from

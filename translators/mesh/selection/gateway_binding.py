@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import Protocol, cast
 
 from translators.mesh.model.gateways import Gateway, GatewayServer
+from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.proxy import Proxy, ProxyType
-from translators.mesh.model.services import MeshModel
 
 
 class DestinationView(Protocol):

@@ -33,9 +33,10 @@ from collections.abc import Hashable, Iterable
 from dataclasses import replace
 from types import MappingProxyType
 
+from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.policies import ROOT_NAMESPACE
 from translators.mesh.model.proxy import Proxy, ProxyType
-from translators.mesh.model.services import MeshModel, Service
+from translators.mesh.model.services import Service
 from translators.mesh.model.sidecars import (
     ANY_NAMESPACE,
     CURRENT_NAMESPACE,

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.policies import Subset
-from translators.mesh.model.services import Endpoint, MeshModel, Service
+from translators.mesh.model.services import Endpoint, Service
 from translators.mesh.selection.destination_rules import destination_rule_for
 
 
