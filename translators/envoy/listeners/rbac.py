@@ -32,8 +32,7 @@ from envoy.config.rbac.v3 import rbac_pb2
 from envoy.config.route.v3 import route_components_pb2
 from envoy.type.matcher.v3 import path_pb2, regex_pb2, string_pb2
 
-from translators.mesh.documents.authorization import header_name
-from translators.mesh.model.policies import AuthzAction, AuthzRule, Operation, Source
+from translators.mesh.model.policies import AuthzAction, AuthzRule, Operation, Source, header_name
 
 SPIFFE_PREFIX = "spiffe://"
 _PERMISSION_KEYS = frozenset({"destination.ip", "destination.port", "connection.sni"})

@@ -18,7 +18,6 @@ Invariants, following Istio's ``ValidateAuthorizationPolicy``:
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Mapping
 
 from translators.mesh.documents import fields as v
@@ -31,6 +30,7 @@ from translators.mesh.model.policies import (
     Condition,
     Operation,
     Source,
+    header_name,
 )
 
 SUPPORTED_KEYS = (
@@ -45,7 +45,6 @@ SUPPORTED_KEYS = (
 )
 """The ``when`` keys pyistiod translates (``request.headers[...]`` with any header name)."""
 
-_HEADER_KEY = re.compile(r"^request\.headers\[([^\[\]]+)\]$")
 _IP_KEYS = frozenset({"source.ip", "remote.ip", "destination.ip"})
 _NO_JWT = "is not supported: pyistiod has no JWT (RequestAuthentication) support"
 
@@ -169,7 +168,7 @@ def _condition(p: v.Problems, raw: object, field: str) -> Condition:
         p.add(field, f"must set at least one of values or notValues for key {key!r}")
     if key.startswith("request.auth."):
         p.add(f"{field}.key", f"{key!r} {_NO_JWT}")
-    elif key and key not in SUPPORTED_KEYS and not _HEADER_KEY.match(key):
+    elif key and key not in SUPPORTED_KEYS and not header_name(key):
         p.add(f"{field}.key", f"{key!r} is not supported; use one of {', '.join(SUPPORTED_KEYS)}")
     for name, items in (("values", values), ("notValues", not_values)):
         if key in _IP_KEYS:
@@ -177,12 +176,6 @@ def _condition(p: v.Problems, raw: object, field: str) -> Condition:
         elif key == "destination.port":
             _check_ports(p, items, f"{field}.{name}")
     return Condition(key, values, not_values)
-
-
-def header_name(key: str) -> str:
-    """The header name in a ``request.headers[NAME]`` key ('' for other keys)."""
-    match = _HEADER_KEY.match(key)
-    return match.group(1) if match else ""
 
 
 def _strings(p: v.Problems, raw: object, field: str) -> tuple[str, ...]:

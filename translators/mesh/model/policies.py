@@ -22,6 +22,7 @@ fill them from ``security.istio.io`` and ``networking.istio.io`` documents
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 
 from translators.mesh.model.services import Labels
@@ -110,6 +111,15 @@ class Condition:
     key: str
     values: tuple[str, ...] = ()
     not_values: tuple[str, ...] = ()
+
+
+_HEADER_KEY = re.compile(r"^request\.headers\[([^\[\]]+)\]$")
+
+
+def header_name(key: str) -> str:
+    """The header name in a ``request.headers[NAME]`` condition key ('' for other keys)."""
+    match = _HEADER_KEY.match(key)
+    return match.group(1) if match else ""
 
 
 @dataclass(frozen=True, slots=True)
