@@ -24,8 +24,8 @@ from typing import Any
 from ca.spiffe import SpiffeId
 from pyistiod.secret_store import SecretStore
 from pyistiod.snapshot_builder import SnapshotBuilder
-from translators.mesh.model.proxy import Proxy, proxy_from_node
 from translators.mesh.model.mesh import MeshModel
+from translators.mesh.model.proxy import Proxy, proxy_from_node
 from xds_server.cache import SnapshotCache
 from xds_server.snapshot import ResourceSet, Snapshot
 from xds_server.transport.convert import NodeInfo

@@ -51,8 +51,8 @@ from translators.envoy.listeners.sidecar import (
 from translators.envoy.routes.gateway import build_gateway_routes
 from translators.envoy.routes.sidecar import build_routes
 from translators.envoy.tls.gateway_secrets import gateway_secrets
-from translators.mesh.model.proxy import Proxy, ProxyType
 from translators.mesh.model.mesh import MeshModel
+from translators.mesh.model.proxy import Proxy, ProxyType
 from translators.mesh.selection.gateway_binding import virtual_services_of
 from translators.mesh.selection.sidecar_scope import scope_model, sidecar_for
 from translators.mesh.selection.virtual_services import source_label_key

@@ -15,8 +15,8 @@ from prometheus_client import REGISTRY
 from xds_client import ADS, CDS, DELTA_ADS, FRONTEND, Running, node, open_stream, start
 
 from pyistiod.cli import EXAMPLE_MESH
-from translators.mesh.model.services import ObjectKey, Protocol, Service, ServicePort
 from translators.mesh.model.mesh import MeshModel
+from translators.mesh.model.services import ObjectKey, Protocol, Service, ServicePort
 from translators.sources.files import load_dir
 from xds_server import types
 

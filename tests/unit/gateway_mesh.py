@@ -22,6 +22,7 @@ from translators.mesh.model.gateways import (
     TlsCredential,
     TlsMode,
 )
+from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.proxy import Proxy, ProxyType
 from translators.mesh.model.routing import (
     Destination,
@@ -32,7 +33,6 @@ from translators.mesh.model.routing import (
     VirtualService,
 )
 from translators.mesh.model.services import ObjectKey, Protocol, Service, ServicePort, labels_of
-from translators.mesh.model.mesh import MeshModel
 
 FRONTEND = "frontend.default.svc.cluster.local"
 SECURE = "secure-backend.default.svc.cluster.local"

@@ -18,10 +18,19 @@ import random
 from collections.abc import Sequence
 from dataclasses import replace
 
+from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.policies import NO_POLICIES, Policies
 from translators.mesh.model.proxy import Proxy, ProxyType
-from translators.mesh.model.services import Endpoint, ObjectKey, Protocol, Resolution, Service, ServicePort, Workload, labels_of
-from translators.mesh.model.mesh import MeshModel
+from translators.mesh.model.services import (
+    Endpoint,
+    ObjectKey,
+    Protocol,
+    Resolution,
+    Service,
+    ServicePort,
+    Workload,
+    labels_of,
+)
 
 BACKEND = "backend.default.svc.cluster.local"
 FRONTEND = "frontend.default.svc.cluster.local"

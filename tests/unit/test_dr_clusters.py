@@ -11,6 +11,7 @@ from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 
 from translators.envoy.clusters import build_outbound_clusters
 from translators.envoy.endpoints import build_endpoints
+from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.policies import (
     DestinationRule,
     Policies,
@@ -19,7 +20,6 @@ from translators.mesh.model.policies import (
     TrafficPolicy,
 )
 from translators.mesh.model.proxy import Proxy, ProxyType
-from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.traffic import (
     ConnectionPool,
     ConsistentHash,

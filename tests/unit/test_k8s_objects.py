@@ -6,14 +6,8 @@ from typing import Any
 
 import pytest
 
-from translators.mesh.documents.kinds import (
-    EndpointSliceObject,
-    ParseResult,
-    PodObject,
-    ServiceObject,
-    Skipped,
-    parse_object,
-)
+from translators.mesh.documents.kinds import ParseResult, Skipped, parse_object
+from translators.mesh.documents.kubernetes import EndpointSliceObject, PodObject, ServiceObject
 from translators.mesh.documents.port_protocol import kubernetes_port_protocol
 from translators.mesh.documents.service_entries import ServiceEntryObject, WorkloadEntryObject
 from translators.mesh.model.services import Location, ObjectKey, Protocol, Resolution, ServicePort

@@ -10,8 +10,8 @@ import pytest
 from translators.mesh.builder import build_model
 from translators.mesh.checks import check_objects
 from translators.mesh.documents.kinds import Skipped, SourceObject, parse_object
-from translators.mesh.model.services import Endpoint, Location, Protocol, Resolution, labels_of
 from translators.mesh.model.mesh import MeshModel
+from translators.mesh.model.services import Endpoint, Location, Protocol, Resolution, labels_of
 from xds_server.errors import ConfigInvalid
 
 

@@ -9,8 +9,8 @@ import pytest
 from pyistiod.cli import EXAMPLE_MESH
 from pyistiod.registry import ProxyRegistry
 from pyistiod.snapshot_builder import SnapshotBuilder
-from translators.mesh.model.proxy import Proxy
 from translators.mesh.model.mesh import MeshModel
+from translators.mesh.model.proxy import Proxy
 from translators.sources.files import load_dir
 from xds_server import types
 from xds_server.cache import SnapshotCache

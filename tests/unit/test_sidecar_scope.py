@@ -7,8 +7,8 @@ from dataclasses import replace
 from sample_mesh import API, BACKEND, DATA_PROXY, DB, FRONTEND_PROXY, sample_model, services
 
 from pyistiod.snapshot_builder import SnapshotBuilder
-from translators.mesh.model.services import labels_of
 from translators.mesh.model.mesh import MeshModel
+from translators.mesh.model.services import labels_of
 from translators.mesh.model.sidecars import EgressHost, EgressListener, Sidecar
 from translators.mesh.selection.sidecar_scope import scope_model, sidecar_for
 from xds_server import types

@@ -21,9 +21,9 @@ from translators.envoy.resources import build_resources
 from translators.mesh.documents import fields as v
 from translators.mesh.documents.meta import Meta, Origin
 from translators.mesh.documents.policies import parse_destination_rule
+from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.policies import Policies
 from translators.mesh.model.services import ObjectKey
-from translators.mesh.model.mesh import MeshModel
 from xds_server import types
 
 EVERYTHING = {

@@ -15,10 +15,10 @@ from translators.envoy.listeners.sidecar import build_listeners
 from translators.envoy.routes.sidecar import build_routes
 from translators.mesh.documents import fields as v
 from translators.mesh.documents.virtual_services import read_virtual_service, resolve_hosts
+from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.policies import DestinationRule, Policies, Subset, TrafficPolicy
 from translators.mesh.model.proxy import Proxy, ProxyType
 from translators.mesh.model.services import labels_of
-from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.traffic import ConsistentHash, HashKey, LoadBalancer
 from translators.sources.files import load_dir
 

@@ -30,12 +30,8 @@ from dataclasses import dataclass, replace
 
 from translators.mesh.checks import check_objects, kubernetes_hostname
 from translators.mesh.documents.gateways import GatewayObject, SecretObject
-from translators.mesh.documents.kinds import (
-    EndpointSliceObject,
-    PodObject,
-    ServiceObject,
-    SourceObject,
-)
+from translators.mesh.documents.kinds import SourceObject
+from translators.mesh.documents.kubernetes import EndpointSliceObject, PodObject, ServiceObject
 from translators.mesh.documents.policies import (
     AuthorizationPolicyObject,
     DestinationRuleObject,

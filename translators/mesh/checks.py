@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from translators.mesh.documents.kinds import PodObject, ServiceObject, SourceObject
+from translators.mesh.documents.kinds import SourceObject
+from translators.mesh.documents.kubernetes import PodObject, ServiceObject
 from translators.mesh.documents.meta import Meta
 from translators.mesh.documents.service_entries import ServiceEntryObject, WorkloadEntryObject
 from translators.mesh.model.services import DEFAULT_DOMAIN_SUFFIX

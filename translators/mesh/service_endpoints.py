@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 
-from translators.mesh.documents.kinds import EndpointSliceObject, PodObject
+from translators.mesh.documents.kubernetes import EndpointSliceObject, PodObject
 from translators.mesh.documents.service_entries import ServiceEntryObject, WorkloadEntryObject
 from translators.mesh.model.services import Endpoint, ObjectKey, Resolution, Service, ServicePort
 from translators.mesh.model.services import selector_matches as matches
