@@ -1,10 +1,11 @@
-"""Watches the config directory and turns each debounced burst of edits into one model.
+"""Turns each debounced burst of config edits into one model, logged and applied.
 
-Invariants:
+The source says when to read again (``DirectoryWatch``); this module reads,
+reports and applies. Invariants:
 
 1. A reload either yields a whole valid model, applied in one step, or is
    refused whole with every error logged: the last good model stays served.
-2. Edits are debounced (``Debouncer``): a burst becomes one reload.
+2. Edits are debounced by the source: a burst becomes one reload.
 3. Time comes from the injected ``clock``.
 """
 
@@ -17,13 +18,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import structlog
-import watchfiles
 
 from pyistiod.settings import Settings
 from translators.envoy.listeners.sidecar import listener_conflicts
 from translators.mesh.analysis import analyze
 from translators.mesh.model.mesh import MeshModel
 from translators.sources.debounce import Debouncer
+from translators.sources.directory_watch import DirectoryWatch
 from translators.sources.files import LoadResult, ParseCache, load_dir
 from xds_server import metrics
 from xds_server.errors import ConfigInvalid
@@ -71,28 +72,15 @@ class ConfigWatcher:
         self.parse_cache = parse_cache or ParseCache()
         self.apply = apply
         self.clock = clock
-        self.debouncer = Debouncer(settings.debounce_after, settings.debounce_max)
-        self.changed = asyncio.Event()
+        debouncer = Debouncer(settings.debounce_after, settings.debounce_max)
+        self.watch = DirectoryWatch(settings.config_dir, debouncer, clock)
 
     async def run(self) -> None:
         """Watch forever (until cancelled)."""
-        watcher = asyncio.create_task(self._watch())
-        try:
-            while True:
-                await self._wait_until_due()
-                burst = self.debouncer.release(self.clock())
-                if burst is not None:
-                    metrics.DEBOUNCE_TIME.observe(burst.released - burst.first)
-                    await self.reload(burst.changes, burst.first)
-        finally:
-            watcher.cancel()
-
-    async def _wait_until_due(self) -> None:
-        due = self.debouncer.deadline()
-        timeout = None if due is None else max(0.0, due - self.clock())
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.changed.wait(), timeout)
-        self.changed.clear()
+        async with contextlib.aclosing(self.watch.bursts()) as bursts:
+            async for burst in bursts:
+                metrics.DEBOUNCE_TIME.observe(burst.released - burst.first)
+                await self.reload(burst.changes, burst.first)
 
     async def reload(self, merged: int = 1, changed_at: float | None = None) -> bool:
         """Load the directory now; apply it if valid. Returns whether it was applied.
@@ -135,10 +123,3 @@ class ConfigWatcher:
             seconds=round(self.clock() - started, 4),
         )
         return True
-
-    async def _watch(self) -> None:
-        async for _changes in watchfiles.awatch(
-            self.settings.config_dir, debounce=20, step=5, recursive=True
-        ):
-            self.debouncer.change(self.clock())
-            self.changed.set()
