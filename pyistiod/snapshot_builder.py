@@ -6,7 +6,7 @@ Invariants:
    outbound clusters and endpoints on the services, endpoints and security
    policies; routes on the services, policies (consistent hashes) and the
    proxy's VirtualService view (the VirtualServices, its namespace and the
-   ``sourceLabels`` it satisfies, ``vs_select.source_label_key``); outbound
+   ``sourceLabels`` it satisfies, ``selection.virtual_services.source_label_key``); outbound
    listeners on the services, the bind address and that view (TCP/TLS
    routes); inbound clusters on the
    services, the workloads and the proxy; inbound listeners on those and the
@@ -25,7 +25,7 @@ Invariants:
    shares them as before. Inbound parts read the whole model.
 4. Routers (gateways) get the outbound clusters and endpoints like sidecars,
    and listeners and routes from the Gateways they run
-   (``gateway_listeners``, ``gateway_routes``), keyed on the gateways and
+   (``envoy.listeners.gateway``, ``envoy.routes.gateway``), keyed on the gateways and
    VirtualServices token, and the TLS credentials (``credentialName``) of
    the Gateways they run as SDS secrets (``gateway_secrets``), which the
    transport serves only to an authenticated stream.

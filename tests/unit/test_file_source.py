@@ -39,7 +39,7 @@ endpoints: [{addresses: [10.1.0.1], targetRef: {kind: Pod, name: web-0}}]
 """
 WEB = "web.default.svc.cluster.local"
 INJECTED = {"security.istio.io/tlsMode": "istio"}
-"""The label Istio's sidecar injector adds to every Pod (see ``k8s_objects``)."""
+"""The label Istio's sidecar injector adds to every Pod (see ``documents.kubernetes``)."""
 
 
 def write(root: Path, name: str, text: str) -> None:

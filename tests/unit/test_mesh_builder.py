@@ -1,4 +1,4 @@
-"""Building the MeshModel from source objects (translators.mesh.builder, mesh_checks)."""
+"""Building the MeshModel from source objects (translators.mesh.builder, checks)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``routing_analysis.analyze``: warnings about routing config that is valid but suspicious."""
+"""``mesh.analysis.analyze``: warnings about routing config that is valid but suspicious."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ Invariants (Istio's ``authz/builder``):
    ALLOW policy denies what none allows, and a policy without rules allows
    nothing.
 3. RBAC policies are named ``ns[NS]-policy[NAME]-rule[I]`` as Istio names
-   them; rules dropped on TCP chains (``authz_rbac`` invariant 3) leave a gap
+   them; rules dropped on TCP chains (``rbac`` invariant 3) leave a gap
    in the numbering.
 4. HTTP chains get ``envoy.filters.http.rbac`` filters (before the router),
    TCP chains ``envoy.filters.network.rbac`` (before ``tcp_proxy``, stat

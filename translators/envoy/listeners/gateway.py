@@ -7,7 +7,7 @@ and is named ``ADDRESS_PORT``: Istio's rule for listener names, which gives
 
 1. Terminated TLS servers (HTTPS, or TLS not PASSTHROUGH): one chain per
    server, matched by SNI on the server's hosts (no SNI match for ``*``),
-   with the server's ``DownstreamTlsContext`` (``gateway_tls``); HTTPS gets
+   with the server's ``DownstreamTlsContext`` (``tls.gateway``); HTTPS gets
    an HTTP connection manager on RDS ``https.PORT...``, TLS a ``tcp_proxy``
    to the bound VirtualService's ``tcp`` destination.
 2. PASSTHROUGH servers: one chain per bound VirtualService ``tls`` route,

@@ -11,7 +11,7 @@ Invariants, following Istio's ``buildSidecarOutboundTCPTLSFilterChainOpts``:
    inspector), in order; a last chain without ``server_names`` sends the
    rest to the TCP choice above. SNI names already claimed by an earlier
    chain are dropped, since Envoy refuses duplicate filter chain matches.
-3. Cluster names follow ``vs_routes.destination_cluster`` (unknown hosts
+3. Cluster names follow ``routes.virtual_service.destination_cluster`` (unknown hosts
    and subsets give clusters that do not exist: the connection is closed).
 """
 

@@ -6,7 +6,7 @@ address (``127.2.X.Y``, see ``translators.mesh.model.loopback``) and named
 HTTP connection manager that asks RDS for route configuration ``"PORT"``; a
 TCP-family port gets a ``tcp_proxy`` to the service's cluster, or where a
 VirtualService routes it, to its ``tcp`` destinations, with a filter chain
-per ``tls`` route's SNI names (``vs_l4``). The HTTP connection manager
+per ``tls`` route's SNI names (``l4_routes``). The HTTP connection manager
 carries Istio's CORS and fault filters before the router. One port number
 can serve only one of these, so when services share it, HTTP wins (all HTTP
 services share the route configuration), then the first TCP service by
@@ -130,7 +130,7 @@ def build_outbound_listeners(
     ``plan`` is ``outbound_listener_ports(model)[0]``, if the caller already has it
     (it depends on the services alone, while the listeners depend on the address).
     With ``proxy``, TCP listeners follow the VirtualService ``tcp``/``tls``
-    routes that apply to it (``vs_l4``; reads the proxy's namespace and, via
+    routes that apply to it (``l4_routes``; reads the proxy's namespace and, via
     ``sourceLabels``, labels); without, every TCP port goes to its service.
     """
     ports = plan if plan is not None else outbound_listener_ports(model)[0]
@@ -188,7 +188,7 @@ def outbound_http_filters() -> list[hcm_pb2.HttpFilter]:
     """Istio's outbound HTTP filters before the router: CORS, then fault injection.
 
     Both do nothing unless a route carries their ``typed_per_filter_config``
-    (a VirtualService ``corsPolicy`` or ``fault``, see ``vs_routes``).
+    (a VirtualService ``corsPolicy`` or ``fault``, see ``routes.virtual_service``).
     """
     cors = hcm_pb2.HttpFilter(name=CORS_FILTER)
     cors.typed_config.Pack(cors_pb2.Cors())

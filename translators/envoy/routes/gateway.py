@@ -15,7 +15,7 @@ Invariants:
    hosts get a virtual host even when no VirtualService binds them.
 3. The routes of a virtual host come from an ``HttpRoutesFn``, by default
    ``virtual_service_http_routes`` (the sidecar's VirtualService route
-   translator, ``vs_routes``), so this module knows nothing of matches,
+   translator, ``virtual_service``), so this module knows nothing of matches,
    rewrites or retries. Routes of several VirtualServices binding
    one host are appended in (namespace, name) order.
 """
@@ -92,7 +92,7 @@ def default_http_routes(
 def virtual_service_http_routes(
     model: MeshModel, vs: VirtualServiceView, port: int
 ) -> list[route_components_pb2.Route]:
-    """The VirtualService's routes as the sidecar translator makes them (``vs_routes``).
+    """The VirtualService's routes as the sidecar translator makes them (``virtual_service``).
 
     Matches naming gateways are Istio's per-match gateway scoping; the sidecar
     translator keeps only ``mesh`` ones, so such matches are left out here.

@@ -1,7 +1,7 @@
 """VirtualService pieces in Envoy route terms: matches, headers, faults, CORS, retries, hashing.
 
 Each function mirrors the Istio translator named in its docstring
-(``pilot/pkg/networking/core/route``); ``vs_routes`` assembles them. Pure.
+(``pilot/pkg/networking/core/route``); ``virtual_service`` assembles them. Pure.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ Envoy rejects a route configuration in which two virtual hosts claim one
 domain, so when services collide the first by hostname keeps the domain.
 
 A service's routes come from the VirtualService that applies to it for this
-proxy (``vs_select``), else Istio's default route (``vs_routes``). Route
+proxy (``selection.virtual_services``), else Istio's default route (``virtual_service``). Route
 names, ``validate_clusters: false`` (a route may name a cluster that does
 not exist: Envoy answers 503) and the default retry policy are Istio's.
 """
@@ -39,7 +39,7 @@ def build_routes(model: MeshModel, proxy: Proxy) -> list[route_pb2.RouteConfigur
     """One route configuration per HTTP-family service port number, sorted by port.
 
     Reads ``proxy.namespace`` and, through VirtualService ``sourceLabels``,
-    ``proxy.labels`` (``vs_select.source_label_key`` says how far).
+    ``proxy.labels`` (``selection.virtual_services.source_label_key`` says how far).
     """
     by_port: dict[int, list[Service]] = {}
     for service, port in outbound_ports(model):

@@ -7,14 +7,14 @@ Invariants, following Istio's ``BuildHTTPRoutesForVirtualService`` and
    of an ``http[]`` entry becomes one Envoy route (named ``name`` or
    ``name.matchName``); a route without ``match`` matches everything and
    ends the list, as does any catch-all match. Matches that cannot apply to
-   this proxy or port (``vs_select.http_match_applies``) are left out.
+   this proxy or port (``selection.virtual_services.http_match_applies``) are left out.
 2. A VirtualService none of whose routes applies leaves the service with
    Istio's default route (cluster ``outbound|PORT||HOST``, default retries).
 3. One destination routes to its cluster; several become
    ``weighted_clusters``, leaving out those of weight 0. A destination
    without ``port`` uses the service's only port, else the listener port.
    An unknown host or subset still gets its cluster name: Envoy answers
-   503 (no cluster) as with Istio; ``routing_analysis`` warns about it.
+   503 (no cluster) as with Istio; ``mesh.analysis`` warns about it.
 4. Each destination's DestinationRule consistent hash becomes a hash
    policy (``traffic_policy.consistent_hash``); a single hashed destination
    makes retries keep the host (Istio's ``DefaultConsistentHashPolicy``).

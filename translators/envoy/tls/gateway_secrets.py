@@ -4,7 +4,7 @@ Invariants:
 
 1. ``gateway_secrets(model, proxy)`` returns, for every server of every
    Gateway the router runs, the secrets its TLS context names (see
-   ``gateway_tls``): ``kubernetes://NAME`` from the Secret ``NAME`` in the
+   ``gateway``): ``kubernetes://NAME`` from the Secret ``NAME`` in the
    Gateway's namespace (Istio reads credentials from the Gateway's
    namespace), and for MUTUAL/OPTIONAL_MUTUAL ``kubernetes://NAME-cacert``
    from that Secret's ``ca.crt`` or else from a Secret ``NAME-cacert``.

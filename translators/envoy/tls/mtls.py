@@ -7,7 +7,7 @@ mesh root to verify peers with). Invariants:
 1. Client side, per outbound cluster (``upstream_tls``): a DestinationRule
    TLS mode decides if one applies: ISTIO_MUTUAL gives every endpoint mTLS;
    DISABLE gives plaintext; SIMPLE and MUTUAL originate TLS with the
-   rule's files (``tls_origination``). Without one, Istio's auto mTLS: a mesh-internal, non
+   rule's files (``origination``). Without one, Istio's auto mTLS: a mesh-internal, non
    passthrough cluster gets ``transport_socket_matches`` choosing mTLS for
    endpoints whose metadata carries ``tlsMode: istio`` and plaintext for the
    rest; ``endpoint_uses_mtls`` decides that metadata per endpoint.
@@ -77,7 +77,7 @@ class UpstreamTls(enum.Enum):
     """Per endpoint: mTLS where the endpoint metadata says ``tlsMode: istio``."""
     ISTIO_MUTUAL = "istio_mutual"
     ORIGINATE = "originate"
-    """DestinationRule SIMPLE or MUTUAL: TLS with file-based settings (``tls_origination``)."""
+    """DestinationRule SIMPLE or MUTUAL: TLS with file-based settings (``origination``)."""
 
 
 def outbound_sni(port: int, hostname: str) -> str:

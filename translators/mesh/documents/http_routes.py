@@ -52,7 +52,7 @@ _IGNORED_ROUTE_FIELDS = ("delegate", "mirrors", "mirror_percent", "mirrorPercent
 
 
 def http_route(p: v.Problems, raw: object, field: str, warnings: list[str]) -> HttpRoute:
-    """One ``http[]`` entry (see ``virtual_service`` invariants 2 and 3)."""
+    """One ``http[]`` entry (see ``virtual_services`` invariants 2 and 3)."""
     m = v.mapping(p, raw, field) or {}
     warnings.extend(
         f"{field}.{key} is not supported yet and is ignored"

@@ -1,6 +1,6 @@
 """Field readers for Istio networking documents: durations, percentages, RE2 regexes, matches.
 
-They follow ``k8s_validate``'s rules (never raise; record a ``ConfigError``
+They follow ``fields``' rules (never raise; record a ``ConfigError``
 in ``Problems`` and return ``None``). Invariants:
 
 1. A duration is Go's ``time.Duration`` text, as Istio's YAML takes it

@@ -10,7 +10,7 @@ Invariants, following Istio's ``ValidatePeerAuthentication`` and
    number (a YAML integer or a numeric string).
 3. A DestinationRule keeps ``host``, subsets and the traffic policy (TLS
    here; load balancing, connection pool and outlier detection read in
-   ``traffic_policy_parse``). Fields pyistiod does not implement
+   ``traffic_policy``). Fields pyistiod does not implement
    (``exportTo``, ``workloadSelector``, ``tunnel``, ``proxyProtocol``,
    ``credentialName``) are ignored with a warning, never silently. MUTUAL
    TLS needs ``clientCertificate`` and ``privateKey``, as Istio requires

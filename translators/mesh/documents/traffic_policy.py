@@ -1,13 +1,13 @@
 """Read a DestinationRule's ``loadBalancer``, ``connectionPool``, ``outlierDetection`` and subsets.
 
-Called by ``security_objects.parse_destination_rule`` (which owns ``host``
+Called by ``policies.parse_destination_rule`` (which owns ``host``
 and TLS). Invariants, following Istio's ``ValidateDestinationRule``:
 
 1. ``loadBalancer`` sets ``simple`` or ``consistentHash``, not both;
    ``consistentHash`` sets exactly one hash key, and at most one of
    ``ringHash`` / ``maglev``.
 2. Enum values (``simple``, ``h2UpgradePolicy``) must be ones Istio knows;
-   durations are Istio durations (``route_fields.duration``).
+   durations are Istio durations (``networking_fields.duration``).
 3. Subset names are unique DNS labels, each with at least one label, as
    Istio requires; a subset's policy is read with the same rules.
 """
@@ -32,7 +32,7 @@ from translators.mesh.model.traffic import (
 )
 
 PolicyReader = Callable[[v.Problems, object, str, list[str]], TrafficPolicy]
-"""``security_objects``' traffic policy reader, passed in to read subset policies."""
+"""``policies``' traffic policy reader, passed in to read subset policies."""
 
 
 def load_balancer(p: v.Problems, raw: object, field: str) -> LoadBalancer | None:

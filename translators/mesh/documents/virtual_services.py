@@ -1,4 +1,4 @@
-"""Read a VirtualService (``networking.istio.io``) into ``routing_model.VirtualService``.
+"""Read a VirtualService (``networking.istio.io``) into ``model.routing.VirtualService``.
 
 Invariants, following Istio's ``ValidateVirtualService`` (and ``istioctl
 analyze`` where stricter, as stated):
@@ -9,7 +9,7 @@ analyze`` where stricter, as stated):
 2. An HTTP route sets ``route``, ``redirect`` or ``directResponse`` (only
    one), and ``rewrite`` not with ``redirect``. A route with several
    destinations has weights summing to 100; a single one may omit it.
-3. Regexes are RE2 (``route_fields.regex``), durations Istio durations,
+3. Regexes are RE2 (``networking_fields.regex``), durations Istio durations,
    redirect codes the ones Envoy can send (301, 302, 303, 307, 308; Istio
    accepts any 3xx but then drops the route), abort statuses 200-599.
 4. A TLS route needs matches with ``sniHosts``, each covered by a host of

@@ -2,9 +2,9 @@
 
 Typed, frozen and hashable like the rest of ``translators.mesh.model``. Sources fill them from
 ``networking.istio.io`` Gateway documents and ``v1`` Secrets
-(``gateway_objects``); the gateway translators read them
-(``gateway_listeners``, ``gateway_routes``, ``gateway_secrets``), together
-with the VirtualServices bound to the gateways (``gateway_binding``).
+(``documents.gateways``); the gateway translators read them
+(``envoy.listeners.gateway``, ``envoy.routes.gateway``, ``envoy.tls.gateway_secrets``), together
+with the VirtualServices bound to the gateways (``selection.gateway_binding``).
 Invariants:
 
 1. Server hosts are resolved when parsed: ``./shop.example.com`` names the

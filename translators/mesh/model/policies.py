@@ -2,8 +2,8 @@
 
 Typed, frozen and hashable like the rest of ``translators.mesh.model``; sources
 fill them from ``security.istio.io`` and ``networking.istio.io`` documents
-(``security_objects``, ``authz_objects``), translators read them
-(``peer_auth``, ``mtls``, ``authz``). Invariants:
+(``documents.policies``, ``documents.authorization``), translators read them
+(``selection.peer_authentication``, ``envoy.tls.mtls``, ``envoy.listeners.authz``). Invariants:
 
 1. ``Policies`` holds every collection as a tuple sorted by (namespace,
    name), so equal configs give equal (and equally hashed) policies whatever

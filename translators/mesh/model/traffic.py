@@ -1,7 +1,7 @@
 """DestinationRule traffic settings: load balancing, connection pool, outlier detection.
 
 The typed, frozen part of ``trafficPolicy`` beside TLS (which stays in
-``security_model``, since mTLS reads it). Invariants:
+``policies``, since mTLS reads it). Invariants:
 
 1. Durations are whole milliseconds (``Millis``): Istio refuses durations
    finer than a millisecond, so nothing is lost and values stay hashable.

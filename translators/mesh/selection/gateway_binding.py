@@ -1,7 +1,7 @@
 """Which Gateways a router runs, and which VirtualServices bind to a Gateway server.
 
 The VirtualService model belongs to the routing translators
-(``routing_model.VirtualService``); this module reads it through the small
+(``model.routing.VirtualService``); this module reads it through the small
 structural views below, so gateways need only the fields named here. Invariants:
 
 1. A Gateway applies to a router whose labels include its ``selector``

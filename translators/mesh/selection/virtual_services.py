@@ -9,7 +9,7 @@ Invariants, following Istio's sidecar route building:
    any wildcard one, a longer wildcard over a shorter one; among equals the
    first by (namespace, name). Istio takes the oldest by creation time,
    which files do not have; the others are ignored for that host (for
-   sidecars Istio merges nothing), and ``routing_analysis`` warns about them.
+   sidecars Istio merges nothing), and ``mesh.analysis`` warns about them.
 3. A match applies to a proxy when its ``port`` (if set) is the listener
    port and, for ``gateways`` set, they include ``mesh``; otherwise when its
    ``sourceLabels`` are among the proxy's labels and its
