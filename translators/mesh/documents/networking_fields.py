@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Any
 
 import re2  # type: ignore[import-untyped]
 
@@ -98,10 +99,19 @@ def integer(
     return value
 
 
+def _quiet_options() -> Any:
+    options = re2.Options()
+    options.log_errors = False  # the reason goes into the ConfigError, not onto stderr
+    return options
+
+
+_RE2_OPTIONS = _quiet_options()
+
+
 def regex(p: v.Problems, value: str, field: str) -> str | None:
     """``value`` if RE2 (Envoy's regex engine) accepts it, else an error naming RE2's reason."""
     try:
-        re2.compile(value)
+        re2.compile(value, _RE2_OPTIONS)
     except re2.error as exc:
         reason = exc.args[0] if exc.args else exc
         if isinstance(reason, bytes):
