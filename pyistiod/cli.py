@@ -45,6 +45,7 @@ def _serve(a: argparse.Namespace) -> int:
         workload_cert_ttl=a.workload_cert_ttl,
         push_concurrency=a.push_concurrency,
         connection_rate=a.connection_rate,
+        allow_empty_config=a.allow_empty_config,
     )
     try:
         run(settings)
@@ -69,13 +70,20 @@ def _validate(a: argparse.Namespace) -> int:
     try:
         result = load_dir(Path(a.config_dir))
     except ConfigInvalid as invalid:
-        for err in invalid.errors:
-            print(f"error: {err}", file=sys.stderr)
-        print(f"{len(invalid.errors)} error(s): config refused", file=sys.stderr)
+        print(f"pyistiod: {invalid.errors[0]}", file=sys.stderr)
         return 1
+    for err in result.errors:
+        print(f"error: {err}", file=sys.stderr)
     findings = [*result.warnings, *listener_conflicts(result.model), *analyze(result.model)]
     for warning in findings:
         print(f"warning: {warning}", file=sys.stderr)
+    if result.refusals:
+        print(
+            f"{len(result.refusals)} object(s) refused, each alone; "
+            f"{result.objects} object(s) would be served",
+            file=sys.stderr,
+        )
+        return 1
     print(
         f"ok: {result.files} file(s), {result.objects} object(s), "
         f"{len(result.model.services)} service(s)"
@@ -134,7 +142,9 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pyistiod", description="An istiod clone in Python.")
     sub = p.add_subparsers(dest="command", required=True)
     _serve_args(sub.add_parser("serve", help="serve xDS to Envoy from a config directory"))
-    v = sub.add_parser("validate", help="check a config directory; non-zero exit if invalid")
+    v = sub.add_parser(
+        "validate", help="check a config directory; non-zero exit if any object is refused"
+    )
     v.add_argument("config_dir")
     v.set_defaults(func=_validate)
     _bootstrap_args(
@@ -163,6 +173,9 @@ def _serve_args(s: argparse.ArgumentParser) -> None:
                    help="responses written at once (Istio's PILOT_PUSH_THROTTLE)")  # fmt: skip
     s.add_argument("--connection-rate", type=float, default=1000.0,
                    help="new xDS streams admitted per second (burst as large)")  # fmt: skip
+    s.add_argument("--allow-empty-config", action="store_true",
+                   help="let a config directory that yields no object empty the mesh "
+                   "(by default the last good config stays)")  # fmt: skip
     s.add_argument("--log-level", default="info")
     s.set_defaults(func=_serve)
 

@@ -1,12 +1,18 @@
 """Turns each debounced burst of config edits into one model, logged and applied.
 
-The source says when to read again (``DirectoryWatch``); this module reads,
-reports and applies. Invariants:
+The source says when to read again (``DirectoryWatch``) and what is in force
+(``FileSource``); this module reads, reports and applies. Invariants:
 
-1. A reload either yields a whole valid model, applied in one step, or is
-   refused whole with every error logged: the last good model stays served.
-2. Edits are debounced by the source: a burst becomes one reload.
-3. Time comes from the injected ``clock``.
+1. One bad object is refused alone: each refusal is logged (file, document,
+   object, field, reason, and whether its last valid version stays) and
+   counted (``pilot_total_rejected_configs``); every other change applies.
+2. A read that yields no object at all while objects are served (every file
+   gone, the directory emptied) is refused whole, loudly, unless
+   ``allow_empty_config``: an accident must not push an empty mesh.
+3. A read is committed to the source only once applied, so a refused or
+   failed read leaves the source where it was.
+4. Edits are debounced by the source: a burst becomes one reload; time comes
+   from the injected ``clock``.
 """
 
 from __future__ import annotations
@@ -15,7 +21,6 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import structlog
 
@@ -25,21 +30,17 @@ from translators.mesh.analysis import analyze
 from translators.mesh.model.mesh import MeshModel
 from translators.sources.debounce import Debouncer
 from translators.sources.directory_watch import DirectoryWatch
-from translators.sources.files import LoadResult, ParseCache, load_dir
+from translators.sources.files import FileSource, LoadResult
 from xds_server import metrics
 from xds_server.errors import ConfigInvalid
 
 log = structlog.get_logger("config")
 
 
-def load_and_report(
-    config_dir: Path, domain_suffix: str, cache: ParseCache | None = None
-) -> LoadResult:
-    """Load the directory, logging warnings; raises ``ConfigInvalid`` after logging each error."""
-    try:
-        result = load_dir(config_dir, domain_suffix, cache)
-    except ConfigInvalid as invalid:
-        for err in invalid.errors:
+def report(result: LoadResult) -> None:
+    """Log and count what a read refused, and log its warnings and analysis findings."""
+    for refusal in result.refusals:
+        for err in refusal.errors:
             log.error(
                 "config.invalid",
                 file=err.path,
@@ -47,33 +48,43 @@ def load_and_report(
                 object=err.object,
                 field=err.field,
                 reason=err.reason,
+                in_force=refusal.standing(),
             )
-        raise
+        key = refusal.key
+        kind, name = (key.kind, f"{key.namespace}/{key.name}") if key else ("document", "")
+        metrics.REJECTED_CONFIGS.labels(kind, name).inc()
     for warning in result.warnings:
         log.warning("config.warning", detail=warning)
     for conflict in listener_conflicts(result.model):
         log.warning("config.listener_conflict", detail=conflict)
     for finding in analyze(result.model):  # istioctl analyze's kind: served, but suspicious
         log.warning("config.analysis", detail=finding)
+
+
+def read_and_report(source: FileSource) -> LoadResult:
+    """``source.read()`` with its refusals and warnings logged; ``ConfigInvalid`` if the
+    directory is gone."""
+    result = source.read()
+    report(result)
     return result
 
 
 class ConfigWatcher:
-    """Reloads ``settings.config_dir`` after edits and hands each good model to ``apply``."""
+    """Reloads ``source`` after edits and hands each good model to ``apply``."""
 
     def __init__(
         self,
         settings: Settings,
+        source: FileSource,
         apply: Callable[[MeshModel, float], None],
         clock: Callable[[], float] = time.monotonic,
-        parse_cache: ParseCache | None = None,
     ) -> None:
         self.settings = settings
-        self.parse_cache = parse_cache or ParseCache()
+        self.source = source
         self.apply = apply
         self.clock = clock
         debouncer = Debouncer(settings.debounce_after, settings.debounce_max)
-        self.watch = DirectoryWatch(settings.config_dir, debouncer, clock)
+        self.watch = DirectoryWatch(source.root, debouncer, clock)
 
     async def run(self) -> None:
         """Watch forever (until cancelled)."""
@@ -83,7 +94,7 @@ class ConfigWatcher:
                 await self.reload(burst.changes, burst.first)
 
     async def reload(self, merged: int = 1, changed_at: float | None = None) -> bool:
-        """Load the directory now; apply it if valid. Returns whether it was applied.
+        """Read the directory now and apply what is in force. Returns whether it was applied.
 
         ``changed_at`` (clock time of the first change) is what proxy
         convergence is measured from.
@@ -91,18 +102,11 @@ class ConfigWatcher:
         started = self.clock()
         metrics.INBOUND_UPDATES.labels("config").inc(merged)
         try:
-            result = await asyncio.to_thread(
-                load_and_report,
-                self.settings.config_dir,
-                self.settings.domain_suffix,
-                self.parse_cache,
-            )
+            result = await asyncio.to_thread(read_and_report, self.source)
         except ConfigInvalid as invalid:
-            log.error(
-                "config.rejected",
-                errors=len(invalid.errors),
-                detail="the last good config stays in force",
-            )
+            log.error("config.unreadable", detail=str(invalid), in_force="the last good config")
+            return False
+        if self._refuses_empty(result):
             return False
         try:
             self.apply(result.model, started if changed_at is None else changed_at)
@@ -113,13 +117,28 @@ class ConfigWatcher:
                 detail="the last good config stays in force",
             )
             return False
+        self.source.commit(result)
         metrics.SERVICES.set(len(result.model.services))
         log.info(
             "config.applied",
             services=len(result.model.services),
             files=result.files,
             objects=result.objects,
+            refused=len(result.refusals),
             merged_changes=merged,
             seconds=round(self.clock() - started, 4),
+        )
+        return True
+
+    def _refuses_empty(self, result: LoadResult) -> bool:
+        """Invariant 2: nothing read while objects are served is taken for an accident."""
+        if result.documents or not self.source.in_force or self.settings.allow_empty_config:
+            return False
+        log.error(
+            "config.empty_refused",
+            config_dir=str(self.source.root),
+            objects_in_force=len(self.source.in_force),
+            detail="the config directory yields no object; the last good config stays in "
+            "force (serve with --allow-empty-config to let an empty directory empty the mesh)",
         )
         return True

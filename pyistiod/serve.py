@@ -14,13 +14,13 @@ from ca.spiffe import SpiffeId
 from ca.storage import load_ca, load_or_create_token_key
 from pyistiod.authn import TokenAuthenticator
 from pyistiod.ca_service import CertificateService
-from pyistiod.config_watcher import ConfigWatcher, load_and_report
+from pyistiod.config_watcher import ConfigWatcher, read_and_report
 from pyistiod.registry import ProxyRegistry
 from pyistiod.secret_store import SecretStore
 from pyistiod.settings import Settings
 from pyistiod.workload_certs import CertificateIssuer
 from translators.mesh.model.mesh import MeshModel
-from translators.sources.files import ParseCache
+from translators.sources.files import FileSource
 from xds_server.cache import SnapshotCache
 from xds_server.transport.server import TlsListener, XdsServer
 
@@ -89,12 +89,13 @@ async def start_control_plane(settings: Settings, model: MeshModel) -> ControlPl
 async def serve(settings: Settings) -> None:
     """Serve xDS (and the CA) from the config directory until cancelled.
 
-    The initial load must be valid (there is no last good config yet):
-    ``ConfigInvalid`` propagates to the caller, as does a ``CAError`` for an
-    unusable CA directory.
+    Invalid objects in the initial load are refused alone and logged, as in
+    every later load; ``ConfigInvalid`` (no such config directory) propagates
+    to the caller, as does a ``CAError`` for an unusable CA directory.
     """
-    parse_cache = ParseCache()
-    initial = load_and_report(settings.config_dir, settings.domain_suffix, parse_cache)
+    source = FileSource(settings.config_dir, settings.domain_suffix)
+    initial = read_and_report(source)
+    source.commit(initial)
     cp = await start_control_plane(settings, initial.model)
     if settings.monitoring_address:
         host, mport = _split(settings.monitoring_address)
@@ -108,7 +109,7 @@ async def serve(settings: Settings) -> None:
         services=len(initial.model.services),
         monitoring=settings.monitoring_address,
     )
-    watcher = ConfigWatcher(settings, cp.registry.apply_model, parse_cache=parse_cache)
+    watcher = ConfigWatcher(settings, source, cp.registry.apply_model)
     try:
         await watcher.run()
     finally:

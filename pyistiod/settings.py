@@ -21,6 +21,9 @@ class Settings:
     debounce_max: float = 10.0
     """Longest a push waits under a stream of changes (istiod: 10 s)."""
     domain_suffix: str = "cluster.local"
+    allow_empty_config: bool = False
+    """Let a config directory that yields no object empty the mesh; by default such a read
+    is taken for an accident and the last good config stays served."""
     push_concurrency: int = 100
     """Responses encoded and written at once (Istio's ``PILOT_PUSH_THROTTLE``)."""
     connection_rate: float = 1000.0

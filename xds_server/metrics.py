@@ -49,6 +49,11 @@ INBOUND_UPDATES = Counter(
     "pilot_inbound_updates", "Total number of updates received by pilot.", ["type"]
 )
 SERVICES = Gauge("pilot_services", "Total services known to pilot.")
+REJECTED_CONFIGS = Counter(
+    "pilot_total_rejected_configs",
+    "Total number of configs that Pilot had to reject or ignore.",
+    ["type", "name"],
+)
 CERT_ISSUANCES = Counter(
     "citadel_server_success_cert_issuance_count",
     "The number of certificates issuances that have succeeded.",

@@ -223,6 +223,79 @@ spec:
         path.unlink()
 
 
+CANARY = """
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: canary, namespace: default}}
+spec:
+  hosts: [backend]
+  http:
+  - name: canary-route
+    match: [{{uri: {{regex: "{regex}"}}}}]
+    route: [{{destination: {{host: backend}}}}]
+  - route: [{{destination: {{host: backend}}}}]
+"""
+
+THIRD_ENDPOINT = """
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: backend-third
+  namespace: default
+  labels: {kubernetes.io/service-name: backend}
+addressType: IPv4
+ports: [{name: http, port: 9080}]
+endpoints:
+  - addresses: ["127.0.0.23"]
+"""
+
+
+def test_an_invalid_object_is_refused_alone_while_other_changes_reach_envoy(mesh: Mesh) -> None:
+    # Two edits in one burst: a VirtualService whose regex RE2 (and so Envoy) refuses,
+    # and a new endpoint. The endpoint must reach Envoy; the VirtualService must not.
+    canary = write(mesh, "canary.yaml", CANARY.format(regex="/canary(?=x)"))
+    third = write(mesh, "third.yaml", THIRD_ENDPOINT)
+    try:
+        wait_for(lambda: "127.0.0.23:9080" in mesh.clusters_text("frontend-0"), timeout=5)
+        refused = [
+            e
+            for e in mesh.log_events()
+            if e["event"] == "config.invalid" and e["file"] == "canary.yaml"
+        ]
+        assert refused and refused[-1]["object"] == "VirtualService default/canary"
+        assert refused[-1]["field"] == "spec.http[0].match[0].uri.regex"
+        assert refused[-1]["in_force"] == "nothing"
+        assert "canary-route" not in json.dumps(mesh.dump("frontend-0"))
+        canary.write_text(CANARY.format(regex="/canary.*"))  # fixed: it applies
+        wait_for(lambda: "canary-route" in json.dumps(mesh.dump("frontend-0")), timeout=5)
+        assert mesh.call_backend()[0] == 200
+    finally:
+        canary.unlink()
+        third.unlink()
+    wait_for(lambda: "127.0.0.23:9080" not in mesh.clusters_text("frontend-0"), timeout=5)
+    wait_for(lambda: "canary-route" not in json.dumps(mesh.dump("frontend-0")), timeout=5)
+
+
+def test_an_emptied_config_directory_leaves_envoy_its_clusters(mesh: Mesh, tmp_path: Path) -> None:
+    versions = _versions(mesh.dump("frontend-0"))
+    assert f"outbound|9080||{BACKEND}" in versions
+    files = sorted(mesh.config.glob("*.yaml"))
+    for f in files:
+        f.rename(tmp_path / f.name)
+    try:
+        wait_for(
+            lambda: any(e["event"] == "config.empty_refused" for e in mesh.log_events()),
+            timeout=5,
+        )
+        time.sleep(mesh.debounce + 0.5)  # past any push the empty directory could cause
+        assert _versions(mesh.dump("frontend-0")) == versions
+        assert mesh.call_backend()[0] == 200
+    finally:
+        for f in files:
+            (tmp_path / f.name).rename(f)
+    wait_for(lambda: mesh.call_backend()[0] == 200, timeout=5)
+
+
 def _versions(dump: dict[str, Any]) -> dict[str, str]:
     return {name: c["version_info"] for name, c in dynamic(dump, "clusters").items()}
 

@@ -49,9 +49,13 @@ def write(root: Path, name: str, text: str) -> None:
 
 
 def invalid(root: Path) -> list[ConfigError]:
-    with pytest.raises(ConfigInvalid) as info:
-        load_dir(root)
-    return info.value.errors
+    """The errors of the objects refused in ``root`` (or why ``root`` cannot be read)."""
+    try:
+        result = load_dir(root)
+    except ConfigInvalid as missing:
+        return missing.errors
+    assert result.refusals, "nothing was refused"
+    return list(result.errors)
 
 
 # --- the example mesh -------------------------------------------------------------------
@@ -260,3 +264,38 @@ def test_editing_one_document_reparses_only_that_document(tmp_path: Path) -> Non
     load_dir(tmp_path, cache=cache)
     new = set(cache._documents) - before
     assert len(new) == 1 and next(iter(new))[1] == 1  # only document 1 was parsed again
+
+
+# --- one bad object is refused alone -----------------------------------------------------
+
+
+def test_broken_yaml_keeps_the_objects_the_file_held(tmp_path: Path) -> None:
+    from translators.sources.files import FileSource
+
+    write(tmp_path, "all.yaml", f"{SERVICE}---\n{POD}---\n{SLICE}")
+    write(tmp_path, "other.yaml", SERVICE.replace("name: web", "name: api"))
+    source = FileSource(tmp_path)
+    source.commit(source.read())
+    write(tmp_path, "all.yaml", f"{SERVICE}---\nkind: Pod\nname: a: b\n---\n{SLICE}")
+    (tmp_path / "other.yaml").unlink()
+    result = source.read()
+    assert [str(k) for k in result.in_force] == [
+        "EndpointSlice default/web-a",  # after the break: its last valid version
+        "Pod default/web-0",
+        "Service default/web",
+    ]
+    assert result.errors[0].reason.startswith("invalid YAML at line 9")
+    assert len(result.model.endpoints_of(WEB)) == 1
+
+
+def test_a_read_is_remembered_only_once_committed(tmp_path: Path) -> None:
+    from translators.sources.files import FileSource
+
+    write(tmp_path, "svc.yaml", SERVICE)
+    source = FileSource(tmp_path)
+    first = source.read()
+    write(tmp_path, "svc.yaml", SERVICE.replace("port: 80", "port: eighty"))
+    assert source.read().objects == 0  # nothing committed: no last valid version yet
+    source.commit(first)
+    kept = source.read()
+    assert kept.objects == 1 and kept.refusals[0].kept

@@ -2,10 +2,13 @@
 
 Invariants:
 
-1. Objects are visited in ``Origin`` order (file, then document), so "the
-   first" definition is the one in the earlier file and the error lands on
-   the later one, naming where the first lives.
-2. Refused:
+1. Objects are visited in the order given, and the first to hold a name or a
+   hostname keeps it: each later claimant is a ``Conflict``, refused with an
+   error naming where the first lives. ``check_objects`` visits in
+   ``Origin`` order (file, then document); ``in_force`` puts the objects
+   already in force first, as Istio lets the older object win.
+2. Refused, one check after the other (an object refused by one check no
+   longer holds anything in the next):
    - two objects of one kind with one namespace/name;
    - two services with one hostname (a Service and a ServiceEntry host, or
      two ServiceEntries), since the model keys endpoints by hostname;
@@ -17,7 +20,8 @@ Invariants:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 
 from translators.mesh.documents.kinds import SourceObject
 from translators.mesh.documents.kubernetes import PodObject, ServiceObject
@@ -32,29 +36,49 @@ def kubernetes_hostname(namespace: str, name: str, domain_suffix: str) -> str:
     return f"{name}.{namespace}.svc.{domain_suffix}"
 
 
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """An object refused because an object visited before it holds what it claims."""
+
+    obj: SourceObject
+    error: ConfigError
+
+
+def conflicts(
+    objects: Sequence[SourceObject], domain_suffix: str = DEFAULT_DOMAIN_SUFFIX
+) -> tuple[Conflict, ...]:
+    """Every object that loses a cross-object rule to one before it in ``objects``."""
+    found: list[Conflict] = []
+    held = list(objects)
+    for check in (_duplicates, _hostname_clashes, _workload_clashes):
+        lost = list(check(held, domain_suffix))
+        found.extend(lost)
+        losers = {id(c.obj) for c in lost}
+        held = [o for o in held if id(o) not in losers]
+    return tuple(found)
+
+
 def check_objects(
     objects: Iterable[SourceObject], domain_suffix: str = DEFAULT_DOMAIN_SUFFIX
 ) -> tuple[ConfigError, ...]:
     """Every cross-object error among ``objects``, in file order (empty when consistent)."""
     ordered = sorted(objects, key=lambda o: (o.meta.origin, o.meta.key))
-    return (
-        *_duplicates(ordered),
-        *_hostname_clashes(ordered, domain_suffix),
-        *_workload_clashes(ordered),
-    )
+    return tuple(c.error for c in conflicts(ordered, domain_suffix))
 
 
-def _error(meta: Meta, field: str, reason: str) -> ConfigError:
-    return ConfigError(meta.origin.path, meta.origin.document, field, reason, str(meta.key))
+def _conflict(obj: SourceObject, field: str, reason: str) -> Conflict:
+    meta = obj.meta
+    error = ConfigError(meta.origin.path, meta.origin.document, field, reason, str(meta.key))
+    return Conflict(obj, error)
 
 
-def _duplicates(objects: list[SourceObject]) -> Iterator[ConfigError]:
+def _duplicates(objects: list[SourceObject], _domain_suffix: str) -> Iterator[Conflict]:
     seen: dict[object, Meta] = {}
     for obj in objects:
         first = seen.setdefault(obj.meta.key, obj.meta)
         if first is not obj.meta:
-            yield _error(
-                obj.meta,
+            yield _conflict(
+                obj,
                 "metadata.name",
                 f"duplicates {first.key} already defined in {first.origin}",
             )
@@ -69,29 +93,29 @@ def _hostnames(obj: SourceObject, domain_suffix: str) -> Iterator[tuple[str, str
             yield host, f"spec.hosts[{i}]"
 
 
-def _hostname_clashes(objects: list[SourceObject], domain_suffix: str) -> Iterator[ConfigError]:
+def _hostname_clashes(objects: list[SourceObject], domain_suffix: str) -> Iterator[Conflict]:
     owners: dict[str, Meta] = {}
     for obj in objects:
         for host, field in _hostnames(obj, domain_suffix):
             first = owners.setdefault(host, obj.meta)
             if first.key != obj.meta.key:
-                yield _error(
-                    obj.meta,
+                yield _conflict(
+                    obj,
                     field,
                     f"host {host!r} is already defined by {first.key} in {first.origin}; "
                     "a hostname may belong to one service only",
                 )
 
 
-def _workload_clashes(objects: list[SourceObject]) -> Iterator[ConfigError]:
+def _workload_clashes(objects: list[SourceObject], _domain_suffix: str) -> Iterator[Conflict]:
     owners: dict[tuple[str, str], Meta] = {}
     for obj in objects:
         if not isinstance(obj, PodObject | WorkloadEntryObject):
             continue
         first = owners.setdefault((obj.meta.namespace, obj.meta.name), obj.meta)
         if first.key.kind != obj.meta.key.kind:
-            yield _error(
-                obj.meta,
+            yield _conflict(
+                obj,
                 "metadata.name",
                 f"same namespace/name as {first.key} in {first.origin}; proxies find their "
                 "workload by namespace/name, so a Pod and a WorkloadEntry must differ",

@@ -2,9 +2,11 @@
 
 Invariants:
 
-1. All or nothing: ``load_dir`` returns a complete model, or raises
-   ``ConfigInvalid`` carrying every error found in every file (syntax, field
-   and cross-object); it never returns a partial model.
+1. One bad object is refused alone: every object of every file is read, an
+   invalid one (or one losing a cross-object rule) is reported as a
+   ``Refusal`` and keeps its last valid version in force (``mesh.in_force``),
+   and the model is built from what is in force. ``load_dir`` never raises
+   for an object; ``ConfigInvalid`` only when the path does not exist.
 2. Deterministic: files are every ``*.yaml``/``*.yml`` below the root, read in
    sorted path order; hidden files and directories (``.git``, and the
    ``..data`` links of a mounted ConfigMap, which would double every file)
@@ -13,6 +15,8 @@ Invariants:
    their 0-based index within the file.
 4. The only I/O is reading the files; nothing is logged. Unsupported kinds
    come back as warnings for the caller to log.
+5. ``FileSource`` is the one owner of the source's memory: parsed files and
+   the objects in force after the last read that was applied.
 """
 
 from __future__ import annotations
@@ -20,14 +24,14 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from translators.mesh.builder import build_model
-from translators.mesh.checks import check_objects
-from translators.mesh.documents.kinds import ParseResult, Skipped, SourceObject, parse_object
+from translators.mesh.documents.kinds import ParseResult, Skipped, parse_object
+from translators.mesh.in_force import NOTHING, Objects, Refusal, in_force
 from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.services import DEFAULT_DOMAIN_SUFFIX
 from xds_server.errors import ConfigError, ConfigInvalid
@@ -39,21 +43,33 @@ YAML_SUFFIXES = (".yaml", ".yml")
 class LoadResult:
     """A loaded config directory.
 
-    ``files`` counts the YAML files read; ``objects`` the objects that went
-    into the model (skipped kinds excluded).
+    ``files`` counts the YAML files read; ``objects`` the objects in force (in
+    the model); ``documents`` the documents of supported kinds read, valid or
+    not. ``in_force`` is what the next read starts from, once this one is
+    applied.
     """
 
     model: MeshModel
     warnings: tuple[str, ...]
     files: int
     objects: int
+    refusals: tuple[Refusal, ...] = ()
+    in_force: Objects = field(default_factory=lambda: NOTHING)
+    documents: int = 0
+
+    @property
+    def errors(self) -> tuple[ConfigError, ...]:
+        """Every error of every refused object, in file order."""
+        return tuple(e for r in self.refusals for e in r.errors)
 
 
 @dataclass(frozen=True, slots=True)
 class _FileResult:
-    objects: tuple[SourceObject, ...]
-    errors: tuple[ConfigError, ...]
+    results: tuple[ParseResult, ...]
+    """The file's documents of supported kinds, valid or not."""
     warnings: tuple[str, ...]
+    whole: bool = True
+    """False when the file could not be read to its end (unreadable, broken YAML)."""
 
 
 DocumentMemo = dict[tuple[str, int, str], tuple[list[ParseResult], int]]
@@ -86,31 +102,71 @@ class ParseCache:
             fresh[key] = result
             out.append(result)
         self._entries = fresh
-        if len(self._documents) > 4 * sum(len(r.objects) + 1 for r in out):
+        if len(self._documents) > 4 * sum(len(r.results) + 1 for r in out):
             self._documents = {}  # forget documents of files that are gone
         return out
 
 
 def load_dir(
-    path: Path, domain_suffix: str = DEFAULT_DOMAIN_SUFFIX, cache: ParseCache | None = None
+    path: Path,
+    domain_suffix: str = DEFAULT_DOMAIN_SUFFIX,
+    cache: ParseCache | None = None,
+    previous: Objects = NOTHING,
 ) -> LoadResult:
     """Load every YAML file below ``path`` (or the one file ``path``) into a model.
 
-    Raises ``ConfigInvalid`` with every error found if anything is invalid.
+    ``previous`` is what was in force before this read: a refused object keeps
+    its version from there. Raises ``ConfigInvalid`` only if ``path`` does not
+    exist.
     """
     files = yaml_files(path)
     if files is None:
         raise ConfigInvalid([ConfigError(str(path), 0, "", "no such directory or YAML file")])
     root = path if path.is_dir() else path.parent
-    results = (cache or ParseCache()).load([(f, _relative(f, root)) for f in files])
-    objects = [o for r in results for o in r.objects]
-    errors = [e for r in results for e in r.errors]
-    errors.extend(check_objects(objects, domain_suffix))
-    if errors:
-        raise ConfigInvalid(errors)
-    model = build_model(objects, domain_suffix)
+    named = [(f, _relative(f, root)) for f in files]
+    results = (cache or ParseCache()).load(named)
+    documents = [d for r in results for d in r.results]
+    broken = {display for (_, display), r in zip(named, results, strict=True) if not r.whole}
+    settled = in_force(documents, previous, unreadable=broken, domain_suffix=domain_suffix)
+    model = build_model(settled.objects.values(), domain_suffix)
     warnings = tuple(w for r in results for w in r.warnings)
-    return LoadResult(model, warnings, len(files), len(objects))
+    return LoadResult(
+        model,
+        warnings,
+        len(files),
+        len(settled.objects),
+        settled.refusals,
+        settled.objects,
+        len(documents),
+    )
+
+
+class FileSource:
+    """A config directory read again and again (invariant 5).
+
+    ``read`` loads the directory against what is in force; ``commit`` records
+    a read as applied, so the next read keeps a refused object's version from
+    it. A read that is never committed (the caller refused it) changes nothing.
+    """
+
+    def __init__(self, root: Path, domain_suffix: str = DEFAULT_DOMAIN_SUFFIX) -> None:
+        self.root = root
+        self.domain_suffix = domain_suffix
+        self._cache = ParseCache()
+        self._in_force: Objects = NOTHING
+
+    def read(self) -> LoadResult:
+        """Load the directory now; ``ConfigInvalid`` if it does not exist."""
+        return load_dir(self.root, self.domain_suffix, self._cache, self._in_force)
+
+    def commit(self, result: LoadResult) -> None:
+        """``result`` is now served: its objects are what the next read starts from."""
+        self._in_force = result.in_force
+
+    @property
+    def in_force(self) -> Objects:
+        """The objects in force after the last committed read."""
+        return self._in_force
 
 
 def yaml_files(path: Path) -> list[Path] | None:
@@ -149,7 +205,8 @@ def load_file(file: Path, display: str) -> _FileResult:
 
 
 def _unreadable(display: str, exc: Exception) -> _FileResult:
-    return _FileResult((), (ConfigError(display, 0, "", f"cannot be read: {exc}"),), ())
+    error = ConfigError(display, 0, "", f"cannot be read: {exc}")
+    return _FileResult((ParseResult(None, (error,)),), (), whole=False)
 
 
 def parse_bytes(data: bytes, display: str, documents: DocumentMemo | None = None) -> _FileResult:
@@ -163,18 +220,19 @@ def parse_bytes(data: bytes, display: str, documents: DocumentMemo | None = None
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         return _unreadable(display, exc)
-    objects: list[SourceObject] = []
-    errors: list[ConfigError] = []
-    warnings: list[str] = []
     parsed = _by_document(text, display, documents) if documents is not None else None
-    for result in parsed if parsed is not None else parse_text(text, display):
-        errors.extend(result.errors)
+    broken = False
+    if parsed is None:
+        parsed, _, broken = _parse_stream(text, display, 0)
+    results: list[ParseResult] = []
+    warnings: list[str] = []
+    for result in parsed:
         warnings.extend(result.warnings)
         if isinstance(result.obj, Skipped):
             warnings.append(_skipped_warning(result.obj))
-        elif result.obj is not None:
-            objects.append(result.obj)
-    return _FileResult(tuple(objects), tuple(errors), tuple(warnings))
+        else:
+            results.append(result)
+    return _FileResult(tuple(results), tuple(warnings), whole=not broken)
 
 
 def parse_text(text: str, display: str) -> Iterator[ParseResult]:

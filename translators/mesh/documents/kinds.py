@@ -41,6 +41,7 @@ from translators.mesh.documents.kubernetes import (
     parse_service,
 )
 from translators.mesh.documents.meta import (
+    DEFAULT_NAMESPACE,
     SERVICE_NAME,
     SUBDOMAIN,
     Meta,
@@ -63,6 +64,7 @@ from translators.mesh.documents.service_entries import (
 )
 from translators.mesh.documents.sidecars import SidecarObject, parse_sidecar
 from translators.mesh.documents.virtual_services import VirtualServiceObject, parse_virtual_service
+from translators.mesh.model.services import ObjectKey
 from xds_server.errors import ConfigError
 
 
@@ -104,6 +106,10 @@ class ParseResult:
     obj: SourceObject | Skipped | None
     errors: tuple[ConfigError, ...] = ()
     warnings: tuple[str, ...] = ()
+    key: ObjectKey | None = None
+    """Who the document is (kind, namespace, name) when that could be read, valid or not:
+    an invalid object's last valid version is found by it. ``None`` for a document of
+    no supported kind or without a name."""
 
 
 def parse_object(raw: object, *, path: str, document: int, prefix: str = "") -> ParseResult:
@@ -124,19 +130,32 @@ def parse_object(raw: object, *, path: str, document: int, prefix: str = "") -> 
     if entry is None:
         return ParseResult(Skipped(api_version, kind, _name_of(doc), Origin(path, document)))
     parser, rule = entry
+    key = _key_of(doc, kind)
     meta = read_meta(p, doc, kind, rule)
     warnings: list[str] = []
     obj = parser(p, doc, meta, warnings) if meta is not None else None
     if p.errors or obj is None:
-        return ParseResult(None, p.errors)
+        return ParseResult(None, p.errors, key=key)
     origin = Origin(path, document)
-    return ParseResult(obj, (), tuple(f"{origin}: {w}" for w in warnings))
+    return ParseResult(obj, (), tuple(f"{origin}: {w}" for w in warnings), obj.meta.key)
 
 
 def _name_of(doc: Mapping[str, object]) -> str:
     md = doc.get("metadata")
     name = md.get("name") if isinstance(md, Mapping) else None
     return name if isinstance(name, str) else ""
+
+
+def _key_of(doc: Mapping[str, object], kind: str) -> ObjectKey | None:
+    """The document's identity as written, before (and whether or not) it validates."""
+    name = _name_of(doc)
+    if not name:
+        return None
+    md = doc.get("metadata")
+    namespace = md.get("namespace") if isinstance(md, Mapping) else None
+    if not isinstance(namespace, str) or not namespace:
+        namespace = DEFAULT_NAMESPACE
+    return ObjectKey(kind, namespace, name)
 
 
 _Parser = Callable[[v.Problems, Mapping[str, object], Meta, list[str]], SourceObject]

@@ -1,0 +1,146 @@
+"""Which version of each object is in force after a read: a bad object is refused alone.
+
+Istio refuses a bad object at admission and never lets it block the others;
+for an object that slipped past admission it keeps the object's last valid
+version. Sources read every document again and again; this module decides,
+from what a read found and what was in force before it, what is in force
+now. Invariants:
+
+1. A valid object read now is in force, unless it loses a cross-object rule
+   (``checks``) to an older object.
+2. A refused object (invalid, or losing a cross-object rule) keeps its last
+   valid version in force when it had one and that version conflicts with
+   nothing in force now; otherwise it is not in force. Either way it is
+   reported as a ``Refusal`` saying which, and nothing else is held back.
+3. An object no longer read is gone (deleted), except the objects of a file
+   that could not be read whole (unreadable, or broken YAML): they keep their
+   last valid versions, since nobody can tell what that file now holds.
+4. The older object wins a conflict, as Istio lets the oldest by creation
+   time win: an object unchanged since the last read first, then one that
+   was in force in another version, then a new one; among equals the earlier
+   origin (file, then document), then the key.
+5. Pure and deterministic: the same reads and previous objects give the same
+   result, in whatever order the reads come.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from translators.mesh.checks import Conflict, conflicts
+from translators.mesh.documents.kinds import ParseResult, Skipped, SourceObject
+from translators.mesh.documents.meta import Origin
+from translators.mesh.model.services import DEFAULT_DOMAIN_SUFFIX, ObjectKey
+from xds_server.errors import ConfigError
+
+Objects = Mapping[ObjectKey, SourceObject]
+"""Objects by (kind, namespace, name): what is in force."""
+
+NOTHING: Objects = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """One object (or document) this read refused, and what stays in force for it."""
+
+    errors: tuple[ConfigError, ...]
+    key: ObjectKey | None
+    """The object refused, when its document named one."""
+    kept: bool
+    """Whether the object's last valid version stays in force."""
+    in_force: Origin | None = None
+    """Where the version of the object in force now comes from (None: it is not in force):
+    its last valid version's place, or another document defining the same object."""
+
+    def standing(self) -> str:
+        """What stays in force for the object, in words for a log line."""
+        if self.kept:
+            return "its last valid version"
+        return f"the definition in {self.in_force}" if self.in_force else "nothing"
+
+
+@dataclass(frozen=True, slots=True)
+class InForce:
+    """The objects in force after a read, and the refusals of that read."""
+
+    objects: Objects
+    refusals: tuple[Refusal, ...]
+
+
+def in_force(
+    results: Iterable[ParseResult],
+    previous: Objects = NOTHING,
+    *,
+    unreadable: Collection[str] = (),
+    domain_suffix: str = DEFAULT_DOMAIN_SUFFIX,
+) -> InForce:
+    """What is in force after a read of ``results``, given what was in force before.
+
+    ``unreadable`` names the origins (files) that could not be read whole.
+    """
+    results = list(results)
+    read = [r.obj for r in results if r.obj is not None and not isinstance(r.obj, Skipped)]
+    invalid = [r for r in results if r.obj is None]
+    fallback = _last_valid(read, invalid, previous, unreadable)
+    rank = _rank(previous)
+    first = sorted([*read, *(previous[k] for k in fallback)], key=rank)
+    lost = conflicts(first, domain_suffix)
+    winners = _without(first, lost)
+    # A loser that was in force before falls back to that version (invariant 2);
+    # older than every newcomer, it may in turn push a newcomer out.
+    held = {o.meta.key for o in winners}
+    again = {c.obj.meta.key for c in lost if c.obj.meta.key in previous} - held - fallback
+    second = sorted([*winners, *(previous[k] for k in again)], key=rank)
+    lost_again = conflicts(second, domain_suffix)
+    objects = {o.meta.key: o for o in _without(second, lost_again)}
+    refused = [(r.errors, r.key) for r in invalid]
+    refused += [((c.error,), c.obj.meta.key) for c in (*lost, *lost_again)]
+    refusals = sorted((_refusal(e, k, objects, previous) for e, k in refused), key=_where)
+    return InForce(MappingProxyType(dict(sorted(objects.items()))), tuple(refusals))
+
+
+def _refusal(
+    errors: tuple[ConfigError, ...], key: ObjectKey | None, objects: Objects, previous: Objects
+) -> Refusal:
+    now = objects.get(key) if key is not None else None
+    if now is None:
+        return Refusal(errors, key, kept=False)
+    before = previous.get(now.meta.key)
+    return Refusal(errors, key, before is now or before == now, now.meta.origin)
+
+
+def _last_valid(
+    read: list[SourceObject],
+    invalid: list[ParseResult],
+    previous: Objects,
+    unreadable: Collection[str],
+) -> set[ObjectKey]:
+    """The keys whose previous version stands in for what this read could not give:
+    refused documents, and the objects of files that could not be read whole."""
+    read_now = {o.meta.key: o for o in read}
+    wanted = {r.key for r in invalid if r.key is not None}
+    wanted.update(k for k, o in previous.items() if o.meta.origin.path in unreadable)
+    return {k for k in wanted if k in previous and read_now.get(k) != previous[k]}
+
+
+def _without(objects: list[SourceObject], lost: tuple[Conflict, ...]) -> list[SourceObject]:
+    losers = {id(c.obj) for c in lost}
+    return [o for o in objects if id(o) not in losers]
+
+
+def _rank(previous: Objects) -> Callable[[SourceObject], tuple[int, Origin, ObjectKey]]:
+    """Older first: unchanged, then in force in another version, then new (invariant 4)."""
+
+    def rank(obj: SourceObject) -> tuple[int, Origin, ObjectKey]:
+        before = previous.get(obj.meta.key)
+        age = 0 if before is obj or before == obj else 1 if before is not None else 2
+        return (age, obj.meta.origin, obj.meta.key)
+
+    return rank
+
+
+def _where(refusal: Refusal) -> tuple[str, int, str]:
+    first = refusal.errors[0]  # a refusal always has its reason
+    return (first.path, first.document, str(refusal.key or ""))
