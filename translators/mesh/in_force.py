@@ -92,8 +92,8 @@ def in_force(
     # older than every newcomer, it may in turn push a newcomer out.
     held = {o.meta.key for o in winners}
     again = {c.obj.meta.key for c in lost if c.obj.meta.key in previous} - held - fallback
-    second = sorted([*winners, *(previous[k] for k in again)], key=rank)
-    lost_again = conflicts(second, domain_suffix)
+    second = sorted([*winners, *(previous[k] for k in again)], key=rank) if again else winners
+    lost_again = conflicts(second, domain_suffix) if again else ()
     objects = {o.meta.key: o for o in _without(second, lost_again)}
     refused = [(r.errors, r.key) for r in invalid]
     refused += [((c.error,), c.obj.meta.key) for c in (*lost, *lost_again)]
@@ -130,13 +130,18 @@ def _without(objects: list[SourceObject], lost: tuple[Conflict, ...]) -> list[So
     return [o for o in objects if id(o) not in losers]
 
 
-def _rank(previous: Objects) -> Callable[[SourceObject], tuple[int, Origin, ObjectKey]]:
+Rank = tuple[int, str, int, str, str, str]
+
+
+def _rank(previous: Objects) -> Callable[[SourceObject], Rank]:
     """Older first: unchanged, then in force in another version, then new (invariant 4)."""
 
-    def rank(obj: SourceObject) -> tuple[int, Origin, ObjectKey]:
-        before = previous.get(obj.meta.key)
+    def rank(obj: SourceObject) -> Rank:
+        meta = obj.meta
+        before = previous.get(meta.key)
         age = 0 if before is obj or before == obj else 1 if before is not None else 2
-        return (age, obj.meta.origin, obj.meta.key)
+        key = meta.key
+        return (age, meta.origin.path, meta.origin.document, key.kind, key.namespace, key.name)
 
     return rank
 
