@@ -1,7 +1,7 @@
 """Turns each debounced burst of config edits into one model, logged and applied.
 
-The source says when to read again (``DirectoryWatch``) and what is in force
-(``FileSource``); this module reads, reports and applies. Invariants:
+The source says when to read again (``DirectoryWatch``) and the ``Loader``
+what is in force; this module reads, reports and applies. Invariants:
 
 1. One bad object is refused alone: each refusal is logged (file, document,
    object, field, reason, and whether its last valid version stays) and
@@ -9,8 +9,8 @@ The source says when to read again (``DirectoryWatch``) and what is in force
 2. A read that yields no object at all while objects are served (every file
    gone, the directory emptied) is refused whole, loudly, unless
    ``allow_empty_config``: an accident must not push an empty mesh.
-3. A read is committed to the source only once applied, so a refused or
-   failed read leaves the source where it was.
+3. A read is committed to the loader only once applied, so a refused or
+   failed read leaves what is in force where it was.
 4. Edits are debounced by the source: a burst becomes one reload; time comes
    from the injected ``clock``.
 """
@@ -30,7 +30,7 @@ from translators.mesh.analysis import analyze
 from translators.mesh.model.mesh import MeshModel
 from translators.sources.debounce import Debouncer
 from translators.sources.directory_watch import DirectoryWatch
-from translators.sources.files import FileSource, LoadResult
+from translators.sources.loader import Loader, LoadResult
 from xds_server import metrics
 from xds_server.errors import ConfigInvalid
 
@@ -61,30 +61,30 @@ def report(result: LoadResult) -> None:
         log.warning("config.analysis", detail=finding)
 
 
-def read_and_report(source: FileSource) -> LoadResult:
-    """``source.read()`` with its refusals and warnings logged; ``ConfigInvalid`` if the
-    directory is gone."""
-    result = source.read()
+def read_and_report(loader: Loader) -> LoadResult:
+    """``loader.read()`` with its refusals and warnings logged; ``ConfigInvalid`` if a
+    source cannot be read at all (the config directory is gone)."""
+    result = loader.read()
     report(result)
     return result
 
 
 class ConfigWatcher:
-    """Reloads ``source`` after edits and hands each good model to ``apply``."""
+    """Reloads through ``loader`` after edits and hands each good model to ``apply``."""
 
     def __init__(
         self,
         settings: Settings,
-        source: FileSource,
+        loader: Loader,
         apply: Callable[[MeshModel, float], None],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
-        self.source = source
+        self.loader = loader
         self.apply = apply
         self.clock = clock
         debouncer = Debouncer(settings.debounce_after, settings.debounce_max)
-        self.watch = DirectoryWatch(source.root, debouncer, clock)
+        self.watch = DirectoryWatch(settings.config_dir, debouncer, clock)
 
     async def run(self) -> None:
         """Watch forever (until cancelled)."""
@@ -102,7 +102,7 @@ class ConfigWatcher:
         started = self.clock()
         metrics.INBOUND_UPDATES.labels("config").inc(merged)
         try:
-            result = await asyncio.to_thread(read_and_report, self.source)
+            result = await asyncio.to_thread(read_and_report, self.loader)
         except ConfigInvalid as invalid:
             log.error("config.unreadable", detail=str(invalid), in_force="the last good config")
             return False
@@ -117,7 +117,7 @@ class ConfigWatcher:
                 detail="the last good config stays in force",
             )
             return False
-        self.source.commit(result)
+        self.loader.commit(result)
         metrics.SERVICES.set(len(result.model.services))
         log.info(
             "config.applied",
@@ -132,12 +132,12 @@ class ConfigWatcher:
 
     def _refuses_empty(self, result: LoadResult) -> bool:
         """Invariant 2: nothing read while objects are served is taken for an accident."""
-        if result.documents or not self.source.in_force or self.settings.allow_empty_config:
+        if result.documents or not self.loader.in_force or self.settings.allow_empty_config:
             return False
         log.error(
             "config.empty_refused",
-            config_dir=str(self.source.root),
-            objects_in_force=len(self.source.in_force),
+            config_dir=str(self.settings.config_dir),
+            objects_in_force=len(self.loader.in_force),
             detail="the config directory yields no object; the last good config stays in "
             "force (serve with --allow-empty-config to let an empty directory empty the mesh)",
         )

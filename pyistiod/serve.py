@@ -21,6 +21,7 @@ from pyistiod.settings import Settings
 from pyistiod.workload_certs import CertificateIssuer
 from translators.mesh.model.mesh import MeshModel
 from translators.sources.files import FileSource
+from translators.sources.loader import Loader
 from xds_server.cache import SnapshotCache
 from xds_server.transport.server import TlsListener, XdsServer
 
@@ -93,9 +94,9 @@ async def serve(settings: Settings) -> None:
     every later load; ``ConfigInvalid`` (no such config directory) propagates
     to the caller, as does a ``CAError`` for an unusable CA directory.
     """
-    source = FileSource(settings.config_dir, settings.domain_suffix)
-    initial = read_and_report(source)
-    source.commit(initial)
+    loader = Loader([FileSource(settings.config_dir)], settings.domain_suffix)
+    initial = read_and_report(loader)
+    loader.commit(initial)
     cp = await start_control_plane(settings, initial.model)
     if settings.monitoring_address:
         host, mport = _split(settings.monitoring_address)
@@ -109,7 +110,7 @@ async def serve(settings: Settings) -> None:
         services=len(initial.model.services),
         monitoring=settings.monitoring_address,
     )
-    watcher = ConfigWatcher(settings, source, cp.registry.apply_model)
+    watcher = ConfigWatcher(settings, loader, cp.registry.apply_model)
     try:
         await watcher.run()
     finally:

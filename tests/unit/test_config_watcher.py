@@ -1,6 +1,6 @@
 """What a reload applies: bad objects refused alone, an emptied directory refused whole.
 
-``ConfigWatcher.reload`` against a real directory and ``FileSource``, with the
+``ConfigWatcher.reload`` against a real directory (``FileSource``, ``Loader``), with the
 model handed to a recording ``apply`` instead of a server.
 """
 
@@ -15,6 +15,7 @@ from pyistiod.config_watcher import ConfigWatcher
 from pyistiod.settings import Settings
 from translators.mesh.model.mesh import MeshModel
 from translators.sources.files import FileSource
+from translators.sources.loader import Loader
 
 SERVICE = """\
 apiVersion: v1
@@ -43,7 +44,7 @@ class Applied:
 
 def watcher(root: Path, applied: Applied, allow_empty: bool = False) -> ConfigWatcher:
     settings = Settings(config_dir=root, allow_empty_config=allow_empty)
-    return ConfigWatcher(settings, FileSource(root), applied)
+    return ConfigWatcher(settings, Loader([FileSource(root)]), applied)
 
 
 def write(root: Path, name: str, text: str) -> None:
@@ -108,12 +109,12 @@ async def test_a_read_that_is_not_applied_is_not_remembered(tmp_path: Path) -> N
     def failing(_model: MeshModel, _changed_at: float) -> None:
         raise RuntimeError("translator bug")
 
-    source = FileSource(tmp_path)
-    w = ConfigWatcher(Settings(config_dir=tmp_path), source, failing)
+    loader = Loader([FileSource(tmp_path)])
+    w = ConfigWatcher(Settings(config_dir=tmp_path), loader, failing)
     write(tmp_path, "web.yaml", service("web"))
     with capture_logs():
         assert not await w.reload()
-    assert source.in_force == {}
+    assert loader.in_force == {}
 
 
 async def test_a_missing_directory_is_logged_and_nothing_is_applied(tmp_path: Path) -> None:

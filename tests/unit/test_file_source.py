@@ -9,7 +9,8 @@ import pytest
 
 import pyistiod
 from translators.mesh.model.services import Protocol, labels_of
-from translators.sources.files import LoadResult, load_dir
+from translators.sources.files import load_dir
+from translators.sources.loader import LoadResult
 from xds_server.errors import ConfigError, ConfigInvalid
 
 EXAMPLE = Path(pyistiod.__file__).parent / "examples" / "mesh"
@@ -271,10 +272,11 @@ def test_editing_one_document_reparses_only_that_document(tmp_path: Path) -> Non
 
 def test_broken_yaml_keeps_the_objects_the_file_held(tmp_path: Path) -> None:
     from translators.sources.files import FileSource
+    from translators.sources.loader import Loader
 
     write(tmp_path, "all.yaml", f"{SERVICE}---\n{POD}---\n{SLICE}")
     write(tmp_path, "other.yaml", SERVICE.replace("name: web", "name: api"))
-    source = FileSource(tmp_path)
+    source = Loader([FileSource(tmp_path)])
     source.commit(source.read())
     write(tmp_path, "all.yaml", f"{SERVICE}---\nkind: Pod\nname: a: b\n---\n{SLICE}")
     (tmp_path / "other.yaml").unlink()
@@ -290,9 +292,10 @@ def test_broken_yaml_keeps_the_objects_the_file_held(tmp_path: Path) -> None:
 
 def test_a_read_is_remembered_only_once_committed(tmp_path: Path) -> None:
     from translators.sources.files import FileSource
+    from translators.sources.loader import Loader
 
     write(tmp_path, "svc.yaml", SERVICE)
-    source = FileSource(tmp_path)
+    source = Loader([FileSource(tmp_path)])
     first = source.read()
     write(tmp_path, "svc.yaml", SERVICE.replace("port: 80", "port: eighty"))
     assert source.read().objects == 0  # nothing committed: no last valid version yet

@@ -4,9 +4,11 @@ Invariants:
 
 1. One bad object is refused alone: every object of every file is read, an
    invalid one (or one losing a cross-object rule) is reported as a
-   ``Refusal`` and keeps its last valid version in force (``mesh.in_force``),
-   and the model is built from what is in force. ``load_dir`` never raises
-   for an object; ``ConfigInvalid`` only when the path does not exist.
+   ``Refusal`` and keeps its last valid version in force (``mesh.in_force``,
+   through ``loader.load``), and the model is built from what is in force.
+   Nothing raises for an object; ``ConfigInvalid`` only when the path does
+   not exist. A file that cannot be read whole (unreadable, broken YAML) is
+   named in ``Documents.unreadable``, so its objects keep their versions.
 2. Deterministic: files are every ``*.yaml``/``*.yml`` below the root, read in
    sorted path order; hidden files and directories (``.git``, and the
    ``..data`` links of a mounted ConfigMap, which would double every file)
@@ -15,8 +17,8 @@ Invariants:
    their 0-based index within the file.
 4. The only I/O is reading the files; nothing is logged. Unsupported kinds
    come back as warnings for the caller to log.
-5. ``FileSource`` is the one owner of the source's memory: parsed files and
-   the objects in force after the last read that was applied.
+5. ``FileSource`` keeps parsed files between reads (``ParseCache``); what is
+   in force between reads is the ``Loader``'s.
 """
 
 from __future__ import annotations
@@ -24,43 +26,18 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from translators.mesh.builder import build_model
 from translators.mesh.documents.kinds import ParseResult, Skipped, parse_object
-from translators.mesh.in_force import NOTHING, Objects, Refusal, in_force
-from translators.mesh.model.mesh import MeshModel
+from translators.mesh.in_force import NOTHING, Objects
 from translators.mesh.model.services import DEFAULT_DOMAIN_SUFFIX
+from translators.sources.loader import Documents, LoadResult, load
 from xds_server.errors import ConfigError, ConfigInvalid
 
 YAML_SUFFIXES = (".yaml", ".yml")
-
-
-@dataclass(frozen=True, slots=True)
-class LoadResult:
-    """A loaded config directory.
-
-    ``files`` counts the YAML files read; ``objects`` the objects in force (in
-    the model); ``documents`` the documents of supported kinds read, valid or
-    not. ``in_force`` is what the next read starts from, once this one is
-    applied.
-    """
-
-    model: MeshModel
-    warnings: tuple[str, ...]
-    files: int
-    objects: int
-    refusals: tuple[Refusal, ...] = ()
-    in_force: Objects = field(default_factory=lambda: NOTHING)
-    documents: int = 0
-
-    @property
-    def errors(self) -> tuple[ConfigError, ...]:
-        """Every error of every refused object, in file order."""
-        return tuple(e for r in self.refusals for e in r.errors)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +84,25 @@ class ParseCache:
         return out
 
 
+def read_dir(path: Path, cache: ParseCache | None = None) -> Documents:
+    """Every document of every YAML file below ``path`` (or of the one file ``path``).
+
+    Raises ``ConfigInvalid`` only if ``path`` does not exist.
+    """
+    files = yaml_files(path)
+    if files is None:
+        raise ConfigInvalid([ConfigError(str(path), 0, "", "no such directory or YAML file")])
+    root = path if path.is_dir() else path.parent
+    named = [(f, _relative(f, root)) for f in files]
+    results = (cache or ParseCache()).load(named)
+    return Documents(
+        tuple(d for r in results for d in r.results),
+        tuple(w for r in results for w in r.warnings),
+        frozenset(display for (_, display), r in zip(named, results, strict=True) if not r.whole),
+        len(files),
+    )
+
+
 def load_dir(
     path: Path,
     domain_suffix: str = DEFAULT_DOMAIN_SUFFIX,
@@ -119,54 +115,19 @@ def load_dir(
     its version from there. Raises ``ConfigInvalid`` only if ``path`` does not
     exist.
     """
-    files = yaml_files(path)
-    if files is None:
-        raise ConfigInvalid([ConfigError(str(path), 0, "", "no such directory or YAML file")])
-    root = path if path.is_dir() else path.parent
-    named = [(f, _relative(f, root)) for f in files]
-    results = (cache or ParseCache()).load(named)
-    documents = [d for r in results for d in r.results]
-    broken = {display for (_, display), r in zip(named, results, strict=True) if not r.whole}
-    settled = in_force(documents, previous, unreadable=broken, domain_suffix=domain_suffix)
-    model = build_model(settled.objects.values(), domain_suffix)
-    warnings = tuple(w for r in results for w in r.warnings)
-    return LoadResult(
-        model,
-        warnings,
-        len(files),
-        len(settled.objects),
-        settled.refusals,
-        settled.objects,
-        len(documents),
-    )
+    return load([read_dir(path, cache)], previous, domain_suffix)
 
 
 class FileSource:
-    """A config directory read again and again (invariant 5).
+    """A config directory read again and again: parsed files are kept for the next read."""
 
-    ``read`` loads the directory against what is in force; ``commit`` records
-    a read as applied, so the next read keeps a refused object's version from
-    it. A read that is never committed (the caller refused it) changes nothing.
-    """
-
-    def __init__(self, root: Path, domain_suffix: str = DEFAULT_DOMAIN_SUFFIX) -> None:
+    def __init__(self, root: Path) -> None:
         self.root = root
-        self.domain_suffix = domain_suffix
         self._cache = ParseCache()
-        self._in_force: Objects = NOTHING
 
-    def read(self) -> LoadResult:
-        """Load the directory now; ``ConfigInvalid`` if it does not exist."""
-        return load_dir(self.root, self.domain_suffix, self._cache, self._in_force)
-
-    def commit(self, result: LoadResult) -> None:
-        """``result`` is now served: its objects are what the next read starts from."""
-        self._in_force = result.in_force
-
-    @property
-    def in_force(self) -> Objects:
-        """The objects in force after the last committed read."""
-        return self._in_force
+    def read(self) -> Documents:
+        """Every document of the directory now; ``ConfigInvalid`` if it does not exist."""
+        return read_dir(self.root, self._cache)
 
 
 def yaml_files(path: Path) -> list[Path] | None:

@@ -1,0 +1,172 @@
+"""A real kube-apiserver and etcd on loopback, for the tests that claim Kubernetes works.
+
+The binaries come from the environment (``KUBE_APISERVER``, ``ETCD``; ``.ci/run``
+sets them when it finds them); without them the tests that need a cluster skip,
+saying why. The API server runs as a bare control plane: no controller-manager,
+scheduler or kubelet, so tests create what those would (ServiceAccounts,
+EndpointSlices, Pod status).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from pyistiod.local_mesh import free_port
+
+MISSING = (
+    "needs a real kube-apiserver and etcd: set KUBE_APISERVER and ETCD to their paths "
+    "(.ci/run does when it finds them)"
+)
+
+
+def binaries() -> tuple[str, str] | None:
+    """The (kube-apiserver, etcd) paths from the environment, if both are set and exist."""
+    kas, etcd = os.environ.get("KUBE_APISERVER", ""), os.environ.get("ETCD", "")
+    if kas and etcd and Path(kas).exists() and Path(etcd).exists():
+        return kas, etcd
+    return None
+
+
+@dataclass
+class KubeCluster:
+    """A running etcd + kube-apiserver pair and the admin credentials to reach it."""
+
+    workdir: Path
+    port: int
+    token: str
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def server(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.workdir / "kubeconfig"
+
+    def start(self, kas: str, etcd: str, timeout: float = 60.0) -> None:
+        """Start etcd, then the API server; return once ``/readyz`` says ok."""
+        etcd_port, peer_port = free_port(), free_port()
+        self._spawn(
+            "etcd",
+            [
+                etcd,
+                "--name=default",
+                f"--data-dir={self.workdir / 'etcd-data'}",
+                f"--listen-client-urls=http://127.0.0.1:{etcd_port}",
+                f"--advertise-client-urls=http://127.0.0.1:{etcd_port}",
+                f"--listen-peer-urls=http://127.0.0.1:{peer_port}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}",
+                f"--initial-cluster=default=http://127.0.0.1:{peer_port}",
+                "--unsafe-no-fsync",
+            ],
+        )
+        self._write_credentials()
+        self._spawn(
+            "kube-apiserver",
+            [
+                kas,
+                f"--etcd-servers=http://127.0.0.1:{etcd_port}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={self.port}",
+                "--advertise-address=127.0.0.1",
+                "--service-cluster-ip-range=10.96.0.0/16",
+                "--authorization-mode=RBAC",
+                f"--token-auth-file={self.workdir / 'tokens.csv'}",
+                "--service-account-issuer=https://kubernetes.default.svc",
+                f"--service-account-key-file={self.workdir / 'sa.pub'}",
+                f"--service-account-signing-key-file={self.workdir / 'sa.key'}",
+                f"--cert-dir={self.workdir / 'certs'}",
+                "--enable-priority-and-fairness=false",
+                "--endpoint-reconciler-type=none",
+            ],
+        )
+        self._wait_ready(timeout)
+
+    def stop(self) -> None:
+        """Stop both processes (TERM, then KILL after 10 s)."""
+        for proc in reversed(self.procs):
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.procs.clear()
+
+    def _spawn(self, name: str, argv: list[str]) -> None:
+        log = (self.workdir / f"{name}.log").open("wb")
+        self.procs.append(
+            subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        )
+
+    def _write_credentials(self) -> None:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        (self.workdir / "sa.key").write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.TraditionalOpenSSL,
+                serialization.NoEncryption(),
+            )
+        )
+        (self.workdir / "sa.pub").write_bytes(
+            key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
+        (self.workdir / "tokens.csv").write_text(f'{self.token},admin,admin,"system:masters"\n')
+        self.kubeconfig.write_text(
+            "apiVersion: v1\nkind: Config\n"
+            f"clusters:\n- name: local\n  cluster:\n    server: {self.server}\n"
+            "    insecure-skip-tls-verify: true\n"
+            f"users:\n- name: admin\n  user:\n    token: {self.token}\n"
+            "contexts:\n- name: local\n  context: {cluster: local, user: admin}\n"
+            "current-context: local\n"
+        )
+
+    def _wait_ready(self, timeout: float) -> None:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        request = urllib.request.Request(
+            f"{self.server}/readyz", headers={"Authorization": f"Bearer {self.token}"}
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for proc, name in zip(self.procs, ("etcd", "kube-apiserver"), strict=False):
+                if proc.poll() is not None:
+                    tail = (self.workdir / f"{name}.log").read_text(errors="replace")[-2000:]
+                    raise RuntimeError(f"{name} exited with {proc.returncode}:\n{tail}")
+            try:
+                with urllib.request.urlopen(request, timeout=2, context=context) as response:
+                    if response.read() == b"ok":
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"kube-apiserver not ready after {timeout:.0f} s")
+
+
+def start_cluster(workdir: Path) -> KubeCluster:
+    """A started cluster in ``workdir``; raises ``LookupError`` when the binaries are missing."""
+    found = binaries()
+    if found is None:
+        raise LookupError(MISSING)
+    cluster = KubeCluster(workdir, free_port(), secrets.token_hex(16))
+    try:
+        cluster.start(*found)
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster

@@ -1,0 +1,116 @@
+"""From what the sources read to one model: the step every read of every source goes through.
+
+A source (``FileSource``, ``KubernetesSource``) only reads: it hands over
+``Documents``, every document of a supported kind it holds, valid or not.
+``load`` puts the documents of all sources together, settles which version of
+each object is in force (``mesh.in_force``: a bad object is refused alone)
+and builds the model. Invariants:
+
+1. Sources are equal: their documents are settled together, so a Service
+   from a file and a VirtualService from the API server meet in one model,
+   and a conflict between them is resolved like any other.
+2. ``Loader`` is the one owner of what is in force: it reads every source,
+   and only remembers a read once ``commit`` says it was applied, so a read
+   the caller refuses (an emptied directory, a translator bug) changes
+   nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from translators.mesh.builder import build_model
+from translators.mesh.documents.kinds import ParseResult
+from translators.mesh.in_force import NOTHING, Objects, Refusal, in_force
+from translators.mesh.model.mesh import MeshModel
+from translators.mesh.model.services import DEFAULT_DOMAIN_SUFFIX
+from xds_server.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class Documents:
+    """One read of one source: its documents of supported kinds, valid or not."""
+
+    results: tuple[ParseResult, ...]
+    warnings: tuple[str, ...] = ()
+    unreadable: frozenset[str] = frozenset()
+    """Origins (files) that could not be read whole: their objects keep their last versions."""
+    files: int = 0
+    """Files read, for a file source."""
+
+
+class Source(Protocol):
+    """Anything that can read its documents now."""
+
+    def read(self) -> Documents:
+        """Every document the source holds now (may raise ``ConfigInvalid`` if it cannot)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    """A loaded config.
+
+    ``files`` counts the YAML files read; ``objects`` the objects in force (in
+    the model); ``documents`` the documents of supported kinds read, valid or
+    not. ``in_force`` is what the next read starts from, once this one is
+    applied.
+    """
+
+    model: MeshModel
+    warnings: tuple[str, ...]
+    files: int
+    objects: int
+    refusals: tuple[Refusal, ...] = ()
+    in_force: Objects = field(default_factory=lambda: NOTHING)
+    documents: int = 0
+
+    @property
+    def errors(self) -> tuple[ConfigError, ...]:
+        """Every error of every refused object, in file order."""
+        return tuple(e for r in self.refusals for e in r.errors)
+
+
+def load(
+    reads: Iterable[Documents],
+    previous: Objects = NOTHING,
+    domain_suffix: str = DEFAULT_DOMAIN_SUFFIX,
+) -> LoadResult:
+    """The model of every source's documents, given what was in force before (invariant 1)."""
+    reads = list(reads)
+    results = [r for read in reads for r in read.results]
+    unreadable = frozenset().union(*(read.unreadable for read in reads))
+    settled = in_force(results, previous, unreadable=unreadable, domain_suffix=domain_suffix)
+    return LoadResult(
+        build_model(settled.objects.values(), domain_suffix),
+        tuple(w for read in reads for w in read.warnings),
+        sum(read.files for read in reads),
+        len(settled.objects),
+        settled.refusals,
+        settled.objects,
+        len(results),
+    )
+
+
+class Loader:
+    """Reads every source and settles what is in force; the one owner of that memory."""
+
+    def __init__(self, sources: Sequence[Source], domain_suffix: str = DEFAULT_DOMAIN_SUFFIX):
+        self.sources = tuple(sources)
+        self.domain_suffix = domain_suffix
+        self._in_force: Objects = NOTHING
+
+    def read(self) -> LoadResult:
+        """Read every source now and settle against what is in force; nothing is remembered."""
+        return load((s.read() for s in self.sources), self._in_force, self.domain_suffix)
+
+    def commit(self, result: LoadResult) -> None:
+        """``result`` is now served: its objects are what the next read starts from."""
+        self._in_force = result.in_force
+
+    @property
+    def in_force(self) -> Objects:
+        """The objects in force after the last committed read."""
+        return self._in_force
