@@ -46,6 +46,7 @@ class KubeCluster:
     port: int
     token: str
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    argv: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def server(self) -> str:
@@ -105,8 +106,21 @@ class KubeCluster:
                 proc.wait()
         self.procs.clear()
 
+    def restart_apiserver(self, timeout: float = 60.0) -> None:
+        """Stop the API server (etcd keeps its data) and start it again; wait until ready."""
+        apiserver = self.procs.pop()
+        apiserver.terminate()  # it waits for open watches to end; do not wait long for it
+        try:
+            apiserver.wait(3)
+        except subprocess.TimeoutExpired:
+            apiserver.kill()
+            apiserver.wait()
+        self._spawn("kube-apiserver", self.argv["kube-apiserver"])
+        self._wait_ready(timeout)
+
     def _spawn(self, name: str, argv: list[str]) -> None:
-        log = (self.workdir / f"{name}.log").open("wb")
+        self.argv[name] = argv
+        log = (self.workdir / f"{name}.log").open("ab")
         self.procs.append(
             subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         )

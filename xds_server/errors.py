@@ -69,7 +69,8 @@ class ConfigError:
     """One invalid input object: where it is and why it is refused.
 
     ``path`` is the file, ``document`` the 0-based index of the YAML document in
-    it, ``field`` a dotted path such as ``spec.ports[0].port``.
+    it (-1 for an object that is no document of a file: one read from the API
+    server), ``field`` a dotted path such as ``spec.ports[0].port``.
     """
 
     path: str
@@ -82,7 +83,8 @@ class ConfigError:
     def __str__(self) -> str:
         what = f" {self.object}" if self.object else ""
         at = f" field {self.field}" if self.field else ""
-        return f"{self.path} (document {self.document}){what}:{at} {self.reason}"
+        where = f"{self.path} (document {self.document})" if self.document >= 0 else self.path
+        return f"{where}{what}:{at} {self.reason}"
 
 
 class ConfigInvalid(PyistiodError):

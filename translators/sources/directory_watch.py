@@ -24,6 +24,7 @@ from pathlib import Path
 
 import watchfiles
 
+from translators.sources.changes import debounced
 from translators.sources.debounce import Burst, Debouncer
 
 
@@ -42,20 +43,13 @@ class DirectoryWatch:
         """Every burst, forever; close it (``contextlib.aclosing``) to stop watching."""
         watcher = asyncio.create_task(self._watch())
         try:
-            while True:
-                await self._wait_until_due()
-                burst = self.debouncer.release(self.clock())
-                if burst is not None:
+            async with contextlib.aclosing(
+                debounced(self.debouncer, self._changed, self.clock)
+            ) as bursts:
+                async for burst in bursts:
                     yield burst
         finally:
             watcher.cancel()
-
-    async def _wait_until_due(self) -> None:
-        due = self.debouncer.deadline()
-        timeout = None if due is None else max(0.0, due - self.clock())
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), timeout)
-        self._changed.clear()
 
     async def _watch(self) -> None:
         async for _changes in watchfiles.awatch(self.root, debounce=20, step=5, recursive=True):

@@ -22,13 +22,16 @@ DEFAULT_NAMESPACE = "default"
 
 @dataclass(frozen=True, slots=True, order=True)
 class Origin:
-    """A document's place: the file (relative to the config root) and its 0-based index."""
+    """A document's place: the file (relative to the config root) and its 0-based index.
+
+    An object read from the API server has the path ``kubernetes`` and index -1.
+    """
 
     path: str
     document: int
 
     def __str__(self) -> str:
-        return f"{self.path} (document {self.document})"
+        return f"{self.path} (document {self.document})" if self.document >= 0 else self.path
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,203 @@
+"""The Kubernetes source against a real API server: list, watch, relist, reconnect.
+
+Each test starts its own ``KubernetesSource`` and works in a fresh namespace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from kube_cluster import KubeCluster
+from kube_objects import endpoint_slice, service, virtual_service, wait_established
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client import ApiClient
+
+from translators.sources.debounce import Debouncer
+from translators.sources.kubernetes.reflector import Reflector
+from translators.sources.kubernetes.resources import RESOURCES, Resource
+from translators.sources.kubernetes.source import KubernetesSource
+from translators.sources.kubernetes.watch import follow
+from translators.sources.loader import Loader
+
+pytestmark = pytest.mark.kube
+
+
+async def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not check():
+            await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def source(api: ApiClient) -> AsyncIterator[KubernetesSource]:
+    src = KubernetesSource(api, Debouncer(quiet=0.05, max_wait=1.0))
+    await src.start(timeout=30)
+    try:
+        yield src
+    finally:
+        await src.stop()
+
+
+def names(src: KubernetesSource, kind: str, namespace: str) -> dict[str, Any]:
+    """The objects of ``kind`` in ``namespace`` the source holds, by name."""
+    out = {}
+    for r in src.read().results:
+        if r.key is not None and r.key.kind == kind and r.key.namespace == namespace:
+            out[r.key.name] = r
+    return out
+
+
+async def create_vs(api: ApiClient, namespace: str, body: dict[str, Any]) -> None:
+    await client.CustomObjectsApi(api).create_namespaced_custom_object(
+        "networking.istio.io", "v1", namespace, "virtualservices", body
+    )
+
+
+async def test_objects_added_updated_and_deleted_reach_the_source(
+    api: ApiClient, namespace: str, source: KubernetesSource
+) -> None:
+    core, discovery = client.CoreV1Api(api), client.DiscoveryV1Api(api)
+    await core.create_namespaced_service(namespace, service("web", 80))
+    await discovery.create_namespaced_endpoint_slice(
+        namespace, endpoint_slice("web-1", "web", "10.1.0.1")
+    )
+    await create_vs(api, namespace, virtual_service("web", "web"))
+    await eventually(lambda: set(names(source, "Service", namespace)) == {"web"})
+    await eventually(lambda: set(names(source, "EndpointSlice", namespace)) == {"web-1"})
+    await eventually(lambda: set(names(source, "VirtualService", namespace)) == {"web"})
+
+    current = await core.read_namespaced_service("web", namespace)
+    current.spec.ports[0].port = 81
+    await core.replace_namespaced_service("web", namespace, current)
+
+    def port() -> int:
+        obj = names(source, "Service", namespace)["web"].obj
+        return int(obj.ports[0].port)
+
+    await eventually(lambda: port() == 81)
+    await discovery.delete_namespaced_endpoint_slice("web-1", namespace)
+    await eventually(lambda: "web-1" not in names(source, "EndpointSlice", namespace))
+
+
+async def test_changes_come_as_debounced_bursts(
+    api: ApiClient, namespace: str, source: KubernetesSource
+) -> None:
+    bursts = source.changes()
+    pending = asyncio.ensure_future(anext(bursts))
+    core = client.CoreV1Api(api)
+    for i in range(3):
+        await core.create_namespaced_service(namespace, service(f"s{i}"))
+    burst = await asyncio.wait_for(pending, 10)
+    assert burst.changes >= 1
+    await bursts.aclose()
+
+
+async def test_an_invalid_custom_object_is_refused_alone(
+    api: ApiClient, namespace: str, source: KubernetesSource
+) -> None:
+    await client.CoreV1Api(api).create_namespaced_service(namespace, service("web"))
+    await create_vs(api, namespace, virtual_service("good", "web"))
+    await create_vs(api, namespace, virtual_service("bad", "web", regex="/x(?=y)"))
+    await eventually(lambda: set(names(source, "VirtualService", namespace)) == {"good", "bad"})
+    result = Loader([source]).read()
+    refused = [r for r in result.refusals if r.key is not None and r.key.namespace == namespace]
+    assert [(r.key.name if r.key else None) for r in refused] == ["bad"]
+    assert str(refused[0].errors[0]).startswith(f"kubernetes VirtualService {namespace}/bad:")
+    in_force = {v.name for v in result.model.virtual_services if v.namespace == namespace}
+    assert in_force == {"good"}
+    assert any(s.namespace == namespace for s in result.model.services)
+
+
+async def test_a_too_old_resource_version_relists_without_losing_or_duplicating(
+    api: ApiClient, namespace: str
+) -> None:
+    services = next(r for r in RESOURCES if r.kind == "Service")
+    core = client.CoreV1Api(api)
+    await core.create_namespaced_service(namespace, service("a"))
+    reflector = Reflector(services)
+    changes: list[set[tuple[str, str]]] = []
+    errors: list[str] = []
+    task = asyncio.create_task(follow(api, reflector, changes.append, errors.append, errors.append))
+    try:
+        await eventually(lambda: (namespace, "a") in reflector.objects)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await core.create_namespaced_service(namespace, service("b"))
+        await core.delete_namespaced_service("a", namespace)
+        reflector.resource_version = "1"  # long gone from the API server's window: 410
+        changes.clear()
+        task = asyncio.create_task(
+            follow(api, reflector, changes.append, errors.append, errors.append)
+        )
+        await eventually(lambda: (namespace, "b") in reflector.objects)
+        await eventually(lambda: reflector.resource_version not in (None, "1"))
+        mine = {k for k in reflector.objects if k[0] == namespace}
+        assert mine == {(namespace, "b")}
+        assert {(namespace, "a"), (namespace, "b")} <= set().union(*changes)
+        assert errors == []  # a 410 is not an error: it relists
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_missing_crd_is_reported_once_and_retried(api: ApiClient, namespace: str) -> None:
+    widgets = Resource("example.pyistiod.io/v1", "Widget", "widgets", needs_crd=True)
+    reflector = Reflector(widgets)
+    missing: list[str] = []
+    errors: list[str] = []
+    task = asyncio.create_task(
+        follow(api, reflector, lambda _k: None, missing.append, errors.append, missing_retry=0.2)
+    )
+    try:
+        await eventually(lambda: reflector.synced)
+        await asyncio.sleep(0.6)  # several retries
+        assert len(missing) == 1 and "example.pyistiod.io/v1 Widget is not served" in missing[0]
+        await _install_widget_crd(api)
+        widget = {
+            "apiVersion": "example.pyistiod.io/v1",
+            "kind": "Widget",
+            "metadata": {"name": "w"},
+        }
+        await client.CustomObjectsApi(api).create_namespaced_custom_object(
+            "example.pyistiod.io", "v1", namespace, "widgets", widget
+        )
+        await eventually(lambda: (namespace, "w") in reflector.objects)
+        assert errors == []
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def _install_widget_crd(api: ApiClient) -> None:
+    schema = {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
+    ext = client.ApiextensionsV1Api(api)
+    await ext.create_custom_resource_definition(
+        {
+            "metadata": {"name": "widgets.example.pyistiod.io"},
+            "spec": {
+                "group": "example.pyistiod.io",
+                "names": {"kind": "Widget", "plural": "widgets", "singular": "widget"},
+                "scope": "Namespaced",
+                "versions": [{"name": "v1", "served": True, "storage": True, "schema": schema}],
+            },
+        }
+    )
+    await wait_established(ext, "widgets.example.pyistiod.io")
+
+
+async def test_an_api_server_restart_mid_watch_is_survived(
+    cluster: KubeCluster, namespace: str, source: KubernetesSource
+) -> None:
+    await asyncio.to_thread(cluster.restart_apiserver)
+    async with await _fresh_client(cluster) as fresh:
+        await client.CoreV1Api(fresh).create_namespaced_service(namespace, service("after"))
+    await eventually(lambda: "after" in names(source, "Service", namespace), timeout=60)
+
+
+async def _fresh_client(cluster: KubeCluster) -> ApiClient:
+    from kubernetes_asyncio import config
+
+    return await config.new_client_from_config(str(cluster.kubeconfig))

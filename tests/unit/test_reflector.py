@@ -1,0 +1,99 @@
+"""The list-then-watch state of one resource, event by event (sources.kubernetes.reflector).
+
+The same rules are proved against a real API server in ``tests/kubernetes``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from translators.sources.kubernetes.reflector import Expired, Reflector, WatchFailed
+from translators.sources.kubernetes.resources import RESOURCES, Resource
+
+SERVICES = next(r for r in RESOURCES if r.kind == "Service")
+
+
+def item(name: str, rv: str, ns: str = "default", **extra: Any) -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": ns, "resourceVersion": rv}, **extra}
+
+
+def event(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
+    return {"type": kind, "object": obj}
+
+
+def listed(*items: dict[str, Any], rv: str = "10") -> Reflector:
+    r = Reflector(SERVICES)
+    r.listed(items, rv)
+    return r
+
+
+def test_a_list_fills_the_store_and_sets_where_to_watch_from() -> None:
+    r = Reflector(SERVICES)
+    assert not r.synced and r.resource_version is None
+    changed = r.listed([item("a", "5"), item("b", "6")], "10")
+    assert changed == {("default", "a"), ("default", "b")}
+    assert r.synced and r.resource_version == "10"
+    # list items may omit apiVersion and kind; stored documents carry them
+    assert r.objects[("default", "a")]["kind"] == "Service"
+    assert r.objects[("default", "a")]["apiVersion"] == "v1"
+
+
+def test_watch_events_add_modify_and_delete() -> None:
+    r = listed(item("a", "5"))
+    assert r.event(event("ADDED", item("b", "11"))) == {("default", "b")}
+    assert r.event(event("MODIFIED", item("a", "12", spec={"x": 1}))) == {("default", "a")}
+    assert r.objects[("default", "a")]["spec"] == {"x": 1}
+    assert r.event(event("DELETED", item("b", "13"))) == {("default", "b")}
+    assert set(r.objects) == {("default", "a")} and r.resource_version == "13"
+
+
+def test_a_bookmark_moves_the_resource_version_and_changes_nothing() -> None:
+    r = listed(item("a", "5"))
+    bookmark = {"kind": "Service", "apiVersion": "v1", "metadata": {"resourceVersion": "42"}}
+    assert r.event(event("BOOKMARK", bookmark)) == set()
+    assert r.resource_version == "42"
+
+
+def test_an_event_repeating_the_stored_version_changes_nothing() -> None:
+    r = listed(item("a", "5"))
+    assert r.event(event("MODIFIED", item("a", "5"))) == set()
+    assert r.event(event("DELETED", item("zz", "14"))) == set()  # never seen
+
+
+def test_a_relist_reports_only_what_changed_meanwhile() -> None:
+    r = listed(item("a", "5"), item("b", "6"), item("c", "7"))
+    # while the watch was down: b was deleted, c modified, d added; a is untouched
+    changed = r.listed([item("a", "5"), item("c", "20"), item("d", "21")], "30")
+    assert changed == {("default", "b"), ("default", "c"), ("default", "d")}
+    assert set(r.objects) == {("default", "a"), ("default", "c"), ("default", "d")}
+    assert r.resource_version == "30"
+
+
+def test_410_gone_asks_for_a_relist_and_other_errors_for_a_new_watch() -> None:
+    r = listed(item("a", "5"))
+    gone = {"kind": "Status", "code": 410, "reason": "Expired", "message": "too old"}
+    with pytest.raises(Expired):
+        r.event(event("ERROR", gone))
+    with pytest.raises(WatchFailed) as failed:
+        r.event(event("ERROR", {"kind": "Status", "code": 500, "message": "etcd"}))
+    assert failed.value.code == 500
+    with pytest.raises(WatchFailed):
+        r.event({"type": "ADDED"})  # no object
+
+
+def test_a_resource_found_missing_is_synced_and_empty() -> None:
+    crd = Resource("networking.istio.io/v1", "VirtualService", "virtualservices", needs_crd=True)
+    r = Reflector(crd)
+    r.listed([item("v", "3")], "3")
+    assert r.missing() == {("default", "v")}
+    assert r.synced and r.objects == {} and r.resource_version is None
+
+
+def test_paths_of_core_and_group_resources() -> None:
+    paths = {r.kind: r.path for r in RESOURCES}
+    assert paths["Service"] == "/api/v1/services"
+    assert paths["EndpointSlice"] == "/apis/discovery.k8s.io/v1/endpointslices"
+    assert paths["VirtualService"] == "/apis/networking.istio.io/v1/virtualservices"
+    assert paths["AuthorizationPolicy"] == "/apis/security.istio.io/v1/authorizationpolicies"

@@ -1,0 +1,132 @@
+"""The Kubernetes config source: what the API server holds, read as documents.
+
+One ``Reflector`` per watched resource (``resources.RESOURCES``) follows the
+API server (``watch.follow``); ``read`` hands every stored object to the mesh
+stage as a document, as ``FileSource`` hands over files. Invariants:
+
+1. ``start`` returns once every resource has been listed once (or found not
+   served), so the first model is whole: never a mesh without the objects
+   the API server already had.
+2. Each object is parsed once per ``metadata.resourceVersion``: a read after
+   one EndpointSlice changed re-parses that one.
+3. Documents are named ``kubernetes``, with no document index: errors read
+   ``kubernetes VirtualService ns/name: field ... reason``.
+4. ``changes`` yields one debounced ``Burst`` per run of watch events, as
+   ``DirectoryWatch`` does for edits; nothing is read or logged there.
+5. The reflectors' stores are only written on the event loop; ``read`` (which
+   may run in a worker thread) takes a copy of each store first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncGenerator, Callable, Sequence
+
+from kubernetes_asyncio.client import ApiClient
+
+from translators.mesh.documents.kinds import ParseResult, parse_object
+from translators.sources.changes import debounced
+from translators.sources.debounce import Burst, Debouncer
+from translators.sources.kubernetes.reflector import Key, Reflector
+from translators.sources.kubernetes.resources import RESOURCES, Resource
+from translators.sources.kubernetes.watch import follow
+from translators.sources.loader import Documents
+
+ORIGIN = "kubernetes"
+"""The origin every API object's errors name (invariant 3)."""
+
+NO_DOCUMENT = -1
+"""The document index of an API object: it is not one of several in a file."""
+
+
+class KubernetesSource:
+    """The API server's objects, kept current by one reflector per resource."""
+
+    def __init__(
+        self,
+        api: ApiClient,
+        debouncer: Debouncer,
+        *,
+        resources: Sequence[Resource] = RESOURCES,
+        on_missing: Callable[[str], None] = lambda _detail: None,
+        on_error: Callable[[str], None] = lambda _detail: None,
+        clock: Callable[[], float] = time.monotonic,
+        missing_retry: float = 10.0,
+    ) -> None:
+        self.api = api
+        self.debouncer = debouncer
+        self.reflectors = [Reflector(r) for r in resources]
+        self.on_missing = on_missing
+        self.on_error = on_error
+        self.clock = clock
+        self.missing_retry = missing_retry
+        self._changed = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._parsed: dict[tuple[str, Key, str], ParseResult] = {}
+        self._started = False
+
+    async def start(self, timeout: float = 60.0) -> None:
+        """Follow every resource; return once each was listed once (invariant 1).
+
+        Raises ``TimeoutError`` if the API server cannot be listed in ``timeout``.
+        """
+        self._tasks = [
+            asyncio.create_task(
+                follow(
+                    self.api,
+                    r,
+                    self._changes_of(r),
+                    self.on_missing,
+                    self.on_error,
+                    self.missing_retry,
+                ),
+                name=f"watch {r.resource.kind}",
+            )
+            for r in self.reflectors
+        ]
+        async with asyncio.timeout(timeout):
+            while not all(r.synced for r in self.reflectors):
+                await asyncio.sleep(0.05)
+        self._started = True  # from here on, what the reflectors see is a change
+
+    async def stop(self) -> None:
+        """Stop following the API server."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    def read(self) -> Documents:
+        """Every object the API server holds now, as documents (invariants 2, 3, 5)."""
+        parsed: dict[tuple[str, Key, str], ParseResult] = {}
+        for reflector in self.reflectors:
+            kind = reflector.resource.kind
+            for key, doc in dict(reflector.objects).items():
+                metadata = doc.get("metadata")
+                version = metadata.get("resourceVersion", "") if isinstance(metadata, dict) else ""
+                memo = (kind, key, str(version))
+                parsed[memo] = self._parsed.get(memo) or parse_object(
+                    doc, path=ORIGIN, document=NO_DOCUMENT
+                )
+        self._parsed = parsed
+        return Documents(tuple(parsed[k] for k in sorted(parsed)))
+
+    async def changes(self) -> AsyncGenerator[Burst, None]:
+        """One debounced burst per run of watch events, forever (invariant 4)."""
+        async with contextlib.aclosing(
+            debounced(self.debouncer, self._changed, self.clock)
+        ) as bursts:
+            async for burst in bursts:
+                yield burst
+
+    def _changes_of(self, reflector: Reflector) -> Callable[[set[Key]], None]:
+        def changed(_keys: set[Key]) -> None:
+            if self._started:
+                self.debouncer.change(self.clock())
+                self._changed.set()
+
+        return changed
