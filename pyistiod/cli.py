@@ -20,7 +20,7 @@ from translators.envoy.listeners.sidecar import listener_conflicts
 from translators.mesh.analysis import analyze
 from translators.mesh.model.proxy import parse_node_id
 from translators.sources.files import load_dir
-from xds_server.errors import ConfigInvalid
+from xds_server.errors import ConfigInvalid, SourceUnavailable
 
 EXAMPLE_MESH = Path(__file__).parent / "examples" / "mesh"
 
@@ -33,8 +33,13 @@ def _serve(a: argparse.Namespace) -> int:
     from pyistiod.serve import run
 
     logging_setup.configure(a.log_level)
+    if not a.config_dir and not a.kubeconfig and not a.in_cluster:
+        print("pyistiod: serve needs --config-dir, --kubeconfig or --in-cluster", file=sys.stderr)
+        return 2
     settings = Settings(
-        config_dir=Path(a.config_dir),
+        config_dir=Path(a.config_dir) if a.config_dir else None,
+        kubeconfig=Path(a.kubeconfig) if a.kubeconfig else None,
+        in_cluster=a.in_cluster,
         xds_address=a.xds_address,
         secure_xds_address=a.secure_xds_address,
         monitoring_address=a.monitoring_address,
@@ -49,7 +54,7 @@ def _serve(a: argparse.Namespace) -> int:
     )
     try:
         run(settings)
-    except (ConfigInvalid, CAError) as err:
+    except (ConfigInvalid, CAError, SourceUnavailable) as err:
         print(f"pyistiod: refusing to start: {err}", file=sys.stderr)
         return 1
     return 0
@@ -141,7 +146,9 @@ def parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     p = argparse.ArgumentParser(prog="pyistiod", description="An istiod clone in Python.")
     sub = p.add_subparsers(dest="command", required=True)
-    _serve_args(sub.add_parser("serve", help="serve xDS to Envoy from a config directory"))
+    _serve_args(
+        sub.add_parser("serve", help="serve xDS to Envoy from a config directory and/or Kubernetes")
+    )
     v = sub.add_parser(
         "validate", help="check a config directory; non-zero exit if any object is refused"
     )
@@ -158,7 +165,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _serve_args(s: argparse.ArgumentParser) -> None:
-    s.add_argument("--config-dir", required=True)
+    s.add_argument("--config-dir", help="a directory of Kubernetes-shaped YAML, watched")
+    s.add_argument("--kubeconfig", help="follow the Kubernetes API server this kubeconfig names")
+    s.add_argument("--in-cluster", action="store_true",
+                   help="follow the API server of the cluster pyistiod runs in")  # fmt: skip
     s.add_argument("--xds-address", default="127.0.0.1:15010", help="plain-text xDS")
     s.add_argument("--secure-xds-address", default="127.0.0.1:15012",
                    help="TLS xDS, SDS and the CA service ('' to disable)")  # fmt: skip

@@ -1,18 +1,19 @@
 """Turns each debounced burst of config edits into one model, logged and applied.
 
-The source says when to read again (``DirectoryWatch``) and the ``Loader``
-what is in force; this module reads, reports and applies. Invariants:
+The sources say when to read again (``Changes``) and the ``Loader`` what is in
+force; this module reads, reports and applies. Invariants:
 
 1. One bad object is refused alone: each refusal is logged (file, document,
    object, field, reason, and whether its last valid version stays) and
    counted (``pilot_total_rejected_configs``); every other change applies.
 2. A read that yields no object at all while objects are served (every file
-   gone, the directory emptied) is refused whole, loudly, unless
-   ``allow_empty_config``: an accident must not push an empty mesh.
+   gone, the directory emptied, the cluster's objects deleted) is refused
+   whole, loudly, unless ``allow_empty_config``: an accident must not push an
+   empty mesh.
 3. A read is committed to the loader only once applied, so a refused or
    failed read leaves what is in force where it was.
-4. Edits are debounced by the source: a burst becomes one reload; time comes
-   from the injected ``clock``.
+4. Changes from every source are debounced together (``Changes``): a burst
+   becomes one reload; time comes from the injected ``clock``.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from pyistiod.settings import Settings
 from translators.envoy.listeners.sidecar import listener_conflicts
 from translators.mesh.analysis import analyze
 from translators.mesh.model.mesh import MeshModel
+from translators.sources.changes import Changes
 from translators.sources.debounce import Debouncer
-from translators.sources.directory_watch import DirectoryWatch
 from translators.sources.loader import Loader, LoadResult
 from xds_server import metrics
 from xds_server.errors import ConfigInvalid
@@ -70,31 +71,33 @@ def read_and_report(loader: Loader) -> LoadResult:
 
 
 class ConfigWatcher:
-    """Reloads through ``loader`` after edits and hands each good model to ``apply``."""
+    """Reloads through ``loader`` after each burst of ``changes`` and applies each good model."""
 
     def __init__(
         self,
         settings: Settings,
         loader: Loader,
         apply: Callable[[MeshModel, float], None],
+        changes: Changes | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.loader = loader
         self.apply = apply
         self.clock = clock
-        debouncer = Debouncer(settings.debounce_after, settings.debounce_max)
-        self.watch = DirectoryWatch(settings.config_dir, debouncer, clock)
+        self.changes = changes or Changes(
+            Debouncer(settings.debounce_after, settings.debounce_max), clock
+        )
 
     async def run(self) -> None:
-        """Watch forever (until cancelled)."""
-        async with contextlib.aclosing(self.watch.bursts()) as bursts:
+        """Reload after every burst of changes, forever (until cancelled)."""
+        async with contextlib.aclosing(self.changes.bursts()) as bursts:
             async for burst in bursts:
                 metrics.DEBOUNCE_TIME.observe(burst.released - burst.first)
                 await self.reload(burst.changes, burst.first)
 
     async def reload(self, merged: int = 1, changed_at: float | None = None) -> bool:
-        """Read the directory now and apply what is in force. Returns whether it was applied.
+        """Read every source now and apply what is in force. Returns whether it was applied.
 
         ``changed_at`` (clock time of the first change) is what proxy
         convergence is measured from.
@@ -136,9 +139,8 @@ class ConfigWatcher:
             return False
         log.error(
             "config.empty_refused",
-            config_dir=str(self.settings.config_dir),
             objects_in_force=len(self.loader.in_force),
-            detail="the config directory yields no object; the last good config stays in "
-            "force (serve with --allow-empty-config to let an empty directory empty the mesh)",
+            detail="the config sources yield no object; the last good config stays in force "
+            "(serve with --allow-empty-config to let an empty source empty the mesh)",
         )
         return True

@@ -14,13 +14,15 @@ from ca.spiffe import SpiffeId
 from ca.storage import load_ca, load_or_create_token_key
 from pyistiod.authn import TokenAuthenticator
 from pyistiod.ca_service import CertificateService
+from pyistiod.config_sources import config_sources
 from pyistiod.config_watcher import ConfigWatcher, read_and_report
 from pyistiod.registry import ProxyRegistry
 from pyistiod.secret_store import SecretStore
 from pyistiod.settings import Settings
 from pyistiod.workload_certs import CertificateIssuer
 from translators.mesh.model.mesh import MeshModel
-from translators.sources.files import FileSource
+from translators.sources.changes import Changes
+from translators.sources.debounce import Debouncer
 from translators.sources.loader import Loader
 from xds_server.cache import SnapshotCache
 from xds_server.transport.server import TlsListener, XdsServer
@@ -88,33 +90,38 @@ async def start_control_plane(settings: Settings, model: MeshModel) -> ControlPl
 
 
 async def serve(settings: Settings) -> None:
-    """Serve xDS (and the CA) from the config directory until cancelled.
+    """Serve xDS (and the CA) from the config sources until cancelled.
 
     Invalid objects in the initial load are refused alone and logged, as in
-    every later load; ``ConfigInvalid`` (no such config directory) propagates
-    to the caller, as does a ``CAError`` for an unusable CA directory.
+    every later load. ``ConfigInvalid`` (no such config directory) and
+    ``SourceUnavailable`` (a Kubernetes API server that cannot be reached)
+    propagate to the caller, as does a ``CAError`` for an unusable CA
+    directory.
     """
-    loader = Loader([FileSource(settings.config_dir)], settings.domain_suffix)
-    initial = read_and_report(loader)
-    loader.commit(initial)
-    cp = await start_control_plane(settings, initial.model)
-    if settings.monitoring_address:
-        host, mport = _split(settings.monitoring_address)
-        prometheus_client.start_http_server(mport, addr=host)
-    log.info(
-        "serve.ready",
-        xds_port=cp.xds_port,
-        secure_xds_port=cp.secure_xds_port,
-        config_dir=str(settings.config_dir),
-        ca_dir=str(settings.ca_dir),
-        services=len(initial.model.services),
-        monitoring=settings.monitoring_address,
-    )
-    watcher = ConfigWatcher(settings, loader, cp.registry.apply_model)
-    try:
-        await watcher.run()
-    finally:
-        await cp.server.stop()
+    changes = Changes(Debouncer(settings.debounce_after, settings.debounce_max))
+    async with config_sources(settings, changes) as sources:
+        loader = Loader(sources, settings.domain_suffix)
+        initial = read_and_report(loader)
+        loader.commit(initial)
+        cp = await start_control_plane(settings, initial.model)
+        if settings.monitoring_address:
+            host, mport = _split(settings.monitoring_address)
+            prometheus_client.start_http_server(mport, addr=host)
+        log.info(
+            "serve.ready",
+            xds_port=cp.xds_port,
+            secure_xds_port=cp.secure_xds_port,
+            config_dir=str(settings.config_dir) if settings.config_dir else None,
+            kubernetes=bool(settings.kubeconfig or settings.in_cluster),
+            ca_dir=str(settings.ca_dir),
+            services=len(initial.model.services),
+            monitoring=settings.monitoring_address,
+        )
+        watcher = ConfigWatcher(settings, loader, cp.registry.apply_model, changes)
+        try:
+            await watcher.run()
+        finally:
+            await cp.server.stop()
 
 
 def run(settings: Settings) -> None:

@@ -11,7 +11,14 @@ from pathlib import Path
 class Settings:
     """What ``pyistiod serve`` runs with; defaults follow istiod's."""
 
-    config_dir: Path
+    config_dir: Path | None = None
+    """A directory of Kubernetes-shaped YAML, watched; with ``kubeconfig``, both feed one mesh."""
+    kubeconfig: Path | None = None
+    """Follow the API server this kubeconfig names (list-then-watch)."""
+    in_cluster: bool = False
+    """Follow the API server of the cluster pyistiod runs in (its ServiceAccount)."""
+    kube_sync_timeout: float = 60.0
+    """How long the first list of every watched kind may take before serve refuses to start."""
     xds_address: str = "127.0.0.1:15010"
     """Plain-text xDS (istiod's port 15010)."""
     monitoring_address: str = "127.0.0.1:15014"

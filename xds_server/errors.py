@@ -5,6 +5,7 @@
     ├── ConfigRejected      a proxy NACKed a response (version, detail)
     ├── ConfigError         one invalid input object (file, document, field, reason)
     │   └── ConfigInvalid   a whole config change refused: a list of ConfigErrors
+    ├── SourceUnavailable   a config source cannot be read at all (kubeconfig, API server)
     ├── TranslationError    the model could not become Envoy config (source key)
     └── CAError(kind)       certificate authority failures (issue 3)
 
@@ -96,6 +97,17 @@ class ConfigInvalid(PyistiodError):
         self.errors = errors
         lines = "\n".join(f"  {e}" for e in errors)
         super().__init__(f"{len(errors)} invalid object(s):\n{lines}")
+
+
+class SourceUnavailable(PyistiodError):
+    """A config source cannot be reached at all: a bad kubeconfig, a silent API server."""
+
+    grpc_status = StatusCode.UNAVAILABLE
+
+    def __init__(self, source: str, reason: str) -> None:
+        self.source = source
+        self.reason = reason
+        super().__init__(f"{source}: {reason}")
 
 
 class TranslationError(PyistiodError):

@@ -15,6 +15,7 @@ from kube_objects import endpoint_slice, service, virtual_service, wait_establis
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client import ApiClient
 
+from translators.sources.changes import Changes
 from translators.sources.debounce import Debouncer
 from translators.sources.kubernetes.reflector import Reflector
 from translators.sources.kubernetes.resources import RESOURCES, Resource
@@ -33,7 +34,7 @@ async def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
 
 @pytest.fixture
 async def source(api: ApiClient) -> AsyncIterator[KubernetesSource]:
-    src = KubernetesSource(api, Debouncer(quiet=0.05, max_wait=1.0))
+    src = KubernetesSource(api, Changes(Debouncer(quiet=0.05, max_wait=1.0)))
     await src.start(timeout=30)
     try:
         yield src
@@ -85,7 +86,7 @@ async def test_objects_added_updated_and_deleted_reach_the_source(
 async def test_changes_come_as_debounced_bursts(
     api: ApiClient, namespace: str, source: KubernetesSource
 ) -> None:
-    bursts = source.changes()
+    bursts = source.changes.bursts()
     pending = asyncio.ensure_future(anext(bursts))
     core = client.CoreV1Api(api)
     for i in range(3):

@@ -1,57 +1,31 @@
-"""Edits under a config directory, merged into debounced bursts: when to read the files again.
+"""Edits under a config directory, reported as changes: when to read the files again.
 
 Invariants:
 
 1. Every batch of filesystem events below the root (files created, changed,
-   deleted, in any subdirectory) counts as one change for the ``Debouncer``;
-   a burst is released by its rules (quiet period, maximum wait), never
-   earlier, and edits made while the consumer handles a burst are merged
-   into the next one.
-2. Deadlines come from the injected ``clock`` (the ``Debouncer`` itself is
-   pure and tested on fake time).
-3. Nothing is read, parsed or logged here: a burst says only that the
-   directory changed, how many changes it merged and when the first came.
-   Reading the files is ``files.load_dir``'s job.
+   deleted, in any subdirectory) is one ``Changes.record``; merging them into
+   bursts is the debounce's job (``changes``).
+2. Nothing is read, parsed or logged here: reading the files is
+   ``files.read_dir``'s job.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import time
-from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 
 import watchfiles
 
-from translators.sources.changes import debounced
-from translators.sources.debounce import Burst, Debouncer
+from translators.sources.changes import Changes
 
 
 class DirectoryWatch:
-    """Yields a ``Burst`` after each debounced run of edits under ``root``."""
+    """Records a change for each batch of edits under ``root``."""
 
-    def __init__(
-        self, root: Path, debouncer: Debouncer, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, root: Path, changes: Changes) -> None:
         self.root = root
-        self.debouncer = debouncer
-        self.clock = clock
-        self._changed = asyncio.Event()
+        self.changes = changes
 
-    async def bursts(self) -> AsyncGenerator[Burst, None]:
-        """Every burst, forever; close it (``contextlib.aclosing``) to stop watching."""
-        watcher = asyncio.create_task(self._watch())
-        try:
-            async with contextlib.aclosing(
-                debounced(self.debouncer, self._changed, self.clock)
-            ) as bursts:
-                async for burst in bursts:
-                    yield burst
-        finally:
-            watcher.cancel()
-
-    async def _watch(self) -> None:
-        async for _changes in watchfiles.awatch(self.root, debounce=20, step=5, recursive=True):
-            self.debouncer.change(self.clock())
-            self._changed.set()
+    async def run(self) -> None:
+        """Watch until cancelled."""
+        async for _batch in watchfiles.awatch(self.root, debounce=20, step=5, recursive=True):
+            self.changes.record()

@@ -11,8 +11,8 @@ stage as a document, as ``FileSource`` hands over files. Invariants:
    one EndpointSlice changed re-parses that one.
 3. Documents are named ``kubernetes``, with no document index: errors read
    ``kubernetes VirtualService ns/name: field ... reason``.
-4. ``changes`` yields one debounced ``Burst`` per run of watch events, as
-   ``DirectoryWatch`` does for edits; nothing is read or logged there.
+4. After ``start``, every change a watch brings is one ``Changes.record``,
+   as every edit is for ``DirectoryWatch``: one debounce for all sources.
 5. The reflectors' stores are only written on the event loop; ``read`` (which
    may run in a worker thread) takes a copy of each store first.
 """
@@ -21,14 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from kubernetes_asyncio.client import ApiClient
 
 from translators.mesh.documents.kinds import ParseResult, parse_object
-from translators.sources.changes import debounced
-from translators.sources.debounce import Burst, Debouncer
+from translators.sources.changes import Changes
 from translators.sources.kubernetes.reflector import Key, Reflector
 from translators.sources.kubernetes.resources import RESOURCES, Resource
 from translators.sources.kubernetes.watch import follow
@@ -47,22 +45,19 @@ class KubernetesSource:
     def __init__(
         self,
         api: ApiClient,
-        debouncer: Debouncer,
+        changes: Changes,
         *,
         resources: Sequence[Resource] = RESOURCES,
         on_missing: Callable[[str], None] = lambda _detail: None,
         on_error: Callable[[str], None] = lambda _detail: None,
-        clock: Callable[[], float] = time.monotonic,
         missing_retry: float = 10.0,
     ) -> None:
         self.api = api
-        self.debouncer = debouncer
+        self.changes = changes
         self.reflectors = [Reflector(r) for r in resources]
         self.on_missing = on_missing
         self.on_error = on_error
-        self.clock = clock
         self.missing_retry = missing_retry
-        self._changed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._parsed: dict[tuple[str, Key, str], ParseResult] = {}
         self._started = False
@@ -115,18 +110,9 @@ class KubernetesSource:
         self._parsed = parsed
         return Documents(tuple(parsed[k] for k in sorted(parsed)))
 
-    async def changes(self) -> AsyncGenerator[Burst, None]:
-        """One debounced burst per run of watch events, forever (invariant 4)."""
-        async with contextlib.aclosing(
-            debounced(self.debouncer, self._changed, self.clock)
-        ) as bursts:
-            async for burst in bursts:
-                yield burst
-
     def _changes_of(self, reflector: Reflector) -> Callable[[set[Key]], None]:
         def changed(_keys: set[Key]) -> None:
             if self._started:
-                self.debouncer.change(self.clock())
-                self._changed.set()
+                self.changes.record()
 
         return changed

@@ -1,0 +1,85 @@
+"""The config sources ``serve`` reads from, started and stopped together.
+
+``--config-dir`` gives a ``FileSource`` and the ``DirectoryWatch`` that
+reports its edits; ``--kubeconfig`` (or ``--in-cluster``) a
+``KubernetesSource`` following the API server. Both report into one
+``Changes``, so they are debounced together, and feed one ``Loader``.
+Invariants:
+
+1. ``config_sources`` yields only once every source can be read: the
+   Kubernetes source has listed every kind once (``KubernetesSource.start``),
+   so the first model holds what the cluster already had.
+2. A source that cannot be reached at all (no such kubeconfig, an API server
+   that never answers) raises ``SourceUnavailable`` with one line saying
+   which and why; a kind whose CRD is missing is only logged, once.
+3. Leaving the context stops every watch and closes the API client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import structlog
+from kubernetes_asyncio import client, config
+from kubernetes_asyncio.config.config_exception import ConfigException
+
+from pyistiod.settings import Settings
+from translators.sources.changes import Changes
+from translators.sources.directory_watch import DirectoryWatch
+from translators.sources.files import FileSource
+from translators.sources.kubernetes.source import KubernetesSource
+from translators.sources.loader import Source
+from xds_server.errors import SourceUnavailable
+
+log = structlog.get_logger("config")
+
+
+@contextlib.asynccontextmanager
+async def config_sources(settings: Settings, changes: Changes) -> AsyncIterator[list[Source]]:
+    """Every source the settings name, started; stopped when the context ends."""
+    sources: list[Source] = []
+    async with contextlib.AsyncExitStack() as stack:
+        if settings.config_dir is not None:
+            sources.append(FileSource(settings.config_dir))
+            watch = asyncio.create_task(DirectoryWatch(settings.config_dir, changes).run())
+            stack.callback(watch.cancel)
+        if settings.kubeconfig is not None or settings.in_cluster:
+            api = await stack.enter_async_context(await _api_client(settings))
+            kube = KubernetesSource(
+                api,
+                changes,
+                on_missing=lambda detail: log.warning("kubernetes.kind_not_served", detail=detail),
+                on_error=lambda detail: log.warning("kubernetes.watch_failed", detail=detail),
+            )
+            stack.push_async_callback(kube.stop)
+            await _started(kube, settings)
+            sources.append(kube)
+        yield sources
+
+
+async def _api_client(settings: Settings) -> client.ApiClient:
+    """An API client from the kubeconfig, or from the pod's ServiceAccount in a cluster."""
+    where = str(settings.kubeconfig) if settings.kubeconfig else "in-cluster config"
+    if settings.kubeconfig is not None and not settings.kubeconfig.is_file():
+        raise SourceUnavailable(where, "no such kubeconfig file")
+    try:
+        if settings.kubeconfig is not None:
+            return await config.new_client_from_config(str(settings.kubeconfig))
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+        return client.ApiClient()
+    except (ConfigException, OSError, ValueError, KeyError) as err:
+        raise SourceUnavailable(where, f"cannot load the Kubernetes client config: {err}") from err
+
+
+async def _started(kube: KubernetesSource, settings: Settings) -> None:
+    try:
+        await kube.start(timeout=settings.kube_sync_timeout)
+    except TimeoutError as err:
+        server = str(kube.api.configuration.host)
+        raise SourceUnavailable(
+            server,
+            f"could not list every watched kind within {settings.kube_sync_timeout:.0f} s "
+            "(see the kubernetes.watch_failed log lines for why)",
+        ) from err
