@@ -22,6 +22,7 @@ chain and no byte is added between PEM blocks (STYLE.md, Avoid 8).
 from __future__ import annotations
 
 import enum
+import ipaddress
 import itertools
 import secrets
 from collections.abc import Sequence
@@ -273,18 +274,20 @@ def issue_server_cert(
     dns_names: Sequence[str],
     ttl: timedelta,
     now: datetime,
+    ip_addresses: Sequence[str] = (),
 ) -> IssuedCert:
     """A serving certificate for the control plane itself (its own key, no CSR).
 
     Like istiod's own certificate: the SPIFFE identity plus DNS names such as
-    ``istiod.istio-system.svc`` that proxies verify when they dial it.
+    ``istiod.istio-system.svc`` that proxies verify when they dial it, and IP
+    addresses for a caller that dials one (an API server calling the webhook by URL).
     """
     _require_utc(now)
     _check_bundle_valid_at(bundle, now)
     not_after = min(now + ttl, bundle.not_after)
     public_key = _accepted_public_key(key.public_key())
     builder = _leaf_builder(
-        bundle, public_key, spiffe_id, now - CLOCK_SKEW_GRACE, not_after, dns_names
+        bundle, public_key, spiffe_id, now - CLOCK_SKEW_GRACE, not_after, dns_names, ip_addresses
     )
     return _issue(bundle, builder)
 
@@ -296,10 +299,12 @@ def _leaf_builder(
     not_before: datetime,
     not_after: datetime,
     dns_names: Sequence[str] = (),
+    ip_addresses: Sequence[str] = (),
 ) -> x509.CertificateBuilder:
     """The leaf template of Istio's ``genCertTemplateFromCSR`` for a non-CA cert."""
     sans: list[x509.GeneralName] = [x509.UniformResourceIdentifier(str(spiffe_id))]
     sans += [x509.DNSName(name) for name in dns_names]
+    sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ip_addresses]
     return (
         x509.CertificateBuilder()
         # RFC 5280 4.2.1.6: an empty subject requires a critical SAN.

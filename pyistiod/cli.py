@@ -40,6 +40,7 @@ def _serve(a: argparse.Namespace) -> int:
         config_dir=Path(a.config_dir) if a.config_dir else None,
         kubeconfig=Path(a.kubeconfig) if a.kubeconfig else None,
         in_cluster=a.in_cluster,
+        webhook_address=a.webhook_address,
         xds_address=a.xds_address,
         secure_xds_address=a.secure_xds_address,
         monitoring_address=a.monitoring_address,
@@ -173,6 +174,8 @@ def _serve_args(s: argparse.ArgumentParser) -> None:
     s.add_argument("--secure-xds-address", default="127.0.0.1:15012",
                    help="TLS xDS, SDS and the CA service ('' to disable)")  # fmt: skip
     s.add_argument("--monitoring-address", default="127.0.0.1:15014")
+    s.add_argument("--webhook-address", default="127.0.0.1:15017",
+                   help="admission webhook, in Kubernetes mode ('' to disable)")  # fmt: skip
     s.add_argument("--ca-dir", default=".pyistiod/ca",
                    help="root CA (created if absent) or Istio's cacerts layout")  # fmt: skip
     s.add_argument("--trust-domain", default="cluster.local")

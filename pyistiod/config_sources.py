@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 
 import structlog
 from kubernetes_asyncio import client, config
@@ -36,10 +37,19 @@ from xds_server.errors import SourceUnavailable
 log = structlog.get_logger("config")
 
 
+@dataclass
+class Found:
+    """The started sources, and the API client of the Kubernetes one (for the webhook)."""
+
+    sources: list[Source] = field(default_factory=list)
+    kube_api: client.ApiClient | None = None
+
+
 @contextlib.asynccontextmanager
-async def config_sources(settings: Settings, changes: Changes) -> AsyncIterator[list[Source]]:
+async def config_sources(settings: Settings, changes: Changes) -> AsyncIterator[Found]:
     """Every source the settings name, started; stopped when the context ends."""
-    sources: list[Source] = []
+    found = Found()
+    sources = found.sources
     async with contextlib.AsyncExitStack() as stack:
         if settings.config_dir is not None:
             sources.append(FileSource(settings.config_dir))
@@ -56,7 +66,8 @@ async def config_sources(settings: Settings, changes: Changes) -> AsyncIterator[
             stack.push_async_callback(kube.stop)
             await _started(kube, settings)
             sources.append(kube)
-        yield sources
+            found.kube_api = api
+        yield found
 
 
 async def _api_client(settings: Settings) -> client.ApiClient:

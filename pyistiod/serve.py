@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import prometheus_client
 import structlog
 
-from ca.authority import KeyKind, generate_workload_key, issue_server_cert, private_key_to_pem
+from ca.authority import (
+    KeyKind,
+    SigningBundle,
+    generate_workload_key,
+    issue_server_cert,
+    private_key_to_pem,
+)
 from ca.spiffe import SpiffeId
 from ca.storage import load_ca, load_or_create_token_key
 from pyistiod.authn import TokenAuthenticator
@@ -19,6 +27,7 @@ from pyistiod.config_watcher import ConfigWatcher, read_and_report
 from pyistiod.registry import ProxyRegistry
 from pyistiod.secret_store import SecretStore
 from pyistiod.settings import Settings
+from pyistiod.webhook import admission_webhook
 from pyistiod.workload_certs import CertificateIssuer
 from translators.mesh.model.mesh import MeshModel
 from translators.sources.changes import Changes
@@ -53,6 +62,7 @@ class ControlPlane:
     xds_port: int
     secure_xds_port: int
     root_pem: bytes
+    bundle: SigningBundle
 
 
 async def start_control_plane(settings: Settings, model: MeshModel) -> ControlPlane:
@@ -86,7 +96,7 @@ async def start_control_plane(settings: Settings, model: MeshModel) -> ControlPl
         )
         tls = TlsListener(settings.secure_xds_address, cert.chain_pem, private_key_to_pem(key))
     plain, secure = await server.start(settings.xds_address, tls)
-    return ControlPlane(server, registry, cache, plain, secure, bundle.roots_pem)
+    return ControlPlane(server, registry, cache, plain, secure, bundle.roots_pem, bundle)
 
 
 async def serve(settings: Settings) -> None:
@@ -99,8 +109,8 @@ async def serve(settings: Settings) -> None:
     directory.
     """
     changes = Changes(Debouncer(settings.debounce_after, settings.debounce_max))
-    async with config_sources(settings, changes) as sources:
-        loader = Loader(sources, settings.domain_suffix)
+    async with config_sources(settings, changes) as found:
+        loader = Loader(found.sources, settings.domain_suffix)
         initial = read_and_report(loader)
         loader.commit(initial)
         cp = await start_control_plane(settings, initial.model)
@@ -117,16 +127,28 @@ async def serve(settings: Settings) -> None:
             services=len(initial.model.services),
             monitoring=settings.monitoring_address,
         )
-        watcher = ConfigWatcher(settings, loader, cp.registry.apply_model, changes)
-        try:
-            await watcher.run()
-        finally:
-            await cp.server.stop()
+        async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(cp.server.stop)
+            if found.kube_api is not None and settings.webhook_address:
+                identity = SpiffeId(settings.trust_domain, "istio-system", "istiod")
+                await stack.enter_async_context(
+                    admission_webhook(
+                        settings.webhook_address, cp.bundle, identity, found.kube_api, wall_clock()
+                    )
+                )
+            await ConfigWatcher(settings, loader, cp.registry.apply_model, changes).run()
 
 
 def run(settings: Settings) -> None:
-    """Run ``serve`` on a fresh event loop until Ctrl-C."""
-    try:
-        asyncio.run(serve(settings))
-    except KeyboardInterrupt:
-        log.info("serve.stopped")
+    """Run ``serve`` on a fresh event loop until Ctrl-C or SIGTERM, then stop cleanly."""
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_until_signalled(settings))
+    log.info("serve.stopped")
+
+
+async def _until_signalled(settings: Settings) -> None:
+    main = asyncio.current_task()
+    if main is not None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await serve(settings)

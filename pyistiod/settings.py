@@ -17,6 +17,9 @@ class Settings:
     """Follow the API server this kubeconfig names (list-then-watch)."""
     in_cluster: bool = False
     """Follow the API server of the cluster pyistiod runs in (its ServiceAccount)."""
+    webhook_address: str = "127.0.0.1:15017"
+    """The validating admission webhook (istiod's port 15017), in Kubernetes mode; "" to
+    disable. Outside a cluster pyistiod registers it with the API server by this URL."""
     kube_sync_timeout: float = 60.0
     """How long the first list of every watched kind may take before serve refuses to start."""
     xds_address: str = "127.0.0.1:15010"

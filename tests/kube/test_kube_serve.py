@@ -8,10 +8,8 @@ flows here: end-to-end traffic through Envoy is proved in the file mode).
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,29 +24,12 @@ from kube_cluster import KubeCluster
 from kube_objects import endpoint_slice, service
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client import ApiClient
+from serve_process import serve_process
 from xds_client import ADS, Stream, node, open_stream
 
-from pyistiod.local_mesh import free_port
 from xds_server import types
 
 pytestmark = pytest.mark.kube
-
-
-def _serve(cluster: KubeCluster, workdir: Path, *extra: str) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
-    argv = [
-        *(sys.executable, "-m", "pyistiod.cli", "serve", "--kubeconfig", str(cluster.kubeconfig)),
-        *("--xds-address", f"127.0.0.1:{port}", "--secure-xds-address", ""),
-        *("--monitoring-address", "", "--ca-dir", str(workdir / "ca")),
-        *("--debounce-after", "0.05", *extra),
-    ]
-    log = (workdir / "pyistiod.log").open("wb")
-    return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT), port
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 FILE_SERVICE = """\
@@ -61,22 +42,13 @@ spec: {ports: [{name: http, port: 8000}]}
 
 @pytest.fixture
 def serving(cluster: KubeCluster, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[int]:
-    extra: tuple[str, ...] = ()
+    extra: tuple[str, ...] = ("--webhook-address", "")  # the webhook has its own tests
     if getattr(request, "param", "") == "with-config-dir":
         (tmp_path / "mesh").mkdir()
         (tmp_path / "mesh" / "svc.yaml").write_text(FILE_SERVICE)
-        extra = ("--config-dir", str(tmp_path / "mesh"))
-    proc, port = _serve(cluster, tmp_path, *extra)
-    try:
-        for _ in range(300):
-            if _listening(port) or proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        assert proc.poll() is None, (tmp_path / "pyistiod.log").read_text()[-3000:]
+        extra += ("--config-dir", str(tmp_path / "mesh"))
+    with serve_process(cluster, tmp_path, *extra) as port:
         yield port
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 @dataclass

@@ -1,0 +1,238 @@
+"""istiod's validating admission webhook: bad Istio objects are refused at ``kubectl apply``.
+
+The API server sends an ``admission.k8s.io/v1`` AdmissionReview for each
+create or update of a kind pyistiod reads; the object goes through the very
+readers ``pyistiod validate`` and ``serve`` use, and any error denies it with
+the object, field and reason. Invariants:
+
+1. ``review`` is pure: an AdmissionReview in, the AdmissionReview answer out.
+   It never raises on bad input: what it cannot read it denies, saying why.
+2. Only what the readers refuse is denied; a kind pyistiod does not read is
+   allowed (the configuration does not send those anyway), as is every
+   delete.
+3. The HTTPS server presents a certificate of pyistiod's own CA, for the
+   webhook's IP address and istiod's DNS name; the API server trusts it
+   through the configuration's ``caBundle``.
+4. Outside a cluster, ``admission_webhook`` writes the
+   ValidatingWebhookConfiguration itself, pointing the API server at the
+   webhook's URL (Istio's ``failurePolicy: Fail`` once the webhook serves,
+   ``sideEffects: None``), and removes it when pyistiod stops.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import ipaddress
+import ssl
+import tempfile
+from collections.abc import AsyncIterator, Mapping
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import structlog
+from aiohttp import web
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from ca.authority import (
+    SigningBundle,
+    generate_workload_key,
+    issue_server_cert,
+    private_key_to_pem,
+)
+from ca.spiffe import SpiffeId
+from translators.mesh.documents.kinds import parse_object
+from translators.sources.kubernetes.resources import RESOURCES
+from xds_server.errors import ConfigError
+
+log = structlog.get_logger("webhook")
+
+WEBHOOK_DNS_NAMES = ("istiod.istio-system.svc",)
+"""The name the API server verifies when it calls the webhook through the istiod Service."""
+
+CONFIGURATION = "pyistiod-validator"
+WEBHOOK = "validation.istio.io"
+PATH = "/validate"
+
+
+def review(body: object) -> dict[str, Any]:
+    """The AdmissionReview answer to ``body`` (invariants 1, 2)."""
+    request = body.get("request") if isinstance(body, Mapping) else None
+    if not isinstance(request, Mapping):
+        return _answer("", False, "not an admission.k8s.io/v1 AdmissionReview with a request")
+    uid = str(request.get("uid", ""))
+    if request.get("operation") not in ("CREATE", "UPDATE"):
+        return _answer(uid, True)
+    obj = request.get("object")
+    if not isinstance(obj, Mapping):
+        return _answer(uid, False, "the request holds no object")
+    result = parse_object(_with_namespace(obj, request.get("namespace")), path="", document=-1)
+    if result.errors:
+        return _answer(uid, False, "; ".join(_said(e) for e in result.errors))
+    return _answer(uid, True)  # valid, or a kind pyistiod does not read
+
+
+def _with_namespace(obj: Mapping[str, Any], namespace: object) -> Mapping[str, Any]:
+    """The object with the request's namespace when it names none (``kubectl -n ns``)."""
+    metadata = obj.get("metadata")
+    if not isinstance(metadata, Mapping) or metadata.get("namespace") or not namespace:
+        return obj
+    return {**obj, "metadata": {**metadata, "namespace": namespace}}
+
+
+def _said(error: ConfigError) -> str:
+    where = f"{error.object}: " if error.object else ""
+    at = f"field {error.field} " if error.field else ""
+    return f"{where}{at}{error.reason}"
+
+
+def _answer(uid: str, allowed: bool, message: str = "") -> dict[str, Any]:
+    response: dict[str, Any] = {"uid": uid, "allowed": allowed}
+    if not allowed:
+        response["status"] = {"code": 400, "reason": "Invalid", "message": message[:4000]}
+    return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response}
+
+
+async def _handle(request: web.Request) -> web.Response:
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    answer = review(body)
+    response = answer["response"]
+    if not response["allowed"]:
+        log.info("webhook.denied", uid=response["uid"], reason=response["status"]["message"])
+    return web.json_response(answer)
+
+
+class WebhookServer:
+    """The HTTPS server of the webhook (invariant 3)."""
+
+    def __init__(self, chain_pem: bytes, key_pem: bytes) -> None:
+        self._context = _server_context(chain_pem, key_pem)
+        app = web.Application(client_max_size=4 * 1024 * 1024)
+        app.router.add_post(PATH, _handle)
+        self._runner = web.AppRunner(app, access_log=None)
+
+    async def start(self, host: str, port: int) -> None:
+        """Serve on ``host:port`` until ``stop``."""
+        await self._runner.setup()
+        await web.TCPSite(self._runner, host, port, ssl_context=self._context).start()
+
+    async def stop(self) -> None:
+        """Stop serving."""
+        await self._runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def admission_webhook(
+    address: str,
+    bundle: SigningBundle,
+    identity: SpiffeId,
+    api: client.ApiClient,
+    now: datetime,
+) -> AsyncIterator[WebhookServer]:
+    """The webhook serving on ``address`` and registered with the API server by URL.
+
+    When the context ends the registration is removed (best effort): a
+    ``failurePolicy: Fail`` webhook left pointing at a stopped pyistiod would
+    refuse every Istio object written meanwhile.
+    """
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]")
+    key = generate_workload_key()
+    ips = [host] if _is_ip(host) else []
+    cert = issue_server_cert(
+        bundle, key, identity, WEBHOOK_DNS_NAMES, timedelta(days=365), now, ips
+    )
+    server = WebhookServer(cert.chain_pem, private_key_to_pem(key))
+    await server.start(host, int(port))
+    try:
+        await register(api, f"https://{address}{PATH}", bundle.roots_pem)
+        yield server
+    finally:
+        await _deregister(api)
+        await server.stop()
+
+
+async def _deregister(api: client.ApiClient) -> None:
+    try:
+        await client.AdmissionregistrationV1Api(api).delete_validating_webhook_configuration(
+            CONFIGURATION
+        )
+        log.info("webhook.deregistered", configuration=CONFIGURATION)
+    except (ApiException, OSError) as err:
+        log.warning("webhook.deregister_failed", configuration=CONFIGURATION, error=str(err)[:200])
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _server_context(chain_pem: bytes, key_pem: bytes) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    with tempfile.TemporaryDirectory() as tmp:  # ssl loads keys from files only
+        cert, key = Path(tmp) / "cert.pem", Path(tmp) / "key.pem"
+        cert.write_bytes(chain_pem)
+        key.touch(0o600)
+        key.write_bytes(key_pem)
+        context.load_cert_chain(cert, key)
+    return context
+
+
+def configuration(url: str, ca_bundle_pem: bytes) -> dict[str, Any]:
+    """The ValidatingWebhookConfiguration that sends pyistiod's Istio kinds to ``url``."""
+    groups: dict[str, set[str]] = {}
+    for resource in RESOURCES:
+        if resource.needs_crd:
+            group = resource.api_version.split("/")[0]
+            groups.setdefault(group, set()).add(resource.plural)
+    rules = [
+        {
+            "operations": ["CREATE", "UPDATE"],
+            "apiGroups": [group],
+            "apiVersions": ["*"],
+            "resources": sorted(plurals),
+        }
+        for group, plurals in sorted(groups.items())
+    ]
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": CONFIGURATION, "labels": {"app": "pyistiod"}},
+        "webhooks": [
+            {
+                "name": WEBHOOK,
+                "clientConfig": {
+                    "url": url,
+                    "caBundle": base64.b64encode(ca_bundle_pem).decode(),
+                },
+                "rules": rules,
+                "failurePolicy": "Fail",
+                "sideEffects": "None",
+                "admissionReviewVersions": ["v1"],
+                "timeoutSeconds": 10,
+            }
+        ],
+    }
+
+
+async def register(api: client.ApiClient, url: str, ca_bundle_pem: bytes) -> None:
+    """Create (or replace) the configuration pointing the API server at ``url`` (invariant 4)."""
+    admission = client.AdmissionregistrationV1Api(api)
+    body: Any = configuration(url, ca_bundle_pem)  # the client sends a dict as it is
+    try:
+        await admission.create_validating_webhook_configuration(body)
+    except ApiException as err:
+        if err.status != 409:
+            raise
+        current = await admission.read_validating_webhook_configuration(CONFIGURATION)
+        body["metadata"]["resourceVersion"] = current.metadata.resource_version
+        await admission.replace_validating_webhook_configuration(CONFIGURATION, body)
+    log.info("webhook.registered", configuration=CONFIGURATION, url=url)

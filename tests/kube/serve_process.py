@@ -1,0 +1,44 @@
+"""``pyistiod serve --kubeconfig`` as its own process, for the tests that drive it."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from kube_cluster import KubeCluster
+
+from pyistiod.local_mesh import free_port
+
+
+@contextlib.contextmanager
+def serve_process(cluster: KubeCluster, workdir: Path, *extra: str) -> Iterator[int]:
+    """Start serve on a free plain xDS port; yield the port once it listens; SIGTERM it after."""
+    port = free_port()
+    argv = [
+        *(sys.executable, "-m", "pyistiod.cli", "serve", "--kubeconfig", str(cluster.kubeconfig)),
+        *("--xds-address", f"127.0.0.1:{port}", "--secure-xds-address", ""),
+        *("--monitoring-address", "", "--ca-dir", str(workdir / "ca")),
+        *("--debounce-after", "0.05", "--log-level", "debug", *extra),
+    ]
+    log = workdir / "pyistiod.log"
+    proc = subprocess.Popen(argv, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    try:
+        for _ in range(300):
+            if _listening(port) or proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert proc.poll() is None, log.read_text()[-3000:]
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
