@@ -52,6 +52,9 @@ class CAErrorKind(enum.Enum):
     """A CA certificate chain does not lead to the root, or a CA cert is unusable."""
     UNAUTHENTICATED = "UNAUTHENTICATED"
     """The caller presented no credential, or one that is forged, expired or malformed."""
+    AUTHN_UNAVAILABLE = "AUTHN_UNAVAILABLE"
+    """The credential could not be checked: its reviewer (the Kubernetes API server) did
+    not answer. Transient: the caller retries."""
 
 
 def grpc_status_for(kind: CAErrorKind) -> StatusCode:
@@ -63,7 +66,7 @@ def grpc_status_for(kind: CAErrorKind) -> StatusCode:
     directory before anything can succeed.
     """
     match kind:
-        case CAErrorKind.CA_NOT_READY:
+        case CAErrorKind.CA_NOT_READY | CAErrorKind.AUTHN_UNAVAILABLE:
             return StatusCode.UNAVAILABLE
         case (
             CAErrorKind.CSR_MALFORMED
@@ -109,6 +112,8 @@ def client_message_for(kind: CAErrorKind) -> str:
             return "requested certificate lifetime is not allowed"
         case CAErrorKind.UNAUTHENTICATED:
             return "the caller is not authenticated"
+        case CAErrorKind.AUTHN_UNAVAILABLE:
+            return "the caller's credential cannot be checked now; retry"
         case (
             CAErrorKind.CERT_GENERATION
             | CAErrorKind.FILE_UNREADABLE

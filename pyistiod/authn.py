@@ -42,7 +42,7 @@ class TokenAuthenticator:
         self.trust_domain = trust_domain
         self.clock = clock
 
-    def __call__(self, context: Any) -> SpiffeId | None:
+    async def __call__(self, context: Any) -> SpiffeId | None:
         """The caller's identity, None if it presented none (or not over TLS)."""
         if not over_tls(context):
             return None

@@ -19,8 +19,8 @@ import structlog
 from ca.authority import SigningBundle, sign
 from ca.errors import CAError, CAErrorKind
 from ca.gen import istio_ca_pb2
-from pyistiod.authn import TokenAuthenticator
 from xds_server import metrics
+from xds_server.transport.stream import Authenticator
 
 log = structlog.get_logger("ca")
 
@@ -33,7 +33,7 @@ class CertificateService:
     def __init__(
         self,
         bundle: SigningBundle,
-        authenticate: TokenAuthenticator,
+        authenticate: Authenticator,
         default_ttl: timedelta,
         clock: Callable[[], datetime],
     ) -> None:
@@ -46,7 +46,7 @@ class CertificateService:
         """Sign ``request.csr`` for the caller; the chain ends with the root, as Istio's does."""
         metrics.CSR_REQUESTS.inc()
         try:
-            identity = self.authenticate(context)
+            identity = await self.authenticate(context)
             if identity is None:
                 raise CAError(CAErrorKind.UNAUTHENTICATED, "no workload token presented over TLS")
             ttl = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import re
 import sys
 from datetime import UTC, datetime, timedelta
@@ -13,7 +14,7 @@ import yaml
 from ca.errors import CAError
 from ca.spiffe import SpiffeId
 from pyistiod import logging_setup
-from pyistiod.credentials import workload_xds_tls
+from pyistiod.credentials import kubernetes_xds_tls, workload_xds_tls
 from pyistiod.settings import Settings
 from translators.envoy.bootstrap import render_bootstrap
 from translators.envoy.listeners.sidecar import listener_conflicts
@@ -119,7 +120,20 @@ def _bootstrap(a: argparse.Namespace) -> int:
     tls = None
     if a.ca_dir:
         identity = SpiffeId(a.trust_domain, node.namespace, service_account or "default")
-        tls = workload_xds_tls(Path(a.ca_dir), identity, _now(), a.token_ttl)
+        if a.kubeconfig:
+            from kubernetes_asyncio.client.exceptions import ApiException  # a slow import
+
+            try:
+                tls = asyncio.run(
+                    kubernetes_xds_tls(
+                        Path(a.ca_dir), identity, _now(), a.token_ttl, Path(a.kubeconfig)
+                    )
+                )
+            except (ApiException, OSError, ValueError) as err:
+                print(f"pyistiod: cannot get a token for {identity}: {err}", file=sys.stderr)
+                return 1
+        else:
+            tls = workload_xds_tls(Path(a.ca_dir), identity, _now(), a.token_ttl)
     address = a.xds_address or ("127.0.0.1:15012" if tls else "127.0.0.1:15010")
     host, _, port = address.rpartition(":")
     doc = render_bootstrap(
@@ -198,6 +212,9 @@ def _bootstrap_args(b: argparse.ArgumentParser) -> None:
     b.add_argument("--xds-address", default=None,
                    help="default 127.0.0.1:15012 with --ca-dir, else 127.0.0.1:15010")  # fmt: skip
     b.add_argument("--ca-dir", help="use TLS xDS and mint this workload's token from the CA")
+    b.add_argument("--kubeconfig",
+                   help="with --ca-dir: carry the ServiceAccount's token from the API server's "
+                   "TokenRequest instead (Kubernetes mode)")  # fmt: skip
     b.add_argument("--trust-domain", default="cluster.local")
     b.add_argument("--token-ttl", type=duration, default=timedelta(hours=24))
     b.add_argument("--admin-port", type=int, default=15000)

@@ -24,6 +24,7 @@ from pyistiod.authn import TokenAuthenticator
 from pyistiod.ca_service import CertificateService
 from pyistiod.config_sources import config_sources
 from pyistiod.config_watcher import ConfigWatcher, read_and_report
+from pyistiod.kube_authn import KubernetesTokenAuthenticator
 from pyistiod.registry import ProxyRegistry
 from pyistiod.secret_store import SecretStore
 from pyistiod.settings import Settings
@@ -35,6 +36,7 @@ from translators.sources.debounce import Debouncer
 from translators.sources.loader import Loader
 from xds_server.cache import SnapshotCache
 from xds_server.transport.server import TlsListener, XdsServer
+from xds_server.transport.stream import Authenticator
 
 log = structlog.get_logger("serve")
 
@@ -65,13 +67,17 @@ class ControlPlane:
     bundle: SigningBundle
 
 
-async def start_control_plane(settings: Settings, model: MeshModel) -> ControlPlane:
+async def start_control_plane(
+    settings: Settings, model: MeshModel, authenticate: Authenticator | None = None
+) -> ControlPlane:
     """Load the CA, then serve ``model`` on the plain and TLS xDS ports.
 
+    Proxies on the TLS port authenticate with ``authenticate`` (in Kubernetes
+    mode their ServiceAccount tokens), else with the CA's workload tokens.
     Raises ``CAError`` for an unusable CA directory.
     """
     bundle = load_ca(settings.ca_dir, settings.trust_domain, wall_clock(), KeyKind.ECDSA_P256)
-    authn = TokenAuthenticator(
+    authn = authenticate or TokenAuthenticator(
         load_or_create_token_key(settings.ca_dir), settings.trust_domain, wall_clock
     )
     cache = SnapshotCache()
@@ -113,7 +119,12 @@ async def serve(settings: Settings) -> None:
         loader = Loader(found.sources, settings.domain_suffix)
         initial = read_and_report(loader)
         loader.commit(initial)
-        cp = await start_control_plane(settings, initial.model)
+        authn = (
+            KubernetesTokenAuthenticator(found.kube_api, settings.trust_domain)
+            if found.kube_api is not None
+            else None
+        )
+        cp = await start_control_plane(settings, initial.model, authn)
         if settings.monitoring_address:
             host, mport = _split(settings.monitoring_address)
             prometheus_client.start_http_server(mport, addr=host)

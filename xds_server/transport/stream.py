@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -65,9 +65,10 @@ class NodeRegistry(Protocol):
         """One stream of ``node_id`` ended."""
 
 
-Authenticator = Callable[[grpc.aio.ServicerContext], Any]
+Authenticator = Callable[[grpc.aio.ServicerContext], Awaitable[Any]]
 """Who the peer of a stream proved to be (None: nobody). Raises a ``PyistiodError``
-(UNAUTHENTICATED) for a credential that is presented but invalid."""
+(UNAUTHENTICATED) for a credential that is presented but invalid. Awaited: checking a
+credential may ask another server (a Kubernetes TokenReview)."""
 
 SECRETS_NEED_AUTHENTICATION = (
     "secrets are served only over TLS (port 15012) to a proxy that authenticated "
@@ -135,7 +136,7 @@ class XdsStream:
     async def _admit(self, node: NodeInfo, context: grpc.aio.ServicerContext) -> None:
         """Authenticate the stream and register the node, or abort with the reason."""
         try:
-            identity = self.authenticate(context) if self.authenticate else None
+            identity = await self.authenticate(context) if self.authenticate else None
             self.core = self._core(authenticated=identity is not None)
             await self.registry.connect(node, identity)
         except ValueError as err:

@@ -1,0 +1,188 @@
+"""Proxies authenticate with ServiceAccount tokens, reviewed by a real API server (TokenReview).
+
+The control plane runs in process with ``KubernetesTokenAuthenticator``; tokens
+come from the TokenRequest API, as a projected volume would hold them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+import yaml
+from cryptography import x509
+from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
+from envoy.service.discovery.v3 import discovery_pb2
+from kube_cluster import KubeCluster
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client import ApiClient
+from serve_process import serve_process
+from xds_client import ADS, node, open_stream
+
+from ca.errors import CAError, CAErrorKind
+from pyistiod.kube_authn import KubernetesTokenAuthenticator, identity_of
+from pyistiod.local_mesh import free_port
+from pyistiod.serve import ControlPlane, start_control_plane
+from pyistiod.settings import Settings
+from translators.mesh.model.mesh import MeshModel
+from xds_server import types
+
+pytestmark = pytest.mark.kube
+
+
+async def sa_token(api: ApiClient, namespace: str, account: str, audience: str = "istio-ca") -> str:
+    core = client.CoreV1Api(api)
+    await core.create_namespaced_service_account(namespace, {"metadata": {"name": account}})
+    body: Any = {"spec": {"audiences": [audience], "expirationSeconds": 3600}}
+    answer = await core.create_namespaced_service_account_token(account, namespace, body)
+    return str(answer.status.token)
+
+
+@pytest.fixture
+async def plane(api: ApiClient, tmp_path: Path) -> AsyncIterator[ControlPlane]:
+    settings = Settings(
+        xds_address="127.0.0.1:0",
+        secure_xds_address="127.0.0.1:0",
+        monitoring_address="",
+        ca_dir=tmp_path / "ca",
+        workload_cert_ttl=timedelta(hours=1),
+    )
+    authn = KubernetesTokenAuthenticator(api, "cluster.local")
+    cp = await start_control_plane(settings, MeshModel(), authn)
+    yield cp
+    await cp.server.stop(0)
+
+
+def channel(cp: ControlPlane, bearer: str) -> grpc.aio.Channel:
+    creds = grpc.composite_channel_credentials(
+        grpc.ssl_channel_credentials(root_certificates=cp.root_pem),
+        grpc.access_token_call_credentials(bearer),
+    )
+    return grpc.aio.secure_channel(
+        f"127.0.0.1:{cp.secure_xds_port}",
+        creds,
+        options=[("grpc.ssl_target_name_override", "istiod.istio-system.svc")],
+    )
+
+
+def secrets_request(namespace: str, account: str) -> discovery_pb2.DiscoveryRequest:
+    proxy = node(
+        f"sidecar~10.9.0.1~web-0.{namespace}~{namespace}.svc.cluster.local",
+        NAMESPACE=namespace,
+        SERVICE_ACCOUNT=account,
+    )
+    return discovery_pb2.DiscoveryRequest(
+        node=proxy, type_url=types.SECRET, resource_names=["default", "ROOTCA"]
+    )
+
+
+async def test_a_service_account_token_gets_that_identitys_certificate(
+    api: ApiClient, namespace: str, plane: ControlPlane
+) -> None:
+    token = await sa_token(api, namespace, "web")
+    async with channel(plane, token) as ch:
+        stream = open_stream(ch, ADS)
+        await stream.send(secrets_request(namespace, "web"))
+        response = await stream.expect_response(timeout=10)
+        secrets = {
+            s.name: s for s in (secret_pb2.Secret.FromString(r.value) for r in response.resources)
+        }
+        chain = secrets["default"].tls_certificate.certificate_chain.inline_bytes
+        leaf = x509.load_pem_x509_certificates(chain)[0]
+        sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        uris = sans.get_values_for_type(x509.UniformResourceIdentifier)
+        assert uris == [f"spiffe://cluster.local/ns/{namespace}/sa/web"]
+        await stream.close()
+
+
+async def test_another_accounts_token_is_denied_the_secrets(
+    api: ApiClient, namespace: str, plane: ControlPlane
+) -> None:
+    await sa_token(api, namespace, "web")
+    thief = await sa_token(api, namespace, "thief")
+    async with channel(plane, thief) as ch:
+        stream = open_stream(ch, ADS)
+        await stream.send(secrets_request(namespace, "web"))
+        with pytest.raises(grpc.aio.AioRpcError) as denied:
+            await stream.expect_response(timeout=10)
+        assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert f"spiffe://cluster.local/ns/{namespace}/sa/thief" in (denied.value.details() or "")
+
+
+@pytest.mark.parametrize("kind", ["wrong audience", "forged"])
+async def test_a_token_the_api_server_does_not_accept_is_unauthenticated(
+    api: ApiClient, namespace: str, plane: ControlPlane, kind: str
+) -> None:
+    if kind == "wrong audience":
+        token = await sa_token(api, namespace, "web", audience="somebody-else")
+    else:
+        token = (await sa_token(api, namespace, "web"))[:-8] + "AAAAAAAA"
+    async with channel(plane, token) as ch:
+        stream = open_stream(ch, ADS)
+        await stream.send(secrets_request(namespace, "web"))
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stream.expect_response(timeout=10)
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_the_identity_is_the_reviewed_user_not_the_tokens_claims(api: ApiClient) -> None:
+    authn = KubernetesTokenAuthenticator(api, "cluster.local")
+    with pytest.raises(CAError) as err:
+        await authn.review("not-a-token")
+    assert err.value.kind is CAErrorKind.UNAUTHENTICATED
+    assert str(identity_of("system:serviceaccount:shop:web", "td")) == "spiffe://td/ns/shop/sa/web"
+    with pytest.raises(CAError):
+        identity_of("admin", "td")
+
+
+async def test_bootstrap_carries_a_token_the_api_server_reviews_as_the_workload(
+    api: ApiClient, namespace: str, cluster: KubeCluster, tmp_path: Path
+) -> None:
+    core = client.CoreV1Api(api)
+    await core.create_namespaced_service_account(namespace, {"metadata": {"name": "web"}})
+    node_id = f"sidecar~10.9.0.1~web-0.{namespace}~{namespace}.svc.cluster.local"
+    argv = [
+        *(sys.executable, "-m", "pyistiod.cli", "bootstrap", "--node-id", node_id),
+        *("--ca-dir", str(tmp_path / "ca"), "--kubeconfig", str(cluster.kubeconfig)),
+        *("--service-account", "web"),
+    ]
+    done = await asyncio.to_thread(subprocess.run, argv, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    bootstrap = yaml.safe_load(done.stdout)
+    (xds,) = bootstrap["static_resources"]["clusters"]
+    grpc_service = bootstrap["dynamic_resources"]["ads_config"]["grpc_services"][0]
+    (header,) = grpc_service["initial_metadata"]
+    assert xds["name"] == "xds-grpc" and header["key"] == "authorization"
+    identity = await KubernetesTokenAuthenticator(api, "cluster.local").review(
+        header["value"].removeprefix("Bearer ")
+    )
+    assert str(identity) == f"spiffe://cluster.local/ns/{namespace}/sa/web"
+
+
+async def test_serve_in_kubernetes_mode_reviews_the_tokens_on_its_tls_port(
+    api: ApiClient, namespace: str, cluster: KubeCluster, tmp_path: Path
+) -> None:
+    token = await sa_token(api, namespace, "web")
+    secure = free_port()
+    with serve_process(cluster, tmp_path, "--webhook-address", "", secure_port=secure):
+        root = (tmp_path / "ca" / "root-cert.pem").read_bytes()
+        creds = grpc.composite_channel_credentials(
+            grpc.ssl_channel_credentials(root_certificates=root),
+            grpc.access_token_call_credentials(token),
+        )
+        target = f"127.0.0.1:{secure}"
+        override = [("grpc.ssl_target_name_override", "istiod.istio-system.svc")]
+        async with grpc.aio.secure_channel(target, creds, options=override) as ch:
+            stream = open_stream(ch, ADS)
+            await stream.send(secrets_request(namespace, "web"))
+            response = await stream.expect_response(timeout=15)
+            names = {secret_pb2.Secret.FromString(r.value).name for r in response.resources}
+            assert names == {"default", "ROOTCA"}
+            await stream.close()
