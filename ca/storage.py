@@ -99,18 +99,7 @@ def load_or_create_root(
         )
     key = _read_key(key_path)
     root = _read_single_cert(cert_path)
-    if not same_public_key(key, root):
-        raise CAError(
-            CAErrorKind.KEY_CERT_MISMATCH,
-            f"{key_path.name} is not the key of {cert_path.name}",
-            path=str(key_path),
-        )
-    if not (is_ca(root) and issued_by(root, root)):
-        raise CAError(
-            CAErrorKind.CHAIN_INVALID, "not a self-signed CA certificate", path=str(cert_path)
-        )
-    _check_valid_at(root, now, cert_path)
-    return SigningBundle(signing_key=key, signing_cert=root, intermediates=(), roots=(root,))
+    return self_signed_bundle(key, root, now, str(key_path), str(cert_path))
 
 
 def load_plugin_ca(ca_dir: Path, now: datetime) -> SigningBundle:
@@ -188,47 +177,75 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def _read_key(path: Path) -> PrivateKey:
+    return parse_key(_read_bytes(path), str(path))
+
+
+def parse_key(data: bytes, where: str) -> PrivateKey:
+    """An unencrypted PEM ECDSA or RSA key; ``where`` names its file (or Secret key) in errors."""
     try:
-        key = load_pem_private_key(_read_bytes(path), password=None)
+        key = load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as e:
         raise CAError(
             CAErrorKind.FILE_CORRUPT,
             f"not an unencrypted PEM private key ({e})",
-            path=str(path),
+            path=where,
         ) from e
     if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
         raise CAError(
             CAErrorKind.FILE_CORRUPT,
             f"key type {type(key).__name__} is not supported; use ECDSA or RSA",
-            path=str(path),
+            path=where,
         )
     return key
 
 
 def _read_certs(path: Path) -> list[x509.Certificate]:
-    data = _read_bytes(path)
+    return parse_certs(_read_bytes(path), str(path))
+
+
+def parse_certs(data: bytes, where: str) -> list[x509.Certificate]:
+    """PEM certificates, at least one; ``where`` names their file (or Secret key) in errors."""
     if not data.strip():
-        raise CAError(
-            CAErrorKind.FILE_CORRUPT, "is empty; expected PEM certificates", path=str(path)
-        )
+        raise CAError(CAErrorKind.FILE_CORRUPT, "is empty; expected PEM certificates", path=where)
     try:
         certs = x509.load_pem_x509_certificates(data)
     except ValueError as e:
-        raise CAError(
-            CAErrorKind.FILE_CORRUPT, f"not PEM certificates ({e})", path=str(path)
-        ) from e
+        raise CAError(CAErrorKind.FILE_CORRUPT, f"not PEM certificates ({e})", path=where) from e
     return certs
 
 
 def _read_single_cert(path: Path) -> x509.Certificate:
-    certs = _read_certs(path)
+    return parse_single_cert(_read_bytes(path), str(path))
+
+
+def parse_single_cert(data: bytes, where: str) -> x509.Certificate:
+    """Exactly one PEM certificate."""
+    certs = parse_certs(data, where)
     if len(certs) != 1:
         raise CAError(
             CAErrorKind.FILE_CORRUPT,
             f"holds {len(certs)} certificates; expected exactly one",
-            path=str(path),
+            path=where,
         )
     return certs[0]
+
+
+def self_signed_bundle(
+    key: PrivateKey, root: x509.Certificate, now: datetime, key_where: str, cert_where: str
+) -> SigningBundle:
+    """The bundle of a self-signed root CA, checked: its key, CA and self-issued, valid now."""
+    if not same_public_key(key, root):
+        raise CAError(
+            CAErrorKind.KEY_CERT_MISMATCH,
+            f"{key_where} is not the key of {cert_where}",
+            path=key_where,
+        )
+    if not (is_ca(root) and issued_by(root, root)):
+        raise CAError(
+            CAErrorKind.CHAIN_INVALID, "not a self-signed CA certificate", path=cert_where
+        )
+    _check_valid_at(root, now, Path(cert_where))
+    return SigningBundle(signing_key=key, signing_cert=root, intermediates=(), roots=(root,))
 
 
 def _create_root(

@@ -42,6 +42,7 @@ def _serve(a: argparse.Namespace) -> int:
         kubeconfig=Path(a.kubeconfig) if a.kubeconfig else None,
         in_cluster=a.in_cluster,
         webhook_address=a.webhook_address,
+        system_namespace=a.system_namespace,
         xds_address=a.xds_address,
         secure_xds_address=a.secure_xds_address,
         monitoring_address=a.monitoring_address,
@@ -118,22 +119,19 @@ def _bootstrap(a: argparse.Namespace) -> int:
             labels = labels if labels is not None else dict(sorted(workload.labels))
             service_account = service_account or workload.service_account
     tls = None
-    if a.ca_dir:
-        identity = SpiffeId(a.trust_domain, node.namespace, service_account or "default")
-        if a.kubeconfig:
-            from kubernetes_asyncio.client.exceptions import ApiException  # a slow import
+    identity = SpiffeId(a.trust_domain, node.namespace, service_account or "default")
+    if a.kubeconfig:
+        from kubernetes_asyncio.client.exceptions import ApiException  # a slow import
 
-            try:
-                tls = asyncio.run(
-                    kubernetes_xds_tls(
-                        Path(a.ca_dir), identity, _now(), a.token_ttl, Path(a.kubeconfig)
-                    )
-                )
-            except (ApiException, OSError, ValueError) as err:
-                print(f"pyistiod: cannot get a token for {identity}: {err}", file=sys.stderr)
-                return 1
-        else:
-            tls = workload_xds_tls(Path(a.ca_dir), identity, _now(), a.token_ttl)
+        try:
+            tls = asyncio.run(
+                kubernetes_xds_tls(identity, a.token_ttl, Path(a.kubeconfig), a.system_namespace)
+            )
+        except (ApiException, OSError, ValueError, CAError) as err:
+            print(f"pyistiod: cannot get a token for {identity}: {err}", file=sys.stderr)
+            return 1
+    elif a.ca_dir:
+        tls = workload_xds_tls(Path(a.ca_dir), identity, _now(), a.token_ttl)
     address = a.xds_address or ("127.0.0.1:15012" if tls else "127.0.0.1:15010")
     host, _, port = address.rpartition(":")
     doc = render_bootstrap(
@@ -191,7 +189,9 @@ def _serve_args(s: argparse.ArgumentParser) -> None:
     s.add_argument("--webhook-address", default="127.0.0.1:15017",
                    help="admission webhook, in Kubernetes mode ('' to disable)")  # fmt: skip
     s.add_argument("--ca-dir", default=".pyistiod/ca",
-                   help="root CA (created if absent) or Istio's cacerts layout")  # fmt: skip
+                   help="file mode: root CA (made if absent) or Istio cacerts")  # fmt: skip
+    s.add_argument("--system-namespace", default="istio-system",
+                   help="Kubernetes mode: where the CA Secret istio-ca-secret lives")  # fmt: skip
     s.add_argument("--trust-domain", default="cluster.local")
     s.add_argument("--workload-cert-ttl", type=duration, default=timedelta(hours=24))
     s.add_argument("--debounce-after", type=float, default=0.1, help="seconds (default 0.1)")
@@ -213,8 +213,9 @@ def _bootstrap_args(b: argparse.ArgumentParser) -> None:
                    help="default 127.0.0.1:15012 with --ca-dir, else 127.0.0.1:15010")  # fmt: skip
     b.add_argument("--ca-dir", help="use TLS xDS and mint this workload's token from the CA")
     b.add_argument("--kubeconfig",
-                   help="with --ca-dir: carry the ServiceAccount's token from the API server's "
-                   "TokenRequest instead (Kubernetes mode)")  # fmt: skip
+                   help="Kubernetes mode: TLS xDS with the ServiceAccount's token (TokenRequest) "
+                   "and the root of istio-ca-secret")  # fmt: skip
+    b.add_argument("--system-namespace", default="istio-system")
     b.add_argument("--trust-domain", default="cluster.local")
     b.add_argument("--token-ttl", type=duration, default=timedelta(hours=24))
     b.add_argument("--admin-port", type=int, default=15000)

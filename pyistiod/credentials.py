@@ -28,16 +28,17 @@ def workload_xds_tls(
 
 
 async def kubernetes_xds_tls(
-    ca_dir: Path, identity: SpiffeId, now: datetime, token_ttl: timedelta, kubeconfig: Path
+    identity: SpiffeId, token_ttl: timedelta, kubeconfig: Path, system_namespace: str
 ) -> XdsTls:
-    """TLS settings carrying a ServiceAccount token from the TokenRequest API (Kubernetes mode).
-
-    The token is the ``istio-ca`` audience token a projected volume would hold; the
-    ServiceAccount must exist. Raises ``ApiException`` when the API server refuses.
+    """TLS settings for Kubernetes mode: the mesh root from ``istio-ca-secret`` and a
+    ServiceAccount token from the TokenRequest API (the ``istio-ca`` audience token a
+    projected volume would hold). The ServiceAccount must exist. Raises ``ApiException``
+    when the API server refuses, ``CAError`` when no CA Secret exists yet.
     """
     from kubernetes_asyncio import client, config  # Kubernetes mode only: a slow import
 
-    bundle = load_ca(ca_dir, identity.trust_domain, now, KeyKind.ECDSA_P256)
+    from pyistiod.kube_ca import read_root_pem
+
     body: Any = {
         "spec": {
             "audiences": [tokens.AUDIENCE],
@@ -45,7 +46,8 @@ async def kubernetes_xds_tls(
         }
     }
     async with await config.new_client_from_config(str(kubeconfig)) as api:
+        root = await read_root_pem(api, system_namespace)
         answer = await client.CoreV1Api(api).create_namespaced_service_account_token(
             identity.service_account, identity.namespace, body
         )
-    return XdsTls(root_pem=bundle.roots_pem.decode(), token=answer.status.token)
+    return XdsTls(root_pem=root.decode(), token=answer.status.token)

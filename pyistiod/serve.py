@@ -25,6 +25,7 @@ from pyistiod.ca_service import CertificateService
 from pyistiod.config_sources import config_sources
 from pyistiod.config_watcher import ConfigWatcher, read_and_report
 from pyistiod.kube_authn import KubernetesTokenAuthenticator
+from pyistiod.kube_ca import load_or_create_ca_secret
 from pyistiod.registry import ProxyRegistry
 from pyistiod.secret_store import SecretStore
 from pyistiod.settings import Settings
@@ -68,15 +69,20 @@ class ControlPlane:
 
 
 async def start_control_plane(
-    settings: Settings, model: MeshModel, authenticate: Authenticator | None = None
+    settings: Settings,
+    model: MeshModel,
+    authenticate: Authenticator | None = None,
+    bundle: SigningBundle | None = None,
 ) -> ControlPlane:
     """Load the CA, then serve ``model`` on the plain and TLS xDS ports.
 
     Proxies on the TLS port authenticate with ``authenticate`` (in Kubernetes
-    mode their ServiceAccount tokens), else with the CA's workload tokens.
-    Raises ``CAError`` for an unusable CA directory.
+    mode their ServiceAccount tokens), else with the CA's workload tokens. The
+    CA is ``bundle`` (in Kubernetes mode, from ``istio-ca-secret``), else the
+    one in ``settings.ca_dir``. Raises ``CAError`` for an unusable CA.
     """
-    bundle = load_ca(settings.ca_dir, settings.trust_domain, wall_clock(), KeyKind.ECDSA_P256)
+    if bundle is None:
+        bundle = load_ca(settings.ca_dir, settings.trust_domain, wall_clock(), KeyKind.ECDSA_P256)
     authn = authenticate or TokenAuthenticator(
         load_or_create_token_key(settings.ca_dir), settings.trust_domain, wall_clock
     )
@@ -119,12 +125,13 @@ async def serve(settings: Settings) -> None:
         loader = Loader(found.sources, settings.domain_suffix)
         initial = read_and_report(loader)
         loader.commit(initial)
-        authn = (
-            KubernetesTokenAuthenticator(found.kube_api, settings.trust_domain)
-            if found.kube_api is not None
-            else None
-        )
-        cp = await start_control_plane(settings, initial.model, authn)
+        authn, bundle = None, None
+        if found.kube_api is not None:  # Kubernetes mode: istiod's authentication and CA Secret
+            authn = KubernetesTokenAuthenticator(found.kube_api, settings.trust_domain)
+            bundle = await load_or_create_ca_secret(
+                found.kube_api, settings.system_namespace, settings.trust_domain, wall_clock()
+            )
+        cp = await start_control_plane(settings, initial.model, authn, bundle)
         if settings.monitoring_address:
             host, mport = _split(settings.monitoring_address)
             prometheus_client.start_http_server(mport, addr=host)

@@ -20,6 +20,8 @@ class Settings:
     webhook_address: str = "127.0.0.1:15017"
     """The validating admission webhook (istiod's port 15017), in Kubernetes mode; "" to
     disable. Outside a cluster pyistiod registers it with the API server by this URL."""
+    system_namespace: str = "istio-system"
+    """istiod's namespace: in Kubernetes mode the CA Secret ``istio-ca-secret`` lives there."""
     kube_sync_timeout: float = 60.0
     """How long the first list of every watched kind may take before serve refuses to start."""
     xds_address: str = "127.0.0.1:15010"

@@ -33,7 +33,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeCluster]:
 
 
 async def _install_crds(cluster: KubeCluster) -> None:
+    """Istio's CRDs and istiod's namespace, as an installed cluster has them."""
     async with await config.new_client_from_config(str(cluster.kubeconfig)) as api:
+        await client.CoreV1Api(api).create_namespace({"metadata": {"name": "istio-system"}})
         ext = client.ApiextensionsV1Api(api)
         for crd in yaml.safe_load_all(CRDS.read_text()):
             if crd:

@@ -10,7 +10,7 @@ import asyncio
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from xds_client import ADS, node, open_stream
 
 from ca.errors import CAError, CAErrorKind
 from pyistiod.kube_authn import KubernetesTokenAuthenticator, identity_of
+from pyistiod.kube_ca import load_or_create_ca_secret, read_root_pem
 from pyistiod.local_mesh import free_port
 from pyistiod.serve import ControlPlane, start_control_plane
 from pyistiod.settings import Settings
@@ -148,10 +149,10 @@ async def test_bootstrap_carries_a_token_the_api_server_reviews_as_the_workload(
     core = client.CoreV1Api(api)
     await core.create_namespaced_service_account(namespace, {"metadata": {"name": "web"}})
     node_id = f"sidecar~10.9.0.1~web-0.{namespace}~{namespace}.svc.cluster.local"
+    await load_or_create_ca_secret(api, "istio-system", "cluster.local", datetime.now(UTC))
     argv = [
         *(sys.executable, "-m", "pyistiod.cli", "bootstrap", "--node-id", node_id),
-        *("--ca-dir", str(tmp_path / "ca"), "--kubeconfig", str(cluster.kubeconfig)),
-        *("--service-account", "web"),
+        *("--kubeconfig", str(cluster.kubeconfig), "--service-account", "web"),
     ]
     done = await asyncio.to_thread(subprocess.run, argv, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
@@ -164,6 +165,9 @@ async def test_bootstrap_carries_a_token_the_api_server_reviews_as_the_workload(
         header["value"].removeprefix("Bearer ")
     )
     assert str(identity) == f"spiffe://cluster.local/ns/{namespace}/sa/web"
+    ca = bootstrap["static_resources"]["clusters"][0]["transport_socket"]["typed_config"]
+    trusted = ca["common_tls_context"]["validation_context"]["trusted_ca"]["inline_string"]
+    assert trusted.encode() == await read_root_pem(api, "istio-system")
 
 
 async def test_serve_in_kubernetes_mode_reviews_the_tokens_on_its_tls_port(
@@ -172,7 +176,7 @@ async def test_serve_in_kubernetes_mode_reviews_the_tokens_on_its_tls_port(
     token = await sa_token(api, namespace, "web")
     secure = free_port()
     with serve_process(cluster, tmp_path, "--webhook-address", "", secure_port=secure):
-        root = (tmp_path / "ca" / "root-cert.pem").read_bytes()
+        root = await read_root_pem(api, "istio-system")  # the CA Secret serve uses
         creds = grpc.composite_channel_credentials(
             grpc.ssl_channel_credentials(root_certificates=root),
             grpc.access_token_call_credentials(token),
