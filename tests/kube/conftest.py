@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from kube_cluster import KubeCluster, binaries, start_cluster
 from kube_objects import wait_established
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client import ApiClient
+
+from pyistiod.local_cluster import KubeCluster, binaries, start_cluster
 
 CRDS = Path(__file__).parents[2] / "deploy" / "crds.yaml"
 

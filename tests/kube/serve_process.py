@@ -10,8 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from kube_cluster import KubeCluster
-
+from pyistiod.local_cluster import KubeCluster
 from pyistiod.local_mesh import free_port
 
 

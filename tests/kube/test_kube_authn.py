@@ -20,7 +20,6 @@ import yaml
 from cryptography import x509
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 from envoy.service.discovery.v3 import discovery_pb2
-from kube_cluster import KubeCluster
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client import ApiClient
 from serve_process import serve_process
@@ -29,6 +28,7 @@ from xds_client import ADS, node, open_stream
 from ca.errors import CAError, CAErrorKind
 from pyistiod.kube_authn import KubernetesTokenAuthenticator, identity_of
 from pyistiod.kube_ca import load_or_create_ca_secret, read_root_pem
+from pyistiod.local_cluster import KubeCluster
 from pyistiod.local_mesh import free_port
 from pyistiod.serve import ControlPlane, start_control_plane
 from pyistiod.settings import Settings

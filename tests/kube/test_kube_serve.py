@@ -20,13 +20,13 @@ import pytest
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.service.discovery.v3 import discovery_pb2
-from kube_cluster import KubeCluster
 from kube_objects import endpoint_slice, service
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client import ApiClient
 from serve_process import serve_process
 from xds_client import ADS, Stream, node, open_stream
 
+from pyistiod.local_cluster import KubeCluster
 from xds_server import types
 
 pytestmark = pytest.mark.kube

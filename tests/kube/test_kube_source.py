@@ -10,11 +10,11 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from kube_cluster import KubeCluster
 from kube_objects import endpoint_slice, service, virtual_service, wait_established
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client import ApiClient
 
+from pyistiod.local_cluster import KubeCluster
 from translators.sources.changes import Changes
 from translators.sources.debounce import Debouncer
 from translators.sources.kubernetes.reflector import Reflector

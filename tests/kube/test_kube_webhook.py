@@ -12,13 +12,13 @@ import json
 from pathlib import Path
 
 import pytest
-from kube_cluster import KubeCluster
 from kube_objects import virtual_service
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
 from serve_process import serve_process
 
+from pyistiod.local_cluster import KubeCluster
 from pyistiod.local_mesh import free_port
 from pyistiod.webhook import CONFIGURATION
 

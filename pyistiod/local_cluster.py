@@ -1,10 +1,10 @@
-"""A real kube-apiserver and etcd on loopback, for the tests that claim Kubernetes works.
+"""A real kube-apiserver and etcd on loopback, for the tests and benchmarks of Kubernetes mode.
 
 The binaries come from the environment (``KUBE_APISERVER``, ``ETCD``; ``.ci/run``
 sets them when it finds them); without them the tests that need a cluster skip,
-saying why. The API server runs as a bare control plane: no controller-manager,
-scheduler or kubelet, so tests create what those would (ServiceAccounts,
-EndpointSlices, Pod status).
+saying why, and the benchmark says what it needs. The API server runs as a
+bare control plane: no controller-manager, scheduler or kubelet, so tests
+create what those would (ServiceAccounts, EndpointSlices, Pod status).
 """
 
 from __future__ import annotations
