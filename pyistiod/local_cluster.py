@@ -177,6 +177,7 @@ def start_cluster(workdir: Path) -> KubeCluster:
     found = binaries()
     if found is None:
         raise LookupError(MISSING)
+    workdir.mkdir(parents=True, exist_ok=True)
     cluster = KubeCluster(workdir, free_port(), secrets.token_hex(16))
     try:
         cluster.start(*found)
