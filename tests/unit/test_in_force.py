@@ -187,3 +187,19 @@ def test_the_outcome_does_not_depend_on_the_order_of_the_reads(seed: int) -> Non
     expected = in_force(read, before)
     random.Random(seed).shuffle(read)
     assert in_force(read, before) == expected
+
+
+def test_between_api_objects_the_older_creation_time_wins_as_in_istio() -> None:
+    def created(name: str, when: str) -> ParseResult:
+        doc = entry(name, "shared.example.com")
+        doc["metadata"]["creationTimestamp"] = when
+        return parse_object(doc, path="kubernetes", document=-1)
+
+    older, newer = (
+        created("zz-old", "2026-01-01T00:00:00Z"),
+        created("aa-new", "2026-06-01T00:00:00Z"),
+    )
+    result = in_force([newer, older])
+    assert set(result.objects) == {key("ServiceEntry", "zz-old")}
+    assert [r.key for r in result.refusals] == [key("ServiceEntry", "aa-new")]
+    assert str(result.refusals[0].errors[0]).startswith("kubernetes ServiceEntry default/aa-new:")

@@ -17,8 +17,9 @@ now. Invariants:
    last valid versions, since nobody can tell what that file now holds.
 4. The older object wins a conflict, as Istio lets the oldest by creation
    time win: an object unchanged since the last read first, then one that
-   was in force in another version, then a new one; among equals the earlier
-   origin (file, then document), then the key.
+   was in force in another version, then a new one; among equals the older
+   ``creationTimestamp`` (objects from the API server; file objects count as
+   newer), then the earlier origin (file, then document), then the key.
 5. Pure and deterministic: the same reads and previous objects give the same
    result, in whatever order the reads come.
 """
@@ -130,18 +131,25 @@ def _without(objects: list[SourceObject], lost: tuple[Conflict, ...]) -> list[So
     return [o for o in objects if id(o) not in losers]
 
 
-Rank = tuple[int, str, int, str, str, str]
+Rank = tuple[int, str, str, int, str, str, str]
+
+_NOT_CREATED = "\uffff"
+"""Sorts after every creation time: an object of a file (no creationTimestamp) counts as newer
+than one the API server created."""
 
 
 def _rank(previous: Objects) -> Callable[[SourceObject], Rank]:
-    """Older first: unchanged, then in force in another version, then new (invariant 4)."""
+    """Older first: unchanged, then in force in another version, then new; then the older
+    creation time (API objects), the earlier origin, the key (invariant 4)."""
 
     def rank(obj: SourceObject) -> Rank:
         meta = obj.meta
         before = previous.get(meta.key)
         age = 0 if before is obj or before == obj else 1 if before is not None else 2
         key = meta.key
-        return (age, meta.origin.path, meta.origin.document, key.kind, key.namespace, key.name)
+        created = meta.created or _NOT_CREATED
+        origin = meta.origin
+        return (age, created, origin.path, origin.document, key.kind, key.namespace, key.name)
 
     return rank
 

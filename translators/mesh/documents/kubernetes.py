@@ -17,7 +17,7 @@ Called by ``kinds.parse_object``, which reads ``metadata`` first. Invariants:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from translators.mesh.documents import fields as v
 from translators.mesh.documents.kubernetes_ports import (
@@ -152,7 +152,7 @@ def _with_injected_labels(p: v.Problems, doc: Mapping[str, object], meta: Meta) 
     if not injected or TLS_MODE_LABEL in labels:
         return meta
     labels[TLS_MODE_LABEL] = TLS_MODE_ISTIO
-    return Meta(meta.key, frozenset(labels.items()), meta.origin)
+    return replace(meta, labels=frozenset(labels.items()))
 
 
 def parse_endpoint_slice(

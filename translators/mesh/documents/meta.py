@@ -41,6 +41,9 @@ class Meta:
     key: ObjectKey
     labels: Labels
     origin: Origin
+    created: str = ""
+    """``metadata.creationTimestamp`` as the API server wrote it (RFC 3339, UTC), "" in files:
+    the older object wins a conflict, as Istio decides."""
 
     @property
     def namespace(self) -> str:
@@ -83,4 +86,10 @@ def read_meta(p: v.Problems, doc: Mapping[str, object], kind: str, rule: NameRul
         return None
     key = ObjectKey(kind, namespace, name)
     p.obj = str(key)
-    return Meta(key, v.labels(p, md.get("labels"), "metadata.labels"), Origin(p.path, p.document))
+    created = md.get("creationTimestamp")
+    return Meta(
+        key,
+        v.labels(p, md.get("labels"), "metadata.labels"),
+        Origin(p.path, p.document),
+        created if isinstance(created, str) else "",
+    )
