@@ -32,6 +32,12 @@ Invariants:
 5. Memory follows the connected proxies: a predecessor's parts are only
    candidates, adopted when asked for and dropped by ``seal``; ``forget``
    drops a disconnected proxy's own parts.
+6. When the outbound clusters or endpoints must be rebuilt, each service's
+   resources are memoized on what ``build_service_clusters`` and
+   ``build_service_endpoints`` read: the service, its ports, its endpoints and
+   the policies token. An EndpointSlice edit rebuilds and re-serializes one
+   service's resources; every other service's are the previous ``Resource``
+   objects (so their versions, and what proxies already hold, stay).
 """
 
 from __future__ import annotations
@@ -39,8 +45,14 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
-from translators.envoy.clusters import build_inbound_clusters, build_outbound_clusters
-from translators.envoy.endpoints import build_endpoints
+from google.protobuf.message import Message
+
+from translators.envoy.clusters import (
+    build_inbound_clusters,
+    build_service_clusters,
+    outbound_ports_by_service,
+)
+from translators.envoy.endpoints import build_service_endpoints
 from translators.envoy.listeners.gateway import build_gateway_listeners
 from translators.envoy.listeners.sidecar import (
     OutboundPort,
@@ -53,6 +65,7 @@ from translators.envoy.routes.sidecar import build_routes
 from translators.envoy.tls.gateway_secrets import gateway_secrets
 from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.proxy import Proxy, ProxyType
+from translators.mesh.model.services import Service, ServicePort
 from translators.mesh.selection.gateway_binding import virtual_services_of
 from translators.mesh.selection.sidecar_scope import scope_model, sidecar_for
 from translators.mesh.selection.virtual_services import source_label_key
@@ -89,6 +102,8 @@ class SnapshotBuilder:
         self._export_restricted = any(s.export_to for s in model.services)
         self._scopes: dict[Hashable, tuple[MeshModel, Hashable]] = {}
         self._parts: dict[tuple[Hashable, ...], ResourceSet] = {}
+        self._services: dict[Hashable, tuple[Resource, ...]] = {}
+        self._service_candidates = previous._services if previous is not None else {}
         self._plans: dict[Hashable, Sequence[OutboundPort]] = {}
         self._owned: dict[Proxy, list[tuple[Hashable, ...]]] = {}
         self._candidates = previous._parts if previous is not None else {}
@@ -96,6 +111,7 @@ class SnapshotBuilder:
     def seal(self) -> None:
         """Drop the predecessor's parts that were not adopted (call after a full rebuild)."""
         self._candidates = {}
+        self._service_candidates = {}
 
     def forget(self, proxy: Proxy) -> None:
         """Drop the parts built for ``proxy`` (it disconnected).
@@ -130,7 +146,11 @@ class SnapshotBuilder:
             self.policies,
         )
         clusters = self._combine(
-            self._part(types.CLUSTER, (svc, eps, pol), lambda: build_outbound_clusters(m)),
+            self._part(
+                types.CLUSTER,
+                (svc, eps, pol),
+                lambda: self._by_service(types.CLUSTER, m, build_service_clusters),
+            ),
             self._part(
                 types.CLUSTER,
                 (self.services, wls, proxy),
@@ -138,7 +158,11 @@ class SnapshotBuilder:
                 proxy,
             ),
         )
-        endpoints = self._part(types.ENDPOINT, (svc, eps, pol), lambda: build_endpoints(m, proxy))
+        endpoints = self._part(
+            types.ENDPOINT,
+            (svc, eps, pol),
+            lambda: self._by_service(types.ENDPOINT, m, build_service_endpoints),
+        )
         if proxy.type is ProxyType.ROUTER:
             gws = self.gateways
             listeners = self._part(
@@ -182,6 +206,26 @@ class SnapshotBuilder:
             plan = self._plans[services] = outbound_listener_ports(model)[0]
         return plan
 
+    def _by_service(
+        self,
+        type_url: str,
+        model: MeshModel,
+        build: Callable[[MeshModel, Service, Sequence[ServicePort]], Sequence[Message]],
+    ) -> list[Resource]:
+        """Every service's resources of ``type_url``, each service's memoized on exactly
+        what its builder reads (invariant 6): a change to one service's endpoints
+        rebuilds that service's clusters and CLAs, and reuses the rest."""
+        out: list[Resource] = []
+        for service, ports in outbound_ports_by_service(model):
+            key = (type_url, service, ports, model.endpoints_of(service.hostname), self.policies)
+            found = self._services.get(key) or self._service_candidates.get(key)
+            if found is None:
+                built = build(model, service, ports)
+                found = tuple(Resource.of(type_url, resource_name(r), r) for r in built)
+            self._services[key] = found
+            out.extend(found)
+        return sorted(out, key=lambda r: r.name) if type_url == types.ENDPOINT else out
+
     @staticmethod
     def _combine(shared: ResourceSet, own: ResourceSet) -> ResourceSet:
         return ResourceSet.combine(shared.type_url, (shared, own))
@@ -193,17 +237,25 @@ class SnapshotBuilder:
         build: Callable[[], Sequence[Any]],
         owner: Proxy | None = None,
     ) -> ResourceSet:
-        """The memoized part; with an ``owner``, ``forget(owner)`` drops it."""
+        """The memoized part; with an ``owner``, ``forget(owner)`` drops it.
+
+        ``build`` returns Envoy messages, or ``Resource`` objects already
+        serialized (``_by_service``).
+        """
         key = (type_url, *inputs)
         if owner is not None and key not in self._parts:
             self._owned.setdefault(owner, []).append(key)
         found = self._parts.get(key) or self._candidates.get(key)
         if found is None:
-            found = ResourceSet.of(
-                type_url, (Resource.of(type_url, resource_name(m), m) for m in build())
-            )
+            found = ResourceSet.of(type_url, (_resource(type_url, m) for m in build()))
         self._parts[key] = found
         return found
+
+
+def _resource(type_url: str, built: Message | Resource) -> Resource:
+    if isinstance(built, Resource):
+        return built
+    return Resource.of(type_url, resource_name(built), built)
 
 
 def _carry(

@@ -18,7 +18,7 @@ listeners and endpoints import these, so a name is spelled in one place.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from envoy.config.cluster.v3 import cluster_pb2
@@ -183,8 +183,31 @@ def build_outbound_clusters(model: MeshModel) -> list[cluster_pb2.Cluster]:
     The same for every proxy, so they can be shared.
     """
     return [
+        cluster
+        for service, ports in outbound_ports_by_service(model)
+        for cluster in build_service_clusters(model, service, ports)
+    ]
+
+
+def outbound_ports_by_service(model: MeshModel) -> list[tuple[Service, tuple[ServicePort, ...]]]:
+    """``outbound_ports`` grouped by service, in model order."""
+    grouped: dict[int, tuple[Service, list[ServicePort]]] = {}
+    for service, port in outbound_ports(model):
+        grouped.setdefault(id(service), (service, []))[1].append(port)
+    return [(service, tuple(ports)) for service, ports in grouped.values()]
+
+
+def build_service_clusters(
+    model: MeshModel, service: Service, ports: Sequence[ServicePort]
+) -> list[cluster_pb2.Cluster]:
+    """The outbound clusters of one service: each of ``ports``, and each DestinationRule subset.
+
+    Reads only ``service``, its endpoints (``model.endpoints_of``) and
+    ``model.policies``, so a caller may memoize the result on those.
+    """
+    return [
         _outbound_cluster(model, service, port, subset)
-        for service, port in outbound_ports(model)
+        for port in ports
         for subset in (None, *subsets_of(model, service))
     ]
 

@@ -14,14 +14,20 @@ reason).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from envoy.config.endpoint.v3 import endpoint_pb2
 
-from translators.envoy.clusters import load_assignment, outbound_cluster_name, outbound_ports
+from translators.envoy.clusters import (
+    load_assignment,
+    outbound_cluster_name,
+    outbound_ports_by_service,
+)
 from translators.envoy.tls.mtls import endpoint_uses_mtls, set_tls_mode_metadata
 from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.policies import Subset
 from translators.mesh.model.proxy import Proxy
-from translators.mesh.model.services import Resolution, Service
+from translators.mesh.model.services import Resolution, Service, ServicePort
 from translators.mesh.selection.subsets import subset_endpoints, subsets_of
 
 
@@ -34,12 +40,28 @@ def build_endpoints(model: MeshModel, proxy: Proxy) -> list[endpoint_pb2.Cluster
     """
     del proxy  # endpoints are proxy-independent by design
     assignments = [
-        _assignment(model, service, port.port, subset)
-        for service, port in outbound_ports(model)
-        if service.resolution is Resolution.STATIC
-        for subset in (None, *subsets_of(model, service))
+        cla
+        for service, ports in outbound_ports_by_service(model)
+        for cla in build_service_endpoints(model, service, ports)
     ]
     return sorted(assignments, key=lambda cla: str(cla.cluster_name))
+
+
+def build_service_endpoints(
+    model: MeshModel, service: Service, ports: Sequence[ServicePort]
+) -> list[endpoint_pb2.ClusterLoadAssignment]:
+    """The CLAs of one service's EDS clusters (none unless it resolves STATIC).
+
+    Reads only ``service``, its endpoints and ``model.policies``, so a caller
+    may memoize the result on those.
+    """
+    if service.resolution is not Resolution.STATIC:
+        return []
+    return [
+        _assignment(model, service, port.port, subset)
+        for port in ports
+        for subset in (None, *subsets_of(model, service))
+    ]
 
 
 def _assignment(
