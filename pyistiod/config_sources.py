@@ -21,18 +21,21 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import structlog
-from kubernetes_asyncio import client, config
-from kubernetes_asyncio.config.config_exception import ConfigException
 
 from pyistiod.settings import Settings
 from translators.sources.changes import Changes
 from translators.sources.directory_watch import DirectoryWatch
 from translators.sources.files import FileSource
-from translators.sources.kubernetes.source import KubernetesSource
 from translators.sources.loader import Source
 from xds_server.errors import SourceUnavailable
+
+if TYPE_CHECKING:  # kubernetes-asyncio costs about 40 MB: imported in Kubernetes mode only
+    from kubernetes_asyncio import client
+
+    from translators.sources.kubernetes.source import KubernetesSource
 
 log = structlog.get_logger("config")
 
@@ -56,6 +59,8 @@ async def config_sources(settings: Settings, changes: Changes) -> AsyncIterator[
             watch = asyncio.create_task(DirectoryWatch(settings.config_dir, changes).run())
             stack.callback(watch.cancel)
         if settings.kubeconfig is not None or settings.in_cluster:
+            from translators.sources.kubernetes.source import KubernetesSource
+
             api = await stack.enter_async_context(await _api_client(settings))
             kube = KubernetesSource(
                 api,
@@ -72,6 +77,9 @@ async def config_sources(settings: Settings, changes: Changes) -> AsyncIterator[
 
 async def _api_client(settings: Settings) -> client.ApiClient:
     """An API client from the kubeconfig, or from the pod's ServiceAccount in a cluster."""
+    from kubernetes_asyncio import client, config
+    from kubernetes_asyncio.config.config_exception import ConfigException
+
     where = str(settings.kubeconfig) if settings.kubeconfig else "in-cluster config"
     if settings.kubeconfig is not None and not settings.kubeconfig.is_file():
         raise SourceUnavailable(where, "no such kubeconfig file")

@@ -24,12 +24,9 @@ from pyistiod.authn import TokenAuthenticator
 from pyistiod.ca_service import CertificateService
 from pyistiod.config_sources import config_sources
 from pyistiod.config_watcher import ConfigWatcher, read_and_report
-from pyistiod.kube_authn import KubernetesTokenAuthenticator
-from pyistiod.kube_ca import load_or_create_ca_secret
 from pyistiod.registry import ProxyRegistry
 from pyistiod.secret_store import SecretStore
 from pyistiod.settings import Settings
-from pyistiod.webhook import admission_webhook
 from pyistiod.workload_certs import CertificateIssuer
 from translators.mesh.model.mesh import MeshModel
 from translators.sources.changes import Changes
@@ -127,6 +124,9 @@ async def serve(settings: Settings) -> None:
         loader.commit(initial)
         authn, bundle = None, None
         if found.kube_api is not None:  # Kubernetes mode: istiod's authentication and CA Secret
+            from pyistiod.kube_authn import KubernetesTokenAuthenticator
+            from pyistiod.kube_ca import load_or_create_ca_secret
+
             authn = KubernetesTokenAuthenticator(found.kube_api, settings.trust_domain)
             bundle = await load_or_create_ca_secret(
                 found.kube_api, settings.system_namespace, settings.trust_domain, wall_clock()
@@ -148,6 +148,8 @@ async def serve(settings: Settings) -> None:
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(cp.server.stop)
             if found.kube_api is not None and settings.webhook_address:
+                from pyistiod.webhook import admission_webhook
+
                 identity = SpiffeId(settings.trust_domain, "istio-system", "istiod")
                 await stack.enter_async_context(
                     admission_webhook(
