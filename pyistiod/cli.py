@@ -43,6 +43,7 @@ def _serve(a: argparse.Namespace) -> int:
         in_cluster=a.in_cluster,
         webhook_address=a.webhook_address,
         system_namespace=a.system_namespace,
+        discovery_selectors=tuple(a.discovery_selector),
         xds_address=a.xds_address,
         secure_xds_address=a.secure_xds_address,
         monitoring_address=a.monitoring_address,
@@ -97,6 +98,17 @@ def _validate(a: argparse.Namespace) -> int:
         f"{len(result.model.services)} service(s)"
     )
     return 0
+
+
+def _selector(text: str) -> str:
+    """A label selector, checked now so a typo is one line at start, not a failed watch."""
+    from translators.sources.kubernetes.selectors import parse_selector
+
+    try:
+        parse_selector(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+    return text
 
 
 def _labels(text: str) -> dict[str, str]:
@@ -190,6 +202,8 @@ def _serve_args(s: argparse.ArgumentParser) -> None:
                    help="admission webhook, in Kubernetes mode ('' to disable)")  # fmt: skip
     s.add_argument("--ca-dir", default=".pyistiod/ca",
                    help="file mode: root CA (made if absent) or Istio cacerts")  # fmt: skip
+    s.add_argument("--discovery-selector", action="append", default=[], type=_selector,
+                   help="Kubernetes mode: only namespaces with these labels")  # fmt: skip
     s.add_argument("--system-namespace", default="istio-system",
                    help="Kubernetes mode: where the CA Secret istio-ca-secret lives")  # fmt: skip
     s.add_argument("--trust-domain", default="cluster.local")

@@ -59,12 +59,15 @@ async def config_sources(settings: Settings, changes: Changes) -> AsyncIterator[
             watch = asyncio.create_task(DirectoryWatch(settings.config_dir, changes).run())
             stack.callback(watch.cancel)
         if settings.kubeconfig is not None or settings.in_cluster:
+            from translators.sources.kubernetes.selectors import parse_selector
             from translators.sources.kubernetes.source import KubernetesSource
 
             api = await stack.enter_async_context(await _api_client(settings))
             kube = KubernetesSource(
                 api,
                 changes,
+                discovery=[parse_selector(s) for s in settings.discovery_selectors],
+                system_namespace=settings.system_namespace,
                 on_missing=lambda detail: log.warning("kubernetes.kind_not_served", detail=detail),
                 on_error=lambda detail: log.warning("kubernetes.watch_failed", detail=detail),
             )

@@ -20,6 +20,10 @@ class Settings:
     webhook_address: str = "127.0.0.1:15017"
     """The validating admission webhook (istiod's port 15017), in Kubernetes mode; "" to
     disable. Outside a cluster pyistiod registers it with the API server by this URL."""
+    discovery_selectors: tuple[str, ...] = ()
+    """Istio's ``meshConfig.discoverySelectors`` as label selectors (``env=prod,tier in (a,b)``):
+    in Kubernetes mode only the namespaces matching one of them (and the system namespace)
+    count; none given, every namespace."""
     system_namespace: str = "istio-system"
     """istiod's namespace: in Kubernetes mode the CA Secret ``istio-ca-secret`` lives there."""
     kube_sync_timeout: float = 60.0

@@ -6,6 +6,7 @@ Each test starts its own ``KubernetesSource`` and works in a fresh namespace.
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ from translators.sources.changes import Changes
 from translators.sources.debounce import Debouncer
 from translators.sources.kubernetes.reflector import Reflector
 from translators.sources.kubernetes.resources import RESOURCES, Resource
+from translators.sources.kubernetes.selectors import parse_selector
 from translators.sources.kubernetes.source import KubernetesSource
 from translators.sources.kubernetes.watch import follow
 from translators.sources.loader import Loader
@@ -202,3 +204,28 @@ async def _fresh_client(cluster: KubeCluster) -> ApiClient:
     from kubernetes_asyncio import config
 
     return await config.new_client_from_config(str(cluster.kubeconfig))
+
+
+async def test_discovery_selectors_scope_the_namespaces_as_istios(api: ApiClient) -> None:
+    core = client.CoreV1Api(api)
+    inside, outside = f"in-{secrets.token_hex(3)}", f"out-{secrets.token_hex(3)}"
+    await core.create_namespace({"metadata": {"name": inside, "labels": {"mesh": "on"}}})
+    await core.create_namespace({"metadata": {"name": outside}})
+    for ns in (inside, outside, "istio-system"):
+        await core.create_namespaced_service(ns, service(f"svc-{ns}"))
+    src = KubernetesSource(
+        api, Changes(Debouncer(0.05, 1.0)), discovery=[parse_selector("mesh=on")]
+    )
+    await src.start(timeout=30)
+    try:
+
+        def seen() -> set[str]:
+            return {ns for ns in (inside, outside, "istio-system") if names(src, "Service", ns)}
+
+        await eventually(lambda: seen() == {inside, "istio-system"})  # the system one always
+        await core.patch_namespace(outside, {"metadata": {"labels": {"mesh": "on"}}})
+        await eventually(lambda: seen() == {inside, outside, "istio-system"})
+        await core.patch_namespace(inside, {"metadata": {"labels": {"mesh": "off"}}})
+        await eventually(lambda: seen() == {outside, "istio-system"})
+    finally:
+        await src.stop()

@@ -11,6 +11,7 @@ import pytest
 
 from translators.sources.kubernetes.reflector import Expired, Reflector, WatchFailed
 from translators.sources.kubernetes.resources import RESOURCES, Resource
+from translators.sources.kubernetes.selectors import parse_selector
 
 SERVICES = next(r for r in RESOURCES if r.kind == "Service")
 
@@ -97,3 +98,29 @@ def test_paths_of_core_and_group_resources() -> None:
     assert paths["EndpointSlice"] == "/apis/discovery.k8s.io/v1/endpointslices"
     assert paths["VirtualService"] == "/apis/networking.istio.io/v1/virtualservices"
     assert paths["AuthorizationPolicy"] == "/apis/security.istio.io/v1/authorizationpolicies"
+
+
+@pytest.mark.parametrize(
+    ("selector", "labels", "selected"),
+    [
+        ("", {}, True),
+        ("env=prod", {"env": "prod"}, True),
+        ("env==prod", {"env": "qa"}, False),
+        ("env!=prod", {}, True),  # as in Kubernetes: no key, not equal
+        ("env in (prod, qa),!legacy", {"env": "qa"}, True),
+        ("env in (prod, qa),!legacy", {"env": "qa", "legacy": "1"}, False),
+        ("env notin (prod)", {"env": "dev"}, True),
+        ("istio-injection", {"istio-injection": "enabled"}, True),
+        ("example.com/mesh=on,tier", {"example.com/mesh": "on"}, False),
+    ],
+)
+def test_discovery_selectors_read_as_kubectl_l(
+    selector: str, labels: dict[str, str], selected: bool
+) -> None:
+    assert parse_selector(selector).matches(labels) is selected
+
+
+@pytest.mark.parametrize("bad", ["env=(x", "in (a)", "env in a", "=x", "a b"])
+def test_a_malformed_selector_is_refused_naming_the_part(bad: str) -> None:
+    with pytest.raises(ValueError, match="not a label selector requirement"):
+        parse_selector(bad)

@@ -1,6 +1,7 @@
 """The Kubernetes resources pyistiod watches, and where the API serves them.
 
-One ``Resource`` per kind the mesh stage reads (``documents.kinds``): the
+One ``Resource`` per kind the mesh stage reads (``documents.kinds``), plus
+the Namespaces whose labels scope the others (``source``): the
 core kinds at their only version, Istio's kinds at ``v1`` (the API server
 converts objects stored at ``v1beta1``/``v1alpha3``, since the versions share
 one schema). Secrets are limited to ``kubernetes.io/tls``, the ones gateways
@@ -34,7 +35,11 @@ def _istio(group: str, *kinds: tuple[str, str]) -> tuple[Resource, ...]:
     return tuple(Resource(f"{group}/v1", kind, plural, needs_crd=True) for kind, plural in kinds)
 
 
+NAMESPACES = Resource("v1", "Namespace", "namespaces")
+"""Namespaces: their labels decide which are discovered (Istio's ``discoverySelectors``)."""
+
 RESOURCES: tuple[Resource, ...] = (
+    NAMESPACES,
     Resource("v1", "Service", "services"),
     Resource("discovery.k8s.io/v1", "EndpointSlice", "endpointslices"),
     Resource("v1", "Pod", "pods"),

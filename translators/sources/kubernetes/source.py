@@ -15,20 +15,26 @@ stage as a document, as ``FileSource`` hands over files. Invariants:
    as every edit is for ``DirectoryWatch``: one debounce for all sources.
 5. The reflectors' stores are only written on the event loop; ``read`` (which
    may run in a worker thread) takes a copy of each store first.
+6. With discovery selectors (Istio's ``meshConfig.discoverySelectors``) only
+   the objects of namespaces whose labels match one of them count, and those
+   of the system namespace (mesh-wide policies live there); without, every
+   namespace counts. A namespace relabelled in or out is a change like any
+   other: its objects come or go at the next read.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from kubernetes_asyncio.client import ApiClient
 
 from translators.mesh.documents.kinds import ParseResult, parse_object
 from translators.sources.changes import Changes
 from translators.sources.kubernetes.reflector import Key, Reflector
-from translators.sources.kubernetes.resources import RESOURCES, Resource
+from translators.sources.kubernetes.resources import NAMESPACES, RESOURCES, Resource
+from translators.sources.kubernetes.selectors import Selector
 from translators.sources.kubernetes.watch import follow
 from translators.sources.loader import Documents
 
@@ -48,12 +54,16 @@ class KubernetesSource:
         changes: Changes,
         *,
         resources: Sequence[Resource] = RESOURCES,
+        discovery: Sequence[Selector] = (),
+        system_namespace: str = "istio-system",
         on_missing: Callable[[str], None] = lambda _detail: None,
         on_error: Callable[[str], None] = lambda _detail: None,
         missing_retry: float = 10.0,
     ) -> None:
         self.api = api
         self.changes = changes
+        self.discovery = tuple(discovery)
+        self.system_namespace = system_namespace
         self.reflectors = [Reflector(r) for r in resources]
         self.on_missing = on_missing
         self.on_error = on_error
@@ -98,9 +108,14 @@ class KubernetesSource:
     def read(self) -> Documents:
         """Every object the API server holds now, as documents (invariants 2, 3, 5)."""
         parsed: dict[tuple[str, Key, str], ParseResult] = {}
+        discovered = self._discovered()
         for reflector in self.reflectors:
             kind = reflector.resource.kind
+            if reflector.resource is NAMESPACES:
+                continue
             for key, doc in dict(reflector.objects).items():
+                if discovered is not None and key[0] not in discovered:
+                    continue
                 metadata = doc.get("metadata")
                 version = metadata.get("resourceVersion", "") if isinstance(metadata, dict) else ""
                 memo = (kind, key, str(version))
@@ -110,9 +125,28 @@ class KubernetesSource:
         self._parsed = parsed
         return Documents(tuple(parsed[k] for k in sorted(parsed)))
 
+    def _discovered(self) -> set[str] | None:
+        """The namespaces whose objects count (invariant 6); None: every namespace."""
+        if not self.discovery:
+            return None
+        namespaces = next(r for r in self.reflectors if r.resource is NAMESPACES).objects
+        found = {self.system_namespace}
+        for (_, name), doc in dict(namespaces).items():
+            if any(s.matches(_labels(doc)) for s in self.discovery):
+                found.add(name)
+        return found
+
     def _changes_of(self, reflector: Reflector) -> Callable[[set[Key]], None]:
         def changed(_keys: set[Key]) -> None:
             if self._started:
                 self.changes.record()
 
         return changed
+
+
+def _labels(doc: Mapping[str, object]) -> Mapping[str, str]:
+    metadata = doc.get("metadata")
+    labels = metadata.get("labels") if isinstance(metadata, Mapping) else None
+    if not isinstance(labels, Mapping):
+        return {}
+    return {str(k): str(v) for k, v in labels.items()}
