@@ -21,12 +21,16 @@ Invariants:
    model fields, unchanged; ``exportTo`` is carried onto each Service.
    VirtualServices too, with short hosts and destination hosts resolved in
    the VirtualService's namespace (``virtual_service.resolve_hosts``).
+7. ``update_endpoints`` gives the model ``build_model`` would give when only
+   EndpointSlices changed, recomputing just the endpoints of the Services
+   those slices (old and new versions) name.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from types import MappingProxyType
 
 from translators.mesh.checks import check_objects, kubernetes_hostname
 from translators.mesh.documents.gateways import GatewayObject, SecretObject
@@ -107,6 +111,34 @@ def build_model(
             if isinstance(o, VirtualServiceObject)
         ),
     )
+
+
+def update_endpoints(
+    model: MeshModel,
+    objects: Iterable[SourceObject],
+    slices: Iterable[EndpointSliceObject],
+    domain_suffix: str = DEFAULT_DOMAIN_SUFFIX,
+) -> MeshModel:
+    """``model`` with the endpoints of the Services ``slices`` name recomputed (invariant 7).
+
+    ``objects`` are every object now in force, ``slices`` the EndpointSlices
+    that changed (their old and new versions): everything else of ``model``
+    is kept as it is, so an EndpointSlice edit costs one service's endpoints.
+    """
+    named = {(s.meta.namespace, s.service_name) for s in slices if s.service_name}
+    if not named:
+        return model
+    objs = sorted(objects, key=lambda o: o.meta.key)
+    idx = _index(objs)
+    by_key = {s.meta.key: s for s in idx.services}
+    endpoints = dict(model.endpoints)
+    for service in model.services:
+        if not service.is_kubernetes or (service.namespace, service.name) not in named:
+            continue
+        obj = by_key.get(service.source)
+        if obj is not None:
+            endpoints[service.hostname] = _kubernetes_endpoints(obj, service, idx)
+    return replace(model, endpoints=MappingProxyType(endpoints))
 
 
 def policies(

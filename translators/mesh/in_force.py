@@ -157,3 +157,37 @@ def _rank(previous: Objects) -> Callable[[SourceObject], Rank]:
 def _where(refusal: Refusal) -> tuple[str, int, str]:
     first = refusal.errors[0]  # a refusal always has its reason
     return (first.path, first.document, str(refusal.key or ""))
+
+
+def endpoint_slices_only(
+    results: Iterable[ParseResult], previous: Objects, unreadable: Collection[str] = ()
+) -> tuple[Objects, list[SourceObject]] | None:
+    """The objects in force and the EndpointSlices that changed (old and new versions), if this
+    read differs from ``previous`` only by edited EndpointSlices; else None.
+
+    Then nothing is refused and no conflict can move (a slice claims no name or
+    hostname but its own key), so the result is what ``in_force`` would give, at
+    the cost of one identity check per object.
+    """
+    if unreadable:
+        return None
+    now: dict[ObjectKey, SourceObject] = {}
+    changed: list[SourceObject] = []
+    for r in results:
+        obj = r.obj
+        if obj is None:
+            return None  # a refusal: the full settling says what stays
+        if isinstance(obj, Skipped):
+            continue
+        key = obj.meta.key
+        before = previous.get(key)
+        if before is None or key in now:
+            return None
+        if before is not obj and before != obj:
+            if key.kind != "EndpointSlice":
+                return None
+            changed += (before, obj)
+        now[key] = obj
+    if len(now) != len(previous):
+        return None
+    return MappingProxyType(dict(sorted(now.items()))), changed

@@ -13,6 +13,11 @@ and builds the model. Invariants:
    and only remembers a read once ``commit`` says it was applied, so a read
    the caller refuses (an emptied directory, a translator bug) changes
    nothing.
+3. A read that differs from the last applied one only by edited
+   EndpointSlices (``in_force.endpoint_slices_only``) updates the endpoints
+   of the Services they name (``builder.update_endpoints``) instead of
+   settling and building every object again: the model is the same one a
+   full build would give, at the cost of one service.
 """
 
 from __future__ import annotations
@@ -21,9 +26,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from translators.mesh.builder import build_model
+from translators.mesh.builder import build_model, update_endpoints
 from translators.mesh.documents.kinds import ParseResult
-from translators.mesh.in_force import NOTHING, Objects, Refusal, in_force
+from translators.mesh.documents.kubernetes import EndpointSliceObject
+from translators.mesh.in_force import NOTHING, Objects, Refusal, endpoint_slices_only, in_force
 from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.services import DEFAULT_DOMAIN_SUFFIX
 from xds_server.errors import ConfigError
@@ -77,16 +83,34 @@ def load(
     reads: Iterable[Documents],
     previous: Objects = NOTHING,
     domain_suffix: str = DEFAULT_DOMAIN_SUFFIX,
+    previous_model: MeshModel | None = None,
 ) -> LoadResult:
-    """The model of every source's documents, given what was in force before (invariant 1)."""
+    """The model of every source's documents, given what was in force before (invariant 1).
+
+    With ``previous_model`` (built from ``previous``), a read that only edited
+    EndpointSlices updates that model's endpoints instead of building it again
+    (invariant 3).
+    """
     reads = list(reads)
     results = [r for read in reads for r in read.results]
     unreadable = frozenset().union(*(read.unreadable for read in reads))
+    warnings = tuple(w for read in reads for w in read.warnings)
+    files = sum(read.files for read in reads)
+    quick = endpoint_slices_only(results, previous, unreadable) if previous_model else None
+    if previous_model is not None and quick is not None:
+        objects, slices = quick
+        model = update_endpoints(
+            previous_model,
+            objects.values(),
+            [s for s in slices if isinstance(s, EndpointSliceObject)],
+            domain_suffix,
+        )
+        return LoadResult(model, warnings, files, len(objects), (), objects, len(results))
     settled = in_force(results, previous, unreadable=unreadable, domain_suffix=domain_suffix)
     return LoadResult(
         build_model(settled.objects.values(), domain_suffix),
-        tuple(w for read in reads for w in read.warnings),
-        sum(read.files for read in reads),
+        warnings,
+        files,
         len(settled.objects),
         settled.refusals,
         settled.objects,
@@ -101,14 +125,17 @@ class Loader:
         self.sources = tuple(sources)
         self.domain_suffix = domain_suffix
         self._in_force: Objects = NOTHING
+        self._model: MeshModel | None = None
 
     def read(self) -> LoadResult:
         """Read every source now and settle against what is in force; nothing is remembered."""
-        return load((s.read() for s in self.sources), self._in_force, self.domain_suffix)
+        reads = (s.read() for s in self.sources)
+        return load(reads, self._in_force, self.domain_suffix, self._model)
 
     def commit(self, result: LoadResult) -> None:
         """``result`` is now served: its objects are what the next read starts from."""
         self._in_force = result.in_force
+        self._model = result.model
 
     @property
     def in_force(self) -> Objects:
