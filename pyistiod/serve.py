@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
-import prometheus_client
 import structlog
 
 from ca.authority import (
@@ -24,6 +25,7 @@ from pyistiod.authn import TokenAuthenticator
 from pyistiod.ca_service import CertificateService
 from pyistiod.config_sources import config_sources
 from pyistiod.config_watcher import ConfigWatcher, read_and_report
+from pyistiod.monitoring import Monitoring
 from pyistiod.registry import ProxyRegistry
 from pyistiod.secret_store import SecretStore
 from pyistiod.settings import Settings
@@ -35,6 +37,9 @@ from translators.sources.loader import Loader
 from xds_server.cache import SnapshotCache
 from xds_server.transport.server import TlsListener, XdsServer
 from xds_server.transport.stream import Authenticator
+
+if TYPE_CHECKING:  # Kubernetes mode only: a 40 MB import
+    from kubernetes_asyncio.client import ApiClient
 
 log = structlog.get_logger("serve")
 
@@ -115,48 +120,61 @@ async def serve(settings: Settings) -> None:
     every later load. ``ConfigInvalid`` (no such config directory) and
     ``SourceUnavailable`` (a Kubernetes API server that cannot be reached)
     propagate to the caller, as does a ``CAError`` for an unusable CA
-    directory.
+    directory. The monitoring port answers ``/ready`` with 503 until every
+    source is synced and xDS serves, and again while stopping.
     """
-    changes = Changes(Debouncer(settings.debounce_after, settings.debounce_max))
-    async with config_sources(settings, changes) as found:
+    ready = threading.Event()
+    async with contextlib.AsyncExitStack() as stack:
+        if settings.monitoring_address:
+            host, port = _split(settings.monitoring_address)
+            monitoring = Monitoring(host, port, ready.is_set)
+            monitoring.start()
+            stack.callback(monitoring.stop)
+        stack.callback(ready.clear)  # runs first: not ready while stopping
+        changes = Changes(Debouncer(settings.debounce_after, settings.debounce_max))
+        found = await stack.enter_async_context(config_sources(settings, changes))
         loader = Loader(found.sources, settings.domain_suffix)
         initial = read_and_report(loader)
         loader.commit(initial)
-        authn, bundle = None, None
-        if found.kube_api is not None:  # Kubernetes mode: istiod's authentication and CA Secret
-            from pyistiod.kube_authn import KubernetesTokenAuthenticator
-            from pyistiod.kube_ca import load_or_create_ca_secret
+        cp = await _control_plane(settings, initial.model, found.kube_api)
+        stack.push_async_callback(cp.server.stop)
+        if found.kube_api is not None and settings.webhook_address:
+            from pyistiod.webhook import admission_webhook
 
-            authn = KubernetesTokenAuthenticator(found.kube_api, settings.trust_domain)
-            bundle = await load_or_create_ca_secret(
-                found.kube_api, settings.system_namespace, settings.trust_domain, wall_clock()
-            )
-        cp = await start_control_plane(settings, initial.model, authn, bundle)
-        if settings.monitoring_address:
-            host, mport = _split(settings.monitoring_address)
-            prometheus_client.start_http_server(mport, addr=host)
+            identity = SpiffeId(settings.trust_domain, settings.system_namespace, "istiod")
+            await stack.enter_async_context(
+                admission_webhook(
+                    settings.webhook_address, cp.bundle, identity, found.kube_api, wall_clock(),
+                    system_namespace=settings.system_namespace,
+                )
+            )  # fmt: skip
         log.info(
             "serve.ready",
             xds_port=cp.xds_port,
             secure_xds_port=cp.secure_xds_port,
             config_dir=str(settings.config_dir) if settings.config_dir else None,
-            kubernetes=bool(settings.kubeconfig or settings.in_cluster),
-            ca_dir=str(settings.ca_dir),
+            kubernetes=found.kube_api is not None,
             services=len(initial.model.services),
             monitoring=settings.monitoring_address,
         )
-        async with contextlib.AsyncExitStack() as stack:
-            stack.push_async_callback(cp.server.stop)
-            if found.kube_api is not None and settings.webhook_address:
-                from pyistiod.webhook import admission_webhook
+        ready.set()
+        await ConfigWatcher(settings, loader, cp.registry.apply_model, changes).run()
 
-                identity = SpiffeId(settings.trust_domain, "istio-system", "istiod")
-                await stack.enter_async_context(
-                    admission_webhook(
-                        settings.webhook_address, cp.bundle, identity, found.kube_api, wall_clock()
-                    )
-                )
-            await ConfigWatcher(settings, loader, cp.registry.apply_model, changes).run()
+
+async def _control_plane(
+    settings: Settings, model: MeshModel, kube_api: ApiClient | None
+) -> ControlPlane:
+    """The control plane; in Kubernetes mode with istiod's authentication and CA Secret."""
+    if kube_api is None:
+        return await start_control_plane(settings, model)
+    from pyistiod.kube_authn import KubernetesTokenAuthenticator
+    from pyistiod.kube_ca import load_or_create_ca_secret
+
+    authn = KubernetesTokenAuthenticator(kube_api, settings.trust_domain)
+    bundle = await load_or_create_ca_secret(
+        kube_api, settings.system_namespace, settings.trust_domain, wall_clock()
+    )
+    return await start_control_plane(settings, model, authn, bundle)
 
 
 def run(settings: Settings) -> None:

@@ -17,13 +17,22 @@ the object, field and reason. Invariants:
    ValidatingWebhookConfiguration itself, pointing the API server at the
    webhook's URL (Istio's ``failurePolicy: Fail`` once the webhook serves,
    ``sideEffects: None``), and removes it when pyistiod stops.
+5. In a cluster the configuration comes from ``deploy/`` with a Service
+   reference and no caBundle; one replica, the holder of the Lease
+   ``istio-validation-controller-election``, patches the caBundle (every
+   replica has the same root, from ``istio-ca-secret``) and the failure
+   policy, as istiod's validation controller does; it is left installed
+   when pyistiod stops.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import ipaddress
+import secrets
+import socket
 import ssl
 import tempfile
 from collections.abc import AsyncIterator, Mapping
@@ -35,6 +44,9 @@ import structlog
 from aiohttp import web
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
+from kubernetes_asyncio.leaderelection.electionconfig import Config
+from kubernetes_asyncio.leaderelection.leaderelection import LeaderElection
+from kubernetes_asyncio.leaderelection.resourcelock.leaselock import LeaseLock
 
 from ca.authority import (
     SigningBundle,
@@ -133,12 +145,16 @@ async def admission_webhook(
     identity: SpiffeId,
     api: client.ApiClient,
     now: datetime,
+    *,
+    system_namespace: str = "istio-system",
 ) -> AsyncIterator[WebhookServer]:
-    """The webhook serving on ``address`` and registered with the API server by URL.
+    """The webhook serving on ``address``, made known to the API server (invariants 4, 5).
 
-    When the context ends the registration is removed (best effort): a
+    Installed in a cluster (the configuration exists and names a Service), the
+    holder of a Lease patches its ``caBundle``; outside a cluster, pyistiod
+    registers the configuration by URL and removes it when the context ends (a
     ``failurePolicy: Fail`` webhook left pointing at a stopped pyistiod would
-    refuse every Istio object written meanwhile.
+    refuse every Istio object written meanwhile).
     """
     host, _, port = address.rpartition(":")
     host = host.strip("[]")
@@ -150,11 +166,76 @@ async def admission_webhook(
     server = WebhookServer(cert.chain_pem, private_key_to_pem(key))
     await server.start(host, int(port))
     try:
-        await register(api, f"https://{address}{PATH}", bundle.roots_pem)
-        yield server
+        if await _installed(api):
+            leading = asyncio.create_task(_patch_while_leading(api, system_namespace, bundle))
+            try:
+                yield server
+            finally:
+                leading.cancel()
+                await asyncio.gather(leading, return_exceptions=True)
+        else:
+            await register(api, f"https://{address}{PATH}", bundle.roots_pem)
+            try:
+                yield server
+            finally:
+                await _deregister(api)
     finally:
-        await _deregister(api)
         await server.stop()
+
+
+async def _installed(api: client.ApiClient) -> bool:
+    """Whether the configuration was installed with a Service reference (``deploy/``)."""
+    try:
+        found = await client.AdmissionregistrationV1Api(api).read_validating_webhook_configuration(
+            CONFIGURATION
+        )
+    except ApiException as err:
+        if err.status == 404:
+            return False
+        raise
+    return any(w.client_config.service is not None for w in found.webhooks or ())
+
+
+LEASE = "istio-validation-controller-election"
+"""The Lease whose holder patches the webhook configuration (istiod's election name)."""
+
+
+async def _patch_while_leading(
+    api: client.ApiClient, namespace: str, bundle: SigningBundle
+) -> None:
+    """Run for the Lease; while holding it, keep the configuration's caBundle on our root."""
+    me = f"{socket.gethostname()}-{secrets.token_hex(3)}"
+
+    async def lead() -> None:
+        await patch_ca_bundle(api, bundle.roots_pem)
+        log.info("webhook.ca_bundle_patched", configuration=CONFIGURATION, holder=me)
+
+    async def lost() -> None:
+        log.info("webhook.lease_lost", holder=me)
+
+    lock = LeaseLock(LEASE, namespace, me, api)
+    while True:  # run returns when the lease is lost: stand again
+        election = LeaderElection(Config(lock, 15, 10, 2, lead, lost))
+        await election.run()
+        await asyncio.sleep(2)
+
+
+async def patch_ca_bundle(api: client.ApiClient, root_pem: bytes) -> None:
+    """Set every webhook's caBundle to ``root_pem`` and its failurePolicy to Fail (istiod's
+    validation controller does the same once it serves)."""
+    admission = client.AdmissionregistrationV1Api(api)
+    encoded = base64.b64encode(root_pem).decode()
+    for _ in range(5):
+        current = await admission.read_validating_webhook_configuration(CONFIGURATION)
+        for hook in current.webhooks or ():
+            hook.client_config.ca_bundle = encoded
+            hook.failure_policy = "Fail"
+        try:
+            await admission.replace_validating_webhook_configuration(CONFIGURATION, current)
+            return
+        except ApiException as err:
+            if err.status != 409:  # another writer in between: read again
+                raise
 
 
 async def _deregister(api: client.ApiClient) -> None:

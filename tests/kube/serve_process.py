@@ -16,14 +16,19 @@ from pyistiod.local_mesh import free_port
 
 @contextlib.contextmanager
 def serve_process(
-    cluster: KubeCluster, workdir: Path, *extra: str, secure_port: int = 0
+    cluster: KubeCluster,
+    workdir: Path,
+    *extra: str,
+    secure_port: int = 0,
+    kubeconfig: Path | None = None,
 ) -> Iterator[int]:
     """Start serve on a free plain xDS port (and ``secure_port`` for TLS, if given); yield
-    the plain port once it listens; SIGTERM it after."""
+    the plain port once it listens; SIGTERM it after. ``kubeconfig`` defaults to the admin's."""
     port = free_port()
     secure = f"127.0.0.1:{secure_port}" if secure_port else ""
+    config = str(kubeconfig or cluster.kubeconfig)
     argv = [
-        *(sys.executable, "-m", "pyistiod.cli", "serve", "--kubeconfig", str(cluster.kubeconfig)),
+        *(sys.executable, "-m", "pyistiod.cli", "serve", "--kubeconfig", config),
         *("--xds-address", f"127.0.0.1:{port}", "--secure-xds-address", secure),
         *("--monitoring-address", "", "--ca-dir", str(workdir / "ca")),
         *("--debounce-after", "0.05", "--log-level", "debug", *extra),

@@ -1,0 +1,79 @@
+"""The monitoring port (istiod's 15014): Prometheus metrics and readiness.
+
+Paths:
+
+- ``/metrics`` (also ``/stats/prometheus``): Prometheus text, istiod's metric names;
+- ``/ready``: 200 once the control plane serves (sources synced, xDS listening),
+  503 while it stops, the probe a Deployment's ``readinessProbe`` asks;
+- anything else: 404.
+
+It runs in a thread of its own (as ``prometheus_client.start_http_server``
+does), so a busy event loop never makes a probe time out.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import prometheus_client
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Probes every few seconds would flood the log: say nothing."""
+
+
+def monitoring_app(ready: Callable[[], bool]) -> WSGIApp:
+    """The WSGI application of the monitoring port."""
+    metrics = prometheus_client.make_wsgi_app()
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path in ("/metrics", "/stats/prometheus"):
+            result: Iterable[bytes] = metrics(environ, start_response)
+            return result
+        if path == "/ready":
+            ok = ready()
+            status = "200 OK" if ok else "503 Service Unavailable"
+            start_response(status, [("Content-Type", "text/plain")])
+            return [b"ready\n" if ok else b"not ready\n"]
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"not found: try /metrics or /ready\n"]
+
+    return app
+
+
+class Monitoring:
+    """The monitoring server; ``ready`` says whether the control plane serves."""
+
+    def __init__(self, host: str, port: int, ready: Callable[[], bool]) -> None:
+        self._server = make_server(
+            host, port, monitoring_app(ready), server_class=_Server, handler_class=_QuietHandler
+        )
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="monitoring", daemon=True
+        )
+
+    @property
+    def port(self) -> int:
+        """The port it listens on."""
+        return int(self._server.server_address[1])
+
+    def start(self) -> None:
+        """Serve in the background."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self._server.shutdown()
+        self._server.server_close()
