@@ -229,3 +229,116 @@ async def test_discovery_selectors_scope_the_namespaces_as_istios(api: ApiClient
         await eventually(lambda: seen() == {outside, "istio-system"})
     finally:
         await src.stop()
+
+
+def _tls_secret() -> dict[str, Any]:
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "shop.example.com")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    pem_key = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return {
+        "metadata": {"name": "shop-cert"},
+        "type": "kubernetes.io/tls",
+        "stringData": {
+            "tls.crt": cert.public_bytes(serialization.Encoding.PEM).decode(),
+            "tls.key": pem_key.decode(),
+        },
+    }
+
+
+ISTIO = {
+    ("networking.istio.io", "serviceentries"): {
+        "kind": "ServiceEntry",
+        "spec": {"hosts": ["ext.example.com"], "ports": [{"name": "http", "number": 80}]},
+    },
+    ("networking.istio.io", "workloadentries"): {
+        "kind": "WorkloadEntry",
+        "spec": {"address": "10.7.0.1", "labels": {"app": "web"}},
+    },
+    ("networking.istio.io", "virtualservices"): {
+        "kind": "VirtualService",
+        "spec": {"hosts": ["web"], "http": [{"route": [{"destination": {"host": "web"}}]}]},
+    },
+    ("networking.istio.io", "destinationrules"): {
+        "kind": "DestinationRule",
+        "spec": {"host": "web", "trafficPolicy": {"loadBalancer": {"simple": "RANDOM"}}},
+    },
+    ("networking.istio.io", "gateways"): {
+        "kind": "Gateway",
+        "spec": {
+            "selector": {"istio": "ingressgateway"},
+            "servers": [
+                {
+                    "port": {"number": 8443, "name": "https", "protocol": "HTTPS"},
+                    "hosts": ["shop.example.com"],
+                    "tls": {"mode": "SIMPLE", "credentialName": "shop-cert"},
+                },
+            ],
+        },
+    },
+    ("networking.istio.io", "sidecars"): {
+        "kind": "Sidecar",
+        "spec": {"egress": [{"hosts": ["./*"]}]},
+    },
+    ("security.istio.io", "peerauthentications"): {
+        "kind": "PeerAuthentication",
+        "spec": {"mtls": {"mode": "STRICT"}},
+    },
+    ("security.istio.io", "authorizationpolicies"): {
+        "kind": "AuthorizationPolicy",
+        "spec": {"action": "ALLOW", "rules": [{"from": [{"source": {"namespaces": ["x"]}}]}]},
+    },
+}
+
+
+async def test_every_watched_kind_is_added_and_deleted_in_the_source(
+    api: ApiClient, namespace: str, source: KubernetesSource
+) -> None:
+    core, discovery = client.CoreV1Api(api), client.DiscoveryV1Api(api)
+    custom = client.CustomObjectsApi(api)
+    await core.create_namespaced_service_account(namespace, {"metadata": {"name": "web"}})
+    await core.create_namespaced_service(namespace, service("web"))
+    await discovery.create_namespaced_endpoint_slice(
+        namespace, endpoint_slice("web-1", "web", "10.1.0.9")
+    )
+    pod: Any = {
+        "metadata": {"name": "web-0", "labels": {"app": "web"}},
+        "spec": {"serviceAccountName": "web", "containers": [{"name": "c", "image": "x"}]},
+    }
+    await core.create_namespaced_pod(namespace, pod)
+    await core.create_namespaced_secret(namespace, _tls_secret())
+    for (group, plural), body in ISTIO.items():
+        doc = {"apiVersion": f"{group}/v1", "metadata": {"name": f"x-{plural}"}, **body}
+        await custom.create_namespaced_custom_object(group, "v1", namespace, plural, doc)
+    kinds = {"Service", "EndpointSlice", "Pod", "Secret", *(b["kind"] for b in ISTIO.values())}
+
+    def valid_kinds() -> set[str]:
+        read = Loader([source]).read()
+        return {k.kind for k in read.in_force if k.namespace == namespace}
+
+    await eventually(lambda: valid_kinds() == kinds, timeout=15)
+    for (group, plural), _body in ISTIO.items():
+        await custom.delete_namespaced_custom_object(group, "v1", namespace, plural, f"x-{plural}")
+    await core.delete_namespaced_secret("shop-cert", namespace)
+    await eventually(lambda: valid_kinds() == {"Service", "EndpointSlice", "Pod"}, timeout=15)
