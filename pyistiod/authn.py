@@ -34,6 +34,11 @@ def bearer_token(context: Any) -> str | None:
     return None
 
 
+def presented_token(context: Any) -> str | None:
+    """The bearer token of a call that came over TLS (rules 1 and 2); None otherwise."""
+    return bearer_token(context) if over_tls(context) else None
+
+
 class TokenAuthenticator:
     """The transport's ``Authenticator``: verifies workload tokens with the CA's token key."""
 
@@ -44,9 +49,7 @@ class TokenAuthenticator:
 
     async def __call__(self, context: Any) -> SpiffeId | None:
         """The caller's identity, None if it presented none (or not over TLS)."""
-        if not over_tls(context):
-            return None
-        token = bearer_token(context)
+        token = presented_token(context)
         if token is None:
             return None
         return tokens.verify(self.key, token, self.trust_domain, self.clock())

@@ -28,7 +28,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from ca import tokens
 from ca.errors import CAError, CAErrorKind
 from ca.spiffe import SpiffeId
-from pyistiod.authn import bearer_token, over_tls
+from pyistiod.authn import presented_token
 
 AUDIENCE = tokens.AUDIENCE
 """Istio's audience for the tokens its CA accepts."""
@@ -58,9 +58,7 @@ class KubernetesTokenAuthenticator:
 
     async def __call__(self, context: Any) -> SpiffeId | None:
         """The caller's identity, None if it presented none (or not over TLS)."""
-        if not over_tls(context):
-            return None
-        token = bearer_token(context)
+        token = presented_token(context)
         if token is None:
             return None
         return await self.review(token)

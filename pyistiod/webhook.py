@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import ipaddress
 import secrets
 import socket
 import ssl
@@ -55,6 +54,7 @@ from ca.authority import (
     private_key_to_pem,
 )
 from ca.spiffe import SpiffeId
+from translators.mesh.documents.fields import is_ip
 from translators.mesh.documents.kinds import parse_object
 from translators.sources.kubernetes.resources import RESOURCES
 from xds_server.errors import ConfigError
@@ -159,7 +159,7 @@ async def admission_webhook(
     host, _, port = address.rpartition(":")
     host = host.strip("[]")
     key = generate_workload_key()
-    ips = [host] if _is_ip(host) else []
+    ips = [host] if is_ip(host) else []
     cert = issue_server_cert(
         bundle, key, identity, WEBHOOK_DNS_NAMES, timedelta(days=365), now, ips
     )
@@ -246,14 +246,6 @@ async def _deregister(api: client.ApiClient) -> None:
         log.info("webhook.deregistered", configuration=CONFIGURATION)
     except (ApiException, OSError) as err:
         log.warning("webhook.deregister_failed", configuration=CONFIGURATION, error=str(err)[:200])
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def _server_context(chain_pem: bytes, key_pem: bytes) -> ssl.SSLContext:
