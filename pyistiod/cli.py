@@ -14,7 +14,7 @@ import yaml
 from ca.errors import CAError
 from ca.spiffe import SpiffeId
 from pyistiod import logging_setup
-from pyistiod.credentials import kubernetes_xds_tls, workload_xds_tls
+from pyistiod.credentials import kubernetes_xds_tls, projected_xds_tls, workload_xds_tls
 from pyistiod.settings import Settings
 from translators.envoy.bootstrap import render_bootstrap
 from translators.envoy.listeners.sidecar import listener_conflicts
@@ -132,7 +132,13 @@ def _bootstrap(a: argparse.Namespace) -> int:
             service_account = service_account or workload.service_account
     tls = None
     identity = SpiffeId(a.trust_domain, node.namespace, service_account or "default")
-    if a.kubeconfig:
+    if a.token_file:
+        try:
+            tls = projected_xds_tls(Path(a.token_file), Path(a.root_cert))
+        except (OSError, ValueError) as err:
+            print(f"pyistiod: {err}", file=sys.stderr)
+            return 1
+    elif a.kubeconfig:
         from kubernetes_asyncio.client.exceptions import ApiException  # a slow import
 
         try:
@@ -230,6 +236,11 @@ def _bootstrap_args(b: argparse.ArgumentParser) -> None:
                    help="Kubernetes mode: TLS xDS with the ServiceAccount's token (TokenRequest) "
                    "and the root of istio-ca-secret")  # fmt: skip
     b.add_argument("--system-namespace", default="istio-system")
+    b.add_argument("--token-file",
+                   help="in a pod: TLS xDS with the projected ServiceAccount token in this file "
+                   "(audience istio-ca), e.g. /var/run/secrets/tokens/istio-token")  # fmt: skip
+    b.add_argument("--root-cert", default="/var/run/secrets/istio/root-cert.pem",
+                   help="with --token-file: the mesh root to verify pyistiod with")  # fmt: skip
     b.add_argument("--trust-domain", default="cluster.local")
     b.add_argument("--token-ttl", type=duration, default=timedelta(hours=24))
     b.add_argument("--admin-port", type=int, default=15000)

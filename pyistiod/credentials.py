@@ -51,3 +51,16 @@ async def kubernetes_xds_tls(
             identity.service_account, identity.namespace, body
         )
     return XdsTls(root_pem=root.decode(), token=answer.status.token)
+
+
+def projected_xds_tls(token_file: Path, root_cert: Path) -> XdsTls:
+    """TLS settings from files a pod has: the projected ServiceAccount token (audience
+    ``istio-ca``) and the mesh root, as Istio's agent reads them. Raises ``OSError`` for a
+    missing file and ``ValueError`` for one that holds no token or no PEM certificate."""
+    token = token_file.read_text().strip()
+    root = root_cert.read_text()
+    if not token:
+        raise ValueError(f"{token_file} holds no token")
+    if "-----BEGIN CERTIFICATE-----" not in root:
+        raise ValueError(f"{root_cert} holds no PEM certificate")
+    return XdsTls(root_pem=root, token=token)

@@ -190,3 +190,26 @@ async def test_serve_in_kubernetes_mode_reviews_the_tokens_on_its_tls_port(
             names = {secret_pb2.Secret.FromString(r.value).name for r in response.resources}
             assert names == {"default", "ROOTCA"}
             await stream.close()
+
+
+async def test_bootstrap_in_a_pod_carries_the_projected_token(
+    api: ApiClient, namespace: str, tmp_path: Path
+) -> None:
+    token = await sa_token(api, namespace, "web")  # what the projected volume would hold
+    (tmp_path / "istio-token").write_text(token)
+    await load_or_create_ca_secret(api, "istio-system", "cluster.local", datetime.now(UTC))
+    (tmp_path / "root-cert.pem").write_bytes(await read_root_pem(api, "istio-system"))
+    node_id = f"sidecar~10.9.0.1~web-0.{namespace}~{namespace}.svc.cluster.local"
+    argv = [
+        *(sys.executable, "-m", "pyistiod.cli", "bootstrap", "--node-id", node_id),
+        *("--token-file", str(tmp_path / "istio-token")),
+        *("--root-cert", str(tmp_path / "root-cert.pem")),
+    ]
+    done = await asyncio.to_thread(subprocess.run, argv, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    grpc_service = yaml.safe_load(done.stdout)["dynamic_resources"]["ads_config"]["grpc_services"]
+    (header,) = grpc_service[0]["initial_metadata"]
+    identity = await KubernetesTokenAuthenticator(api, "cluster.local").review(
+        header["value"].removeprefix("Bearer ")
+    )
+    assert str(identity) == f"spiffe://cluster.local/ns/{namespace}/sa/web"

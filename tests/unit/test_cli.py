@@ -116,3 +116,12 @@ def test_validate_prints_analysis_warnings_and_still_passes(
     )
     assert run(["validate", str(tmp_path / "mesh")]) == 0
     assert "nosuch.default.svc.cluster.local' is not a service" in capsys.readouterr().err
+
+
+def test_bootstrap_with_a_missing_token_file_says_so_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["bootstrap", "--node-id", NODE, "--token-file", str(tmp_path / "no-token")]
+    assert run(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("pyistiod: ") and "no-token" in err[0]
