@@ -82,7 +82,7 @@ class KubernetesSource:
                 follow(
                     self.api,
                     r,
-                    self._changes_of(r),
+                    self._changed,
                     self.on_missing,
                     self.on_error,
                     self.missing_retry,
@@ -136,12 +136,10 @@ class KubernetesSource:
                 found.add(name)
         return found
 
-    def _changes_of(self, reflector: Reflector) -> Callable[[set[Key]], None]:
-        def changed(_keys: set[Key]) -> None:
-            if self._started:
-                self.changes.record()
-
-        return changed
+    def _changed(self, _keys: set[Key]) -> None:
+        """What a reflector saw changed: a change, once the first lists are done."""
+        if self._started:
+            self.changes.record()
 
 
 def _labels(doc: Mapping[str, object]) -> Mapping[str, str]:
