@@ -225,7 +225,7 @@ async def patch_ca_bundle(api: client.ApiClient, root_pem: bytes) -> None:
     validation controller does the same once it serves)."""
     admission = client.AdmissionregistrationV1Api(api)
     encoded = base64.b64encode(root_pem).decode()
-    for _ in range(5):
+    for attempt in range(5):
         current = await admission.read_validating_webhook_configuration(CONFIGURATION)
         for hook in current.webhooks or ():
             hook.client_config.ca_bundle = encoded
@@ -234,7 +234,8 @@ async def patch_ca_bundle(api: client.ApiClient, root_pem: bytes) -> None:
             await admission.replace_validating_webhook_configuration(CONFIGURATION, current)
             return
         except ApiException as err:
-            if err.status != 409:  # another writer in between: read again
+            # 409: another writer came in between; read again, a few times, then give up.
+            if err.status != 409 or attempt == 4:
                 raise
 
 
