@@ -56,6 +56,8 @@ def report(result: LoadResult) -> None:
         metrics.REJECTED_CONFIGS.labels(kind, name).inc()
     for warning in result.warnings:
         log.warning("config.warning", detail=warning)
+    if result.endpoints_only:
+        return  # the findings below read no endpoints: they were logged when they arose
     for conflict in listener_conflicts(result.model):
         log.warning("config.listener_conflict", detail=conflict)
     for finding in analyze(result.model):  # istioctl analyze's kind: served, but suspicious

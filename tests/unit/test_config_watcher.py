@@ -124,3 +124,42 @@ async def test_a_missing_directory_is_logged_and_nothing_is_applied(tmp_path: Pa
         assert not await w.reload()
     assert applied.models == []
     assert [e["event"] for e in logs] == ["config.unreadable"]
+
+
+SLICE = """\
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {{name: web-1, namespace: default, labels: {{kubernetes.io/service-name: web}}}}
+addressType: IPv4
+ports: [{{name: http, port: 80}}]
+endpoints: [{{addresses: [{address}]}}]
+"""
+
+ROUTE_TO_NOWHERE = """\
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: web, namespace: default}
+spec: {hosts: [web], http: [{route: [{destination: {host: nowhere}}]}]}
+"""
+
+
+async def test_an_endpoint_change_does_not_log_the_analysis_again(tmp_path: Path) -> None:
+    applied = Applied()
+    w = watcher(tmp_path, applied)
+    write(tmp_path, "web.yaml", service("web"))
+    write(tmp_path, "slice.yaml", SLICE.format(address="10.0.0.1"))
+    write(tmp_path, "vs.yaml", ROUTE_TO_NOWHERE)
+
+    async def findings() -> int:
+        with capture_logs() as logs:
+            assert await w.reload()
+        return sum(e["event"] == "config.analysis" for e in logs)
+
+    assert await findings() == 1  # a route to a host no service has
+    write(tmp_path, "slice.yaml", SLICE.format(address="10.0.0.2"))
+    assert await findings() == 0  # endpoints only: nothing the analysis reads changed
+    assert {
+        e.address for e in applied.models[-1].endpoints_of("web.default.svc.cluster.local")
+    } == {"10.0.0.2"}
+    write(tmp_path, "vs.yaml", ROUTE_TO_NOWHERE.replace("nowhere", "elsewhere"))
+    assert await findings() == 1

@@ -72,6 +72,9 @@ class LoadResult:
     refusals: tuple[Refusal, ...] = ()
     in_force: Objects = field(default_factory=lambda: NOTHING)
     documents: int = 0
+    endpoints_only: bool = False
+    """Only EndpointSlices changed since the last applied read (invariant 3): everything
+    derived from services, routing and policies is as it was."""
 
     @property
     def errors(self) -> tuple[ConfigError, ...]:
@@ -96,8 +99,9 @@ def load(
     unreadable = frozenset().union(*(read.unreadable for read in reads))
     warnings = tuple(w for read in reads for w in read.warnings)
     files = sum(read.files for read in reads)
-    quick = endpoint_slices_only(results, previous, unreadable) if previous_model else None
-    if previous_model is not None and quick is not None:
+    if previous_model is not None and (
+        quick := endpoint_slices_only(results, previous, unreadable)
+    ):
         objects, slices = quick
         model = update_endpoints(
             previous_model,
@@ -105,7 +109,9 @@ def load(
             [s for s in slices if isinstance(s, EndpointSliceObject)],
             domain_suffix,
         )
-        return LoadResult(model, warnings, files, len(objects), (), objects, len(results))
+        return LoadResult(
+            model, warnings, files, len(objects), (), objects, len(results), endpoints_only=True
+        )
     settled = in_force(results, previous, unreadable=unreadable, domain_suffix=domain_suffix)
     return LoadResult(
         build_model(settled.objects.values(), domain_suffix),
