@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-import yaml
 from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 from kubernetes_asyncio import client, config
@@ -38,12 +37,11 @@ from kubernetes_asyncio.client import ApiClient
 
 from benchmarks import report
 from benchmarks.server_proc import memory_mb
-from pyistiod.local_cluster import MISSING, binaries, start_cluster
+from pyistiod.local_cluster import MISSING, binaries, install_istio, start_cluster
 from pyistiod.local_mesh import free_port
 from xds_server import types
 
 NAMESPACE = "bench"
-CRDS = Path(__file__).resolve().parents[1] / "deploy" / "crds.yaml"
 ADS = "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources"
 
 
@@ -90,7 +88,6 @@ async def fill(api: ApiClient, services: int, endpoints: int, istio: int) -> flo
     core, discovery = client.CoreV1Api(api), client.DiscoveryV1Api(api)
     custom = client.CustomObjectsApi(api)
     await core.create_namespace({"metadata": {"name": NAMESPACE}})
-    await core.create_namespace({"metadata": {"name": "istio-system"}})
     gate = asyncio.Semaphore(32)
 
     async def bounded(call: Any) -> None:
@@ -111,19 +108,6 @@ async def fill(api: ApiClient, services: int, endpoints: int, istio: int) -> flo
         )
     await asyncio.gather(*(bounded(c) for c in calls))
     return time.monotonic() - started
-
-
-async def install_crds(api: ApiClient) -> None:
-    ext = client.ApiextensionsV1Api(api)
-    crds = [c for c in yaml.safe_load_all(CRDS.read_text()) if c]
-    for crd in crds:
-        await ext.create_custom_resource_definition(crd)
-    for crd in crds:
-        for _ in range(100):
-            got = await ext.read_custom_resource_definition(crd["metadata"]["name"])
-            if any(c.type == "Established" for c in got.status.conditions or []):
-                break
-            await asyncio.sleep(0.1)
 
 
 class Client:
@@ -195,7 +179,7 @@ async def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     proc: subprocess.Popen[bytes] | None = None
     try:
         async with await config.new_client_from_config(str(cluster.kubeconfig)) as api:
-            await install_crds(api)
+            await install_istio(api)
             fill_s = await fill(api, args.services, args.endpoints, args.istio)
             print(f"  filled the API server in {fill_s:.1f} s", flush=True)
             port = free_port()

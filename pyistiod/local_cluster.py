@@ -9,6 +9,7 @@ create what those would (ServiceAccounts, EndpointSlices, Pod status).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import ssl
@@ -18,6 +19,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -185,3 +187,40 @@ def start_cluster(workdir: Path) -> KubeCluster:
         cluster.stop()
         raise
     return cluster
+
+
+CRDS = Path(__file__).resolve().parents[1] / "deploy" / "crds.yaml"
+"""Istio's kinds as CRDs, as ``deploy/`` installs them."""
+
+
+async def install_istio(api: Any, system_namespace: str = "istio-system") -> None:
+    """Istio's CRDs and istiod's namespace, as an installed cluster has them.
+
+    ``api`` is a kubernetes-asyncio ``ApiClient`` (imported here only, like the
+    client itself, so the file mode never loads it).
+    """
+    import yaml
+    from kubernetes_asyncio import client
+
+    namespace: Any = {"metadata": {"name": system_namespace}}
+    await client.CoreV1Api(api).create_namespace(namespace)
+    ext = client.ApiextensionsV1Api(api)
+    crds = [crd for crd in yaml.safe_load_all(CRDS.read_text()) if crd]
+    for crd in crds:
+        await ext.create_custom_resource_definition(crd)
+    for crd in crds:
+        await wait_established(api, crd["metadata"]["name"])
+
+
+async def wait_established(api: Any, name: str, timeout: float = 10.0) -> None:
+    """Wait until the API server serves the CRD ``name``."""
+    from kubernetes_asyncio import client
+
+    ext = client.ApiextensionsV1Api(api)
+    async with asyncio.timeout(timeout):
+        while True:
+            got = await ext.read_custom_resource_definition(name)
+            conditions = got.status.conditions or []
+            if any(c.type == "Established" and c.status == "True" for c in conditions):
+                return
+            await asyncio.sleep(0.1)

@@ -8,17 +8,12 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
-import yaml
-from kube_objects import wait_established
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client import ApiClient
 
-from pyistiod.local_cluster import KubeCluster, binaries, start_cluster
-
-CRDS = Path(__file__).parents[2] / "deploy" / "crds.yaml"
+from pyistiod.local_cluster import KubeCluster, binaries, install_istio, start_cluster
 
 
 @pytest.fixture(scope="package")
@@ -34,16 +29,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeCluster]:
 
 
 async def _install_crds(cluster: KubeCluster) -> None:
-    """Istio's CRDs and istiod's namespace, as an installed cluster has them."""
     async with await config.new_client_from_config(str(cluster.kubeconfig)) as api:
-        await client.CoreV1Api(api).create_namespace({"metadata": {"name": "istio-system"}})
-        ext = client.ApiextensionsV1Api(api)
-        for crd in yaml.safe_load_all(CRDS.read_text()):
-            if crd:
-                await ext.create_custom_resource_definition(crd)
-        for crd in yaml.safe_load_all(CRDS.read_text()):
-            if crd:
-                await wait_established(ext, crd["metadata"]["name"])
+        await install_istio(api)
 
 
 @pytest.fixture

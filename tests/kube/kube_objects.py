@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
-
-from kubernetes_asyncio import client
 
 
 def service(name: str, port: int = 80) -> dict[str, Any]:
@@ -41,14 +38,3 @@ def virtual_service(name: str, host: str, regex: str = "/.*") -> dict[str, Any]:
             ],
         },
     }
-
-
-async def wait_established(ext: client.ApiextensionsV1Api, name: str) -> None:
-    """Wait until the API server serves the CRD ``name``."""
-    for _ in range(100):
-        got = await ext.read_custom_resource_definition(name)
-        conditions = got.status.conditions or []
-        if any(c.type == "Established" and c.status == "True" for c in conditions):
-            return
-        await asyncio.sleep(0.1)
-    raise TimeoutError(f"CRD {name} not established")

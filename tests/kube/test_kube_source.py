@@ -11,11 +11,11 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from kube_objects import endpoint_slice, service, virtual_service, wait_established
+from kube_objects import endpoint_slice, service, virtual_service
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client import ApiClient
 
-from pyistiod.local_cluster import KubeCluster
+from pyistiod.local_cluster import KubeCluster, wait_established
 from translators.sources.changes import Changes
 from translators.sources.debounce import Debouncer
 from translators.sources.kubernetes.reflector import Reflector
@@ -188,7 +188,7 @@ async def _install_widget_crd(api: ApiClient) -> None:
             },
         }
     )
-    await wait_established(ext, "widgets.example.pyistiod.io")
+    await wait_established(api, "widgets.example.pyistiod.io")
 
 
 async def test_an_api_server_restart_mid_watch_is_survived(
