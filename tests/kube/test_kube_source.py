@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from gateway_example import self_signed, tls_secret
 from kube_objects import endpoint_slice, service, virtual_service
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client import ApiClient
@@ -231,42 +232,6 @@ async def test_discovery_selectors_scope_the_namespaces_as_istios(api: ApiClient
         await src.stop()
 
 
-def _tls_secret() -> dict[str, Any]:
-    from datetime import UTC, datetime, timedelta
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "shop.example.com")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now)
-        .not_valid_after(now + timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    pem_key = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return {
-        "metadata": {"name": "shop-cert"},
-        "type": "kubernetes.io/tls",
-        "stringData": {
-            "tls.crt": cert.public_bytes(serialization.Encoding.PEM).decode(),
-            "tls.key": pem_key.decode(),
-        },
-    }
-
-
 ISTIO = {
     ("networking.istio.io", "serviceentries"): {
         "kind": "ServiceEntry",
@@ -327,7 +292,9 @@ async def test_every_watched_kind_is_added_and_deleted_in_the_source(
         "spec": {"serviceAccountName": "web", "containers": [{"name": "c", "image": "x"}]},
     }
     await core.create_namespaced_pod(namespace, pod)
-    await core.create_namespaced_secret(namespace, _tls_secret())
+    cert_pem, key_pem = self_signed("shop.example.com")
+    secret: Any = tls_secret("shop-cert", namespace, cert_pem, key_pem)
+    await core.create_namespaced_secret(namespace, secret)
     for (group, plural), body in ISTIO.items():
         doc = {"apiVersion": f"{group}/v1", "metadata": {"name": f"x-{plural}"}, **body}
         await custom.create_namespaced_custom_object(group, "v1", namespace, plural, doc)
