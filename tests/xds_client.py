@@ -29,6 +29,21 @@ def node(node_id: str = FRONTEND, **metadata: Any) -> base_pb2.Node:
     return base_pb2.Node(id=node_id, metadata=md)
 
 
+def secure_channel(port: int, root_pem: bytes, bearer: str | None = None) -> grpc.aio.Channel:
+    """A TLS channel to istiod's secure xDS port that trusts only ``root_pem``, as a proxy
+    dials it (the name ``istiod.istio-system.svc``), with the ``bearer`` token if given."""
+    creds = grpc.ssl_channel_credentials(root_certificates=root_pem)
+    if bearer is not None:
+        creds = grpc.composite_channel_credentials(
+            creds, grpc.access_token_call_credentials(bearer)
+        )
+    return grpc.aio.secure_channel(
+        f"127.0.0.1:{port}",
+        creds,
+        options=[("grpc.ssl_target_name_override", "istiod.istio-system.svc")],
+    )
+
+
 @dataclass
 class Running:
     """A started server with its cache and registry."""

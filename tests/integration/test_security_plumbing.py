@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 from prometheus_client import REGISTRY
-from xds_client import ADS, FRONTEND, Stream, node, open_stream
+from xds_client import ADS, FRONTEND, Stream, node, open_stream, secure_channel
 
 from ca import tokens
 from ca.authority import generate_workload_key, make_csr
@@ -55,18 +55,6 @@ def token(cp: ControlPlane, who: SpiffeId, ttl: timedelta = timedelta(hours=1)) 
     return tokens.issue(cp.token_key, who, datetime.now(UTC), ttl)  # type: ignore[attr-defined]
 
 
-def secure_channel(cp: ControlPlane, bearer: str | None) -> grpc.aio.Channel:
-    creds = grpc.ssl_channel_credentials(root_certificates=cp.root_pem)
-    if bearer is not None:
-        call = grpc.access_token_call_credentials(bearer)
-        creds = grpc.composite_channel_credentials(creds, call)
-    return grpc.aio.secure_channel(
-        f"127.0.0.1:{cp.secure_xds_port}",
-        creds,
-        options=[("grpc.ssl_target_name_override", "istiod.istio-system.svc")],
-    )
-
-
 def secret_request(node_id: str = FRONTEND) -> discovery_pb2.DiscoveryRequest:
     return discovery_pb2.DiscoveryRequest(
         node=node(node_id), type_url=types.SECRET, resource_names=["default", "ROOTCA"]
@@ -83,7 +71,7 @@ def uri_san(chain_pem: bytes) -> str:
 
 
 async def test_authenticated_owner_gets_its_certificate_and_key(plane: ControlPlane) -> None:
-    async with secure_channel(plane, token(plane, FRONT_ID)) as ch:
+    async with secure_channel(plane.secure_xds_port, plane.root_pem, token(plane, FRONT_ID)) as ch:
         s = open_stream(ch, ADS)
         await s.send(secret_request())
         resp = await s.expect_response()
@@ -103,7 +91,7 @@ async def test_authenticated_owner_gets_its_certificate_and_key(plane: ControlPl
 
 
 async def test_certificate_is_rotated_over_the_open_stream(plane: ControlPlane) -> None:
-    async with secure_channel(plane, token(plane, FRONT_ID)) as ch:
+    async with secure_channel(plane.secure_xds_port, plane.root_pem, token(plane, FRONT_ID)) as ch:
         s = open_stream(ch, ADS)
         await s.send(secret_request())
         first = await s.expect_response()
@@ -158,7 +146,7 @@ async def expect_secrets_refused(s: Stream) -> None:
 
 
 async def test_unauthenticated_proxy_is_denied_secrets(plane: ControlPlane) -> None:
-    async with secure_channel(plane, None) as ch:
+    async with secure_channel(plane.secure_xds_port, plane.root_pem, None) as ch:
         await expect_secrets_refused(open_stream(ch, ADS))
 
 
@@ -172,7 +160,7 @@ async def test_plain_text_port_never_serves_secrets_even_with_a_token(
 
 
 async def test_proxy_claiming_another_identity_is_denied(plane: ControlPlane) -> None:
-    async with secure_channel(plane, token(plane, BACK_ID)) as ch:
+    async with secure_channel(plane.secure_xds_port, plane.root_pem, token(plane, BACK_ID)) as ch:
         reason = await expect_closed(
             ch, secret_request(FRONTEND), grpc.StatusCode.PERMISSION_DENIED
         )
@@ -181,7 +169,7 @@ async def test_proxy_claiming_another_identity_is_denied(plane: ControlPlane) ->
 
 async def test_invalid_token_is_unauthenticated(plane: ControlPlane) -> None:
     expired = token(plane, FRONT_ID, ttl=timedelta(seconds=-1))
-    async with secure_channel(plane, expired) as ch:
+    async with secure_channel(plane.secure_xds_port, plane.root_pem, expired) as ch:
         reason = await expect_closed(ch, secret_request(), grpc.StatusCode.UNAUTHENTICATED)
         assert "expired" in reason
 
@@ -201,7 +189,7 @@ async def create(
 
 async def test_create_certificate_signs_for_the_caller_only(plane: ControlPlane) -> None:
     key = generate_workload_key()
-    async with secure_channel(plane, token(plane, FRONT_ID)) as ch:
+    async with secure_channel(plane.secure_xds_port, plane.root_pem, token(plane, FRONT_ID)) as ch:
         resp = await create(ch, make_csr(key, FRONT_ID), validity=3600)
         assert uri_san(resp.cert_chain[0].encode()) == str(FRONT_ID)
         assert resp.cert_chain[-1].encode() == plane.root_pem
@@ -217,7 +205,7 @@ async def test_create_certificate_signs_for_the_caller_only(plane: ControlPlane)
             with pytest.raises(grpc.aio.AioRpcError) as err:
                 await create(ch, csr, validity)
             assert err.value.code() == code
-    async with secure_channel(plane, None) as ch:
+    async with secure_channel(plane.secure_xds_port, plane.root_pem, None) as ch:
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await create(ch, make_csr(key, FRONT_ID))
         assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
@@ -225,14 +213,14 @@ async def test_create_certificate_signs_for_the_caller_only(plane: ControlPlane)
 
 async def test_standalone_secret_discovery_service_serves_the_owner(plane: ControlPlane) -> None:
     sds = "/envoy.service.secret.v3.SecretDiscoveryService/StreamSecrets"
-    async with secure_channel(plane, token(plane, FRONT_ID)) as ch:
+    async with secure_channel(plane.secure_xds_port, plane.root_pem, token(plane, FRONT_ID)) as ch:
         s = open_stream(ch, sds)
         await s.send(discovery_pb2.DiscoveryRequest(node=node(), resource_names=["default"]))
         resp = await s.expect_response()
         assert resp.type_url == types.SECRET
         assert [secret_pb2.Secret.FromString(r.value).name for r in resp.resources] == ["default"]
         await s.close()
-    async with secure_channel(plane, None) as ch:
+    async with secure_channel(plane.secure_xds_port, plane.root_pem, None) as ch:
         s = open_stream(ch, sds)
         await s.send(discovery_pb2.DiscoveryRequest(node=node(), resource_names=["default"]))
         with pytest.raises(grpc.aio.AioRpcError) as err:

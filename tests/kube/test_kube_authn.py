@@ -12,18 +12,17 @@ import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import grpc
 import pytest
 import yaml
 from cryptography import x509
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
-from envoy.service.discovery.v3 import discovery_pb2
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client import ApiClient
 from serve_process import serve_process
-from xds_client import ADS, node, open_stream
+from workload import sa_token, secrets_request
+from xds_client import ADS, open_stream, secure_channel
 
 from ca.errors import CAError, CAErrorKind
 from pyistiod.kube_authn import KubernetesTokenAuthenticator, identity_of
@@ -33,17 +32,8 @@ from pyistiod.local_mesh import free_port
 from pyistiod.serve import ControlPlane, start_control_plane
 from pyistiod.settings import Settings
 from translators.mesh.model.mesh import MeshModel
-from xds_server import types
 
 pytestmark = pytest.mark.kube
-
-
-async def sa_token(api: ApiClient, namespace: str, account: str, audience: str = "istio-ca") -> str:
-    core = client.CoreV1Api(api)
-    await core.create_namespaced_service_account(namespace, {"metadata": {"name": account}})
-    body: Any = {"spec": {"audiences": [audience], "expirationSeconds": 3600}}
-    answer = await core.create_namespaced_service_account_token(account, namespace, body)
-    return str(answer.status.token)
 
 
 @pytest.fixture
@@ -61,34 +51,11 @@ async def plane(api: ApiClient, tmp_path: Path) -> AsyncIterator[ControlPlane]:
     await cp.server.stop(0)
 
 
-def channel(cp: ControlPlane, bearer: str) -> grpc.aio.Channel:
-    creds = grpc.composite_channel_credentials(
-        grpc.ssl_channel_credentials(root_certificates=cp.root_pem),
-        grpc.access_token_call_credentials(bearer),
-    )
-    return grpc.aio.secure_channel(
-        f"127.0.0.1:{cp.secure_xds_port}",
-        creds,
-        options=[("grpc.ssl_target_name_override", "istiod.istio-system.svc")],
-    )
-
-
-def secrets_request(namespace: str, account: str) -> discovery_pb2.DiscoveryRequest:
-    proxy = node(
-        f"sidecar~10.9.0.1~web-0.{namespace}~{namespace}.svc.cluster.local",
-        NAMESPACE=namespace,
-        SERVICE_ACCOUNT=account,
-    )
-    return discovery_pb2.DiscoveryRequest(
-        node=proxy, type_url=types.SECRET, resource_names=["default", "ROOTCA"]
-    )
-
-
 async def test_a_service_account_token_gets_that_identitys_certificate(
     api: ApiClient, namespace: str, plane: ControlPlane
 ) -> None:
     token = await sa_token(api, namespace, "web")
-    async with channel(plane, token) as ch:
+    async with secure_channel(plane.secure_xds_port, plane.root_pem, token) as ch:
         stream = open_stream(ch, ADS)
         await stream.send(secrets_request(namespace, "web"))
         response = await stream.expect_response(timeout=10)
@@ -108,7 +75,7 @@ async def test_another_accounts_token_is_denied_the_secrets(
 ) -> None:
     await sa_token(api, namespace, "web")
     thief = await sa_token(api, namespace, "thief")
-    async with channel(plane, thief) as ch:
+    async with secure_channel(plane.secure_xds_port, plane.root_pem, thief) as ch:
         stream = open_stream(ch, ADS)
         await stream.send(secrets_request(namespace, "web"))
         with pytest.raises(grpc.aio.AioRpcError) as denied:
@@ -125,7 +92,7 @@ async def test_a_token_the_api_server_does_not_accept_is_unauthenticated(
         token = await sa_token(api, namespace, "web", audience="somebody-else")
     else:
         token = (await sa_token(api, namespace, "web"))[:-8] + "AAAAAAAA"
-    async with channel(plane, token) as ch:
+    async with secure_channel(plane.secure_xds_port, plane.root_pem, token) as ch:
         stream = open_stream(ch, ADS)
         await stream.send(secrets_request(namespace, "web"))
         with pytest.raises(grpc.aio.AioRpcError) as refused:
@@ -177,13 +144,7 @@ async def test_serve_in_kubernetes_mode_reviews_the_tokens_on_its_tls_port(
     secure = free_port()
     with serve_process(cluster, tmp_path, "--webhook-address", "", secure_port=secure):
         root = await read_root_pem(api, "istio-system")  # the CA Secret serve uses
-        creds = grpc.composite_channel_credentials(
-            grpc.ssl_channel_credentials(root_certificates=root),
-            grpc.access_token_call_credentials(token),
-        )
-        target = f"127.0.0.1:{secure}"
-        override = [("grpc.ssl_target_name_override", "istiod.istio-system.svc")]
-        async with grpc.aio.secure_channel(target, creds, options=override) as ch:
+        async with secure_channel(secure, root, token) as ch:
             stream = open_stream(ch, ADS)
             await stream.send(secrets_request(namespace, "web"))
             response = await stream.expect_response(timeout=15)

@@ -15,44 +15,27 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import grpc
 import pytest
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
-from envoy.service.discovery.v3 import discovery_pb2
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client import ApiClient
 from serve_process import serve_process
-from xds_client import ADS, node, open_stream
+from workload import sa_token, secrets_request
+from xds_client import ADS, open_stream, secure_channel
 
 from ca.errors import CAError, CAErrorKind
 from pyistiod.kube_ca import load_or_create_ca_secret, read_root_pem
 from pyistiod.local_cluster import KubeCluster
 from pyistiod.local_mesh import free_port
-from xds_server import types
 
 pytestmark = pytest.mark.kube
 
 
 async def _root_served_by(port: int, root: bytes, token: str, namespace: str) -> bytes:
     """The ROOTCA a replica serves over SDS, on a channel that trusts only ``root``."""
-    creds = grpc.composite_channel_credentials(
-        grpc.ssl_channel_credentials(root_certificates=root),
-        grpc.access_token_call_credentials(token),
-    )
-    target = f"127.0.0.1:{port}"
-    override = [("grpc.ssl_target_name_override", "istiod.istio-system.svc")]
-    async with grpc.aio.secure_channel(target, creds, options=override) as ch:
+    async with secure_channel(port, root, token) as ch:
         stream = open_stream(ch, ADS)
-        proxy = node(
-            f"sidecar~10.9.0.1~web-0.{namespace}~{namespace}.svc.cluster.local",
-            NAMESPACE=namespace,
-            SERVICE_ACCOUNT="web",
-        )
-        await stream.send(
-            discovery_pb2.DiscoveryRequest(
-                node=proxy, type_url=types.SECRET, resource_names=["ROOTCA"]
-            )
-        )
+        await stream.send(secrets_request(namespace, "web", ("ROOTCA",)))
         response = await stream.expect_response(timeout=15)
         await stream.close()
     (secret,) = (secret_pb2.Secret.FromString(r.value) for r in response.resources)
@@ -65,9 +48,7 @@ async def test_two_replicas_racing_at_start_share_one_root_and_both_serve(
     core = client.CoreV1Api(api)
     system = f"sys-{secrets.token_hex(3)}"
     await core.create_namespace({"metadata": {"name": system}})
-    await core.create_namespaced_service_account(namespace, {"metadata": {"name": "web"}})
-    body: Any = {"spec": {"audiences": ["istio-ca"], "expirationSeconds": 3600}}
-    token = (await core.create_namespaced_service_account_token("web", namespace, body)).status
+    token = await sa_token(api, namespace, "web")
     ports = [free_port(), free_port()]
     with contextlib.ExitStack() as both:
         started = [
@@ -88,7 +69,7 @@ async def test_two_replicas_racing_at_start_share_one_root_and_both_serve(
         listed = await core.list_namespaced_secret(system)
         assert [s.metadata.name for s in listed.items] == ["istio-ca-secret"]
         root = await read_root_pem(api, system)
-        served = [await _root_served_by(p, root, token.token, namespace) for p in ports]
+        served = [await _root_served_by(p, root, token, namespace) for p in ports]
         assert served == [root, root]
     logs = [(tmp_path / f"replica-{i}" / "pyistiod.log").read_text() for i in (0, 1)]
     assert sum(log.count('"ca.root_created"') for log in logs) == 1  # one creator, one loader
