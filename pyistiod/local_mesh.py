@@ -164,9 +164,15 @@ class LocalMesh:
         self.procs.clear()
 
 
-def http_get(url: str, host: str | None = None, timeout: float = 5.0) -> tuple[int, str]:
-    """GET ``url`` (optionally with a Host header): status and body, errors as status 0."""
-    req = urllib.request.Request(url, headers={"Host": host} if host else {})
+def http_get(
+    url: str, host: str | None = None, timeout: float = 5.0, headers: dict[str, str] | None = None
+) -> tuple[int, str]:
+    """GET ``url`` (optionally with a Host header, and ``headers``): status and body, errors
+    as status 0."""
+    sent = dict(headers or {})
+    if host:
+        sent["Host"] = host
+    req = urllib.request.Request(url, headers=sent)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.status, resp.read().decode()
