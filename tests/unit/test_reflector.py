@@ -1,10 +1,12 @@
 """The list-then-watch state of one resource, event by event (sources.kubernetes.reflector).
 
-The same rules are proved against a real API server in ``tests/kubernetes``.
+The same rules are proved against a real API server in ``tests/kube``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 from typing import Any
 
 import pytest
@@ -124,3 +126,27 @@ def test_discovery_selectors_read_as_kubectl_l(
 def test_a_malformed_selector_is_refused_naming_the_part(bad: str) -> None:
     with pytest.raises(ValueError, match="not a label selector requirement"):
         parse_selector(bad)
+
+
+async def test_a_watch_failing_again_and_again_backs_off_more_each_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from translators.sources.kubernetes import watch
+
+    async def refused(*_: object, **__: object) -> None:
+        raise WatchFailed(503, "unavailable")
+
+    pauses: list[float] = []
+
+    async def pause(seconds: float) -> None:
+        pauses.append(seconds)
+        if len(pauses) == 5:
+            raise asyncio.CancelledError
+
+    monkeypatch.setattr(watch, "_get", refused)
+    monkeypatch.setattr(watch.asyncio, "sleep", pause)
+    errors: list[str] = []
+    with pytest.raises(asyncio.CancelledError):
+        await watch.follow(None, listed(), print, print, errors.append)  # type: ignore[arg-type]
+    assert errors == ["WatchFailed: 503: unavailable"] * 5
+    assert all(later > earlier for earlier, later in itertools.pairwise(pauses)), pauses

@@ -8,9 +8,10 @@ Invariants:
 2. 410 Gone, as a status or as an ``ERROR`` event, relists at once; the
    ``Reflector`` makes the relist lose and duplicate nothing.
 3. Any other failure (connection refused while the API server restarts, a
-   5xx, an error event) waits with exponential backoff (``Backoff``) and
-   tries again: a watch if a resource version is known, else a list. The
-   backoff resets once a list or watch succeeds.
+   5xx, an error event, an answer that does not parse) is reported through
+   ``on_error``, waits with exponential backoff (``Backoff``) and tries
+   again: a watch if a resource version is known, else a list. The backoff
+   resets once a list succeeds or the server accepts a watch.
 4. A resource the API server does not serve (404: its CRD is missing) is
    reported once through ``on_missing``, counts as synced and empty, and is
    retried every ``missing_retry`` seconds; it is never fatal.
@@ -30,7 +31,6 @@ from typing import Any
 
 import aiohttp
 from kubernetes_asyncio.client import ApiClient
-from kubernetes_asyncio.client.exceptions import ApiException
 
 from translators.sources.kubernetes.reflector import Expired, Key, Reflector, WatchFailed
 
@@ -78,8 +78,8 @@ async def follow(
                 items, version = await _list(api, reflector)
                 _notify(on_change, reflector.listed(items, version))
                 reported_missing = False
-            backoff.reset()
-            await _watch(api, reflector, on_change)
+                backoff.reset()
+            await _watch(api, reflector, on_change, opened=backoff.reset)
         except Expired:
             reflector.resource_version = None
         except NotServed as missing:
@@ -88,7 +88,7 @@ async def follow(
                 on_missing(str(missing))
                 reported_missing = True
             await asyncio.sleep(missing_retry)
-        except (ApiException, aiohttp.ClientError, WatchFailed, TimeoutError, ValueError) as err:
+        except Exception as err:  # any other failure: report, back off, retry (invariant 3)
             on_error(f"{type(err).__name__}: {str(err)[:300]}")
             await asyncio.sleep(backoff.delay())
 
@@ -115,9 +115,13 @@ async def _list(api: ApiClient, reflector: Reflector) -> tuple[list[Mapping[str,
 
 
 async def _watch(
-    api: ApiClient, reflector: Reflector, on_change: Callable[[set[Key]], None]
+    api: ApiClient,
+    reflector: Reflector,
+    on_change: Callable[[set[Key]], None],
+    opened: Callable[[], None],
 ) -> None:
-    """One watch from the reflector's resource version, until the server ends it."""
+    """One watch from the reflector's resource version, until the server ends it; ``opened``
+    is called once the server accepted it."""
     query: list[tuple[str, object]] = [
         ("watch", "true"),
         ("allowWatchBookmarks", "true"),
@@ -125,6 +129,7 @@ async def _watch(
         ("timeoutSeconds", WATCH_SECONDS),
     ]
     response = await _get(api, reflector, query, read_timeout=WATCH_SECONDS + 30)
+    opened()
     try:
         async for line in _lines(response):
             event = json.loads(line)
