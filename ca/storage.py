@@ -157,13 +157,13 @@ def _check_links(
         )
 
 
-def _check_valid_at(cert: x509.Certificate, now: datetime, path: Path) -> None:
+def _check_valid_at(cert: x509.Certificate, now: datetime, where: Path | str) -> None:
     if not cert.not_valid_before_utc <= now < cert.not_valid_after_utc:
         raise CAError(
             CAErrorKind.CHAIN_INVALID,
             f"{describe(cert)} is valid only from {cert.not_valid_before_utc} to "
             f"{cert.not_valid_after_utc}, not now ({now}); replace it",
-            path=str(path),
+            path=str(where),
         )
 
 
@@ -237,14 +237,14 @@ def self_signed_bundle(
     if not same_public_key(key, root):
         raise CAError(
             CAErrorKind.KEY_CERT_MISMATCH,
-            f"{key_where} is not the key of {cert_where}",
+            f"is not the key of {cert_where}",
             path=key_where,
         )
     if not (is_ca(root) and issued_by(root, root)):
         raise CAError(
             CAErrorKind.CHAIN_INVALID, "not a self-signed CA certificate", path=cert_where
         )
-    _check_valid_at(root, now, Path(cert_where))
+    _check_valid_at(root, now, cert_where)
     return SigningBundle(signing_key=key, signing_cert=root, intermediates=(), roots=(root,))
 
 
