@@ -33,6 +33,8 @@ from pyistiod.authn import presented_token
 AUDIENCE = tokens.AUDIENCE
 """Istio's audience for the tokens its CA accepts."""
 SERVICE_ACCOUNT_USER = "system:serviceaccount:"
+REVIEW_TIMEOUT = 10.0
+"""Seconds a TokenReview may take before the caller is told the API server is unavailable."""
 
 
 def identity_of(username: str, trust_domain: str) -> SpiffeId:
@@ -67,7 +69,9 @@ class KubernetesTokenAuthenticator:
         """Ask the API server whose ``token`` is (rules 2, 3)."""
         body: Any = {"spec": {"token": token, "audiences": [self.audience]}}
         try:
-            answer = await client.AuthenticationV1Api(self.api).create_token_review(body)
+            answer = await client.AuthenticationV1Api(self.api).create_token_review(
+                body, _request_timeout=REVIEW_TIMEOUT
+            )
         except (ApiException, aiohttp.ClientError, TimeoutError) as err:
             raise CAError(
                 CAErrorKind.AUTHN_UNAVAILABLE, f"the API server could not review the token: {err}"
