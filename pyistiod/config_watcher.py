@@ -99,7 +99,8 @@ class ConfigWatcher:
                 await self.reload(burst.changes, burst.first)
 
     async def reload(self, merged: int = 1, changed_at: float | None = None) -> bool:
-        """Read every source now and apply what is in force. Returns whether it was applied.
+        """Read every source now and apply what is in force. Returns whether the read is in
+        force (applied, or changing nothing a proxy sees, so applying it would push nothing).
 
         ``changed_at`` (clock time of the first change) is what proxy
         convergence is measured from.
@@ -113,6 +114,10 @@ class ConfigWatcher:
             return False
         if self._refuses_empty(result):
             return False
+        if result.model is self.loader.model:  # e.g. a Pod's status, an excluded namespace
+            self.loader.commit(result)
+            log.debug("config.unchanged", merged_changes=merged)
+            return True
         try:
             self.apply(result.model, started if changed_at is None else changed_at)
         except Exception as err:  # a translator bug must not take the server down

@@ -163,3 +163,16 @@ async def test_an_endpoint_change_does_not_log_the_analysis_again(tmp_path: Path
     } == {"10.0.0.2"}
     write(tmp_path, "vs.yaml", ROUTE_TO_NOWHERE.replace("nowhere", "elsewhere"))
     assert await findings() == 1
+
+
+async def test_a_reload_that_changes_nothing_applies_nothing(tmp_path: Path) -> None:
+    applied = Applied()
+    w = watcher(tmp_path, applied)
+    write(tmp_path, "web.yaml", service("web"))
+    assert await w.reload()
+    write(tmp_path, "web.yaml", "# the same service\n" + service("web"))  # an edit, no change
+    assert await w.reload()
+    assert len(applied.models) == 1
+    write(tmp_path, "web.yaml", service("web", 81))
+    assert await w.reload()
+    assert len(applied.models) == 2 and applied.ports() == {"web": 81}

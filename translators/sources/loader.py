@@ -147,3 +147,8 @@ class Loader:
     def in_force(self) -> Objects:
         """The objects in force after the last committed read."""
         return self._in_force
+
+    @property
+    def model(self) -> MeshModel | None:
+        """The model of the last committed read (None before the first)."""
+        return self._model
