@@ -12,10 +12,10 @@ from pathlib import Path
 import yaml
 
 from ca.errors import CAError
-from ca.spiffe import SpiffeId
+from ca.spiffe import SpiffeId, validate_trust_domain
 from pyistiod import logging_setup
 from pyistiod.credentials import kubernetes_xds_tls, projected_xds_tls, workload_xds_tls
-from pyistiod.settings import Settings
+from pyistiod.settings import Settings, host_port
 from translators.envoy.bootstrap import render_bootstrap
 from translators.envoy.listeners.sidecar import listener_conflicts
 from translators.mesh.analysis import analyze
@@ -58,10 +58,29 @@ def _serve(a: argparse.Namespace) -> int:
     )
     try:
         run(settings)
-    except (ConfigInvalid, CAError, SourceUnavailable) as err:
+    except (ConfigInvalid, CAError, SourceUnavailable, OSError) as err:
         print(f"pyistiod: refusing to start: {err}", file=sys.stderr)
         return 1
     return 0
+
+
+def address(text: str) -> str:
+    """``HOST:PORT``, or "" (disabled)."""
+    if text:
+        try:
+            host_port(text)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from err
+    return text
+
+
+def trust_domain(text: str) -> str:
+    """A SPIFFE trust domain (``cluster.local``)."""
+    try:
+        validate_trust_domain(text)
+    except CAError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+    return text
 
 
 def duration(text: str) -> timedelta:
@@ -131,11 +150,15 @@ def _bootstrap(a: argparse.Namespace) -> int:
             labels = labels if labels is not None else dict(sorted(workload.labels))
             service_account = service_account or workload.service_account
     tls = None
-    identity = SpiffeId(a.trust_domain, node.namespace, service_account or "default")
+    try:
+        identity = SpiffeId(a.trust_domain, node.namespace, service_account or "default")
+    except CAError as err:
+        print(f"pyistiod: {err}", file=sys.stderr)
+        return 2
     if a.token_file:
         try:
             tls = projected_xds_tls(Path(a.token_file), Path(a.root_cert))
-        except (OSError, ValueError) as err:
+        except (OSError, ValueError, CAError) as err:
             print(f"pyistiod: {err}", file=sys.stderr)
             return 1
     elif a.kubeconfig:
@@ -145,17 +168,16 @@ def _bootstrap(a: argparse.Namespace) -> int:
             tls = asyncio.run(
                 kubernetes_xds_tls(identity, a.token_ttl, Path(a.kubeconfig), a.system_namespace)
             )
-        except (ApiException, OSError, ValueError, CAError) as err:
+        except (ApiException, OSError, ValueError, CAError, SourceUnavailable) as err:
             print(f"pyistiod: cannot get a token for {identity}: {err}", file=sys.stderr)
             return 1
     elif a.ca_dir:
         tls = workload_xds_tls(Path(a.ca_dir), identity, _now(), a.token_ttl)
-    address = a.xds_address or ("127.0.0.1:15012" if tls else "127.0.0.1:15010")
-    host, _, port = address.rpartition(":")
+    host, port = host_port(a.xds_address or ("127.0.0.1:15012" if tls else "127.0.0.1:15010"))
     doc = render_bootstrap(
         a.node_id,
         host,
-        int(port),
+        port,
         a.admin_port,
         labels=labels or {},
         namespace=node.namespace,
@@ -200,11 +222,11 @@ def _serve_args(s: argparse.ArgumentParser) -> None:
     s.add_argument("--kubeconfig", help="follow the Kubernetes API server this kubeconfig names")
     s.add_argument("--in-cluster", action="store_true",
                    help="follow the API server of the cluster pyistiod runs in")  # fmt: skip
-    s.add_argument("--xds-address", default="127.0.0.1:15010", help="plain-text xDS")
-    s.add_argument("--secure-xds-address", default="127.0.0.1:15012",
+    s.add_argument("--xds-address", default="127.0.0.1:15010", type=address, help="plain-text xDS")
+    s.add_argument("--secure-xds-address", default="127.0.0.1:15012", type=address,
                    help="TLS xDS, SDS and the CA service ('' to disable)")  # fmt: skip
-    s.add_argument("--monitoring-address", default="127.0.0.1:15014")
-    s.add_argument("--webhook-address", default="127.0.0.1:15017",
+    s.add_argument("--monitoring-address", default="127.0.0.1:15014", type=address)
+    s.add_argument("--webhook-address", default="127.0.0.1:15017", type=address,
                    help="admission webhook, in Kubernetes mode ('' to disable)")  # fmt: skip
     s.add_argument("--ca-dir", default=".pyistiod/ca",
                    help="file mode: root CA (made if absent) or Istio cacerts")  # fmt: skip
@@ -212,7 +234,7 @@ def _serve_args(s: argparse.ArgumentParser) -> None:
                    help="Kubernetes mode: only namespaces with these labels")  # fmt: skip
     s.add_argument("--system-namespace", default="istio-system",
                    help="Kubernetes mode: where the CA Secret istio-ca-secret lives")  # fmt: skip
-    s.add_argument("--trust-domain", default="cluster.local")
+    s.add_argument("--trust-domain", default="cluster.local", type=trust_domain)
     s.add_argument("--workload-cert-ttl", type=duration, default=timedelta(hours=24))
     s.add_argument("--debounce-after", type=float, default=0.1, help="seconds (default 0.1)")
     s.add_argument("--debounce-max", type=float, default=10.0, help="seconds (default 10)")
@@ -229,7 +251,7 @@ def _serve_args(s: argparse.ArgumentParser) -> None:
 
 def _bootstrap_args(b: argparse.ArgumentParser) -> None:
     b.add_argument("--node-id", required=True, help="sidecar~IP~POD.NS~NS.svc.cluster.local")
-    b.add_argument("--xds-address", default=None,
+    b.add_argument("--xds-address", default=None, type=address,
                    help="default 127.0.0.1:15012 with --ca-dir, else 127.0.0.1:15010")  # fmt: skip
     b.add_argument("--ca-dir", help="use TLS xDS and mint this workload's token from the CA")
     b.add_argument("--kubeconfig",
@@ -241,7 +263,7 @@ def _bootstrap_args(b: argparse.ArgumentParser) -> None:
                    "(audience istio-ca), e.g. /var/run/secrets/tokens/istio-token")  # fmt: skip
     b.add_argument("--root-cert", default="/var/run/secrets/istio/root-cert.pem",
                    help="with --token-file: the mesh root to verify pyistiod with")  # fmt: skip
-    b.add_argument("--trust-domain", default="cluster.local")
+    b.add_argument("--trust-domain", default="cluster.local", type=trust_domain)
     b.add_argument("--token-ttl", type=duration, default=timedelta(hours=24))
     b.add_argument("--admin-port", type=int, default=15000)
     b.add_argument("--labels", type=_labels, default=None)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from pyistiod.kube_client import api_client
 from pyistiod.settings import Settings
 from translators.sources.changes import Changes
 from translators.sources.directory_watch import DirectoryWatch
@@ -62,7 +63,7 @@ async def config_sources(settings: Settings, changes: Changes) -> AsyncIterator[
             from translators.sources.kubernetes.selectors import parse_selector
             from translators.sources.kubernetes.source import KubernetesSource
 
-            api = await stack.enter_async_context(await _api_client(settings))
+            api = await stack.enter_async_context(await api_client(settings.kubeconfig))
             kube = KubernetesSource(
                 api,
                 changes,
@@ -76,23 +77,6 @@ async def config_sources(settings: Settings, changes: Changes) -> AsyncIterator[
             sources.append(kube)
             found.kube_api = api
         yield found
-
-
-async def _api_client(settings: Settings) -> client.ApiClient:
-    """An API client from the kubeconfig, or from the pod's ServiceAccount in a cluster."""
-    from kubernetes_asyncio import client, config
-    from kubernetes_asyncio.config.config_exception import ConfigException
-
-    where = str(settings.kubeconfig) if settings.kubeconfig else "in-cluster config"
-    if settings.kubeconfig is not None and not settings.kubeconfig.is_file():
-        raise SourceUnavailable(where, "no such kubeconfig file")
-    try:
-        if settings.kubeconfig is not None:
-            return await config.new_client_from_config(str(settings.kubeconfig))
-        config.load_incluster_config()  # type: ignore[no-untyped-call]
-        return client.ApiClient()
-    except (ConfigException, OSError, ValueError, KeyError) as err:
-        raise SourceUnavailable(where, f"cannot load the Kubernetes client config: {err}") from err
 
 
 async def _started(kube: KubernetesSource, settings: Settings) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 from ca import tokens
 from ca.authority import KeyKind
 from ca.spiffe import SpiffeId
-from ca.storage import load_ca, load_or_create_token_key
+from ca.storage import load_ca, load_or_create_token_key, parse_certs
 from translators.envoy.bootstrap import XdsTls
 
 
@@ -32,12 +32,14 @@ async def kubernetes_xds_tls(
 ) -> XdsTls:
     """TLS settings for Kubernetes mode: the mesh root from ``istio-ca-secret`` and a
     ServiceAccount token from the TokenRequest API (the ``istio-ca`` audience token a
-    projected volume would hold). The ServiceAccount must exist. Raises ``ApiException``
-    when the API server refuses, ``CAError`` when no CA Secret exists yet.
+    projected volume would hold). The ServiceAccount must exist. Raises ``SourceUnavailable``
+    for a kubeconfig that cannot be used, ``ApiException`` when the API server refuses,
+    ``CAError`` when no CA Secret exists yet.
     """
-    from kubernetes_asyncio import client, config  # Kubernetes mode only: a slow import
+    from kubernetes_asyncio import client  # Kubernetes mode only: a slow import
 
     from pyistiod.kube_ca import read_root_pem
+    from pyistiod.kube_client import api_client
 
     body: Any = {
         "spec": {
@@ -45,7 +47,7 @@ async def kubernetes_xds_tls(
             "expirationSeconds": int(token_ttl.total_seconds()),
         }
     }
-    async with await config.new_client_from_config(str(kubeconfig)) as api:
+    async with await api_client(kubeconfig) as api:
         root = await read_root_pem(api, system_namespace)
         answer = await client.CoreV1Api(api).create_namespaced_service_account_token(
             identity.service_account, identity.namespace, body
@@ -56,11 +58,11 @@ async def kubernetes_xds_tls(
 def projected_xds_tls(token_file: Path, root_cert: Path) -> XdsTls:
     """TLS settings from files a pod has: the projected ServiceAccount token (audience
     ``istio-ca``) and the mesh root, as Istio's agent reads them. Raises ``OSError`` for a
-    missing file and ``ValueError`` for one that holds no token or no PEM certificate."""
+    missing file, ``ValueError`` for an empty token file and ``CAError`` for a root file
+    that holds no PEM certificate."""
     token = token_file.read_text().strip()
-    root = root_cert.read_text()
+    root = root_cert.read_bytes()
     if not token:
         raise ValueError(f"{token_file} holds no token")
-    if "-----BEGIN CERTIFICATE-----" not in root:
-        raise ValueError(f"{root_cert} holds no PEM certificate")
-    return XdsTls(root_pem=root, token=token)
+    parse_certs(root, str(root_cert))
+    return XdsTls(root_pem=root.decode(), token=token)

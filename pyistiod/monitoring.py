@@ -15,17 +15,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from socketserver import ThreadingMixIn
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import prometheus_client
+from prometheus_client.exposition import ThreadingWSGIServer
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-
-
-class _Server(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -57,9 +53,14 @@ class Monitoring:
     """The monitoring server; ``ready`` says whether the control plane serves."""
 
     def __init__(self, host: str, port: int, ready: Callable[[], bool]) -> None:
-        self._server = make_server(
-            host, port, monitoring_app(ready), server_class=_Server, handler_class=_QuietHandler
-        )
+        """Listen on ``host:port``; raises ``OSError`` naming the address if it cannot."""
+        app = monitoring_app(ready)
+        try:
+            self._server = make_server(
+                host, port, app, server_class=ThreadingWSGIServer, handler_class=_QuietHandler
+            )
+        except OSError as err:
+            raise OSError(f"cannot listen on {host}:{port} (monitoring): {err.strerror}") from err
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="monitoring", daemon=True
         )

@@ -7,28 +7,22 @@ import contextlib
 import signal
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import structlog
 
-from ca.authority import (
-    KeyKind,
-    SigningBundle,
-    generate_workload_key,
-    issue_server_cert,
-    private_key_to_pem,
-)
-from ca.spiffe import SpiffeId
+from ca.authority import KeyKind, SigningBundle
 from ca.storage import load_ca, load_or_create_token_key
 from pyistiod.authn import TokenAuthenticator
 from pyistiod.ca_service import CertificateService
 from pyistiod.config_sources import config_sources
 from pyistiod.config_watcher import ConfigWatcher, read_and_report
+from pyistiod.istiod_cert import issue_istiod_cert
 from pyistiod.monitoring import Monitoring
 from pyistiod.registry import ProxyRegistry
 from pyistiod.secret_store import SecretStore
-from pyistiod.settings import Settings
+from pyistiod.settings import Settings, host_port
 from pyistiod.workload_certs import CertificateIssuer
 from translators.mesh.model.mesh import MeshModel
 from translators.sources.changes import Changes
@@ -43,18 +37,10 @@ if TYPE_CHECKING:  # Kubernetes mode only: a 40 MB import
 
 log = structlog.get_logger("serve")
 
-ISTIOD_DNS_NAMES = ("istiod.istio-system.svc",)
-"""What proxies verify when they dial the TLS port (istiod's service name)."""
-
 
 def wall_clock() -> datetime:
     """Now, in UTC (certificates and tokens are about wall-clock time)."""
     return datetime.now(UTC)
-
-
-def _split(address: str) -> tuple[str, int]:
-    host, _, port = address.rpartition(":")
-    return host.strip("[]"), int(port)
 
 
 @dataclass
@@ -66,8 +52,12 @@ class ControlPlane:
     cache: SnapshotCache
     xds_port: int
     secure_xds_port: int
-    root_pem: bytes
     bundle: SigningBundle
+
+    @property
+    def root_pem(self) -> bytes:
+        """The mesh roots (PEM) proxies trust."""
+        return self.bundle.roots_pem
 
 
 async def start_control_plane(
@@ -103,14 +93,12 @@ async def start_control_plane(
     )
     tls = None
     if settings.secure_xds_address:
-        key = generate_workload_key()
-        identity = SpiffeId(settings.trust_domain, "istio-system", "istiod")
-        cert = issue_server_cert(
-            bundle, key, identity, ISTIOD_DNS_NAMES, timedelta(days=365), wall_clock()
+        serving = issue_istiod_cert(
+            bundle, settings.trust_domain, settings.system_namespace, wall_clock()
         )
-        tls = TlsListener(settings.secure_xds_address, cert.chain_pem, private_key_to_pem(key))
+        tls = TlsListener(settings.secure_xds_address, serving.chain_pem, serving.key_pem)
     plain, secure = await server.start(settings.xds_address, tls)
-    return ControlPlane(server, registry, cache, plain, secure, bundle.roots_pem, bundle)
+    return ControlPlane(server, registry, cache, plain, secure, bundle)
 
 
 async def serve(settings: Settings) -> None:
@@ -126,11 +114,10 @@ async def serve(settings: Settings) -> None:
     ready = threading.Event()
     async with contextlib.AsyncExitStack() as stack:
         if settings.monitoring_address:
-            host, port = _split(settings.monitoring_address)
+            host, port = host_port(settings.monitoring_address)
             monitoring = Monitoring(host, port, ready.is_set)
             monitoring.start()
             stack.callback(monitoring.stop)
-        stack.callback(ready.clear)  # runs first: not ready while stopping
         changes = Changes(Debouncer(settings.debounce_after, settings.debounce_max))
         found = await stack.enter_async_context(config_sources(settings, changes))
         loader = Loader(found.sources, settings.domain_suffix)
@@ -141,13 +128,9 @@ async def serve(settings: Settings) -> None:
         if found.kube_api is not None and settings.webhook_address:
             from pyistiod.webhook import admission_webhook
 
-            identity = SpiffeId(settings.trust_domain, settings.system_namespace, "istiod")
             await stack.enter_async_context(
-                admission_webhook(
-                    settings.webhook_address, cp.bundle, identity, found.kube_api, wall_clock(),
-                    system_namespace=settings.system_namespace,
-                )
-            )  # fmt: skip
+                admission_webhook(settings, cp.bundle, found.kube_api, wall_clock())
+            )
         log.info(
             "serve.ready",
             xds_port=cp.xds_port,
@@ -157,6 +140,7 @@ async def serve(settings: Settings) -> None:
             services=len(initial.model.services),
             monitoring=settings.monitoring_address,
         )
+        stack.callback(ready.clear)  # registered last, so it runs first: not ready while stopping
         ready.set()
         await ConfigWatcher(settings, loader, cp.registry.apply_model, changes).run()
 

@@ -54,3 +54,11 @@ class Settings:
     trust_domain: str = "cluster.local"
     workload_cert_ttl: timedelta = timedelta(hours=24)
     """Lifetime of workload certificates (Istio's default 24 h)."""
+
+
+def host_port(address: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[v6]:PORT`` too) split; raises ``ValueError`` naming the address."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"{address!r} is not HOST:PORT")
+    return host.strip("[]"), int(port)

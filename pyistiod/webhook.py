@@ -35,7 +35,7 @@ import socket
 import ssl
 import tempfile
 from collections.abc import AsyncIterator, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,22 +47,16 @@ from kubernetes_asyncio.leaderelection.electionconfig import Config
 from kubernetes_asyncio.leaderelection.leaderelection import LeaderElection
 from kubernetes_asyncio.leaderelection.resourcelock.leaselock import LeaseLock
 
-from ca.authority import (
-    SigningBundle,
-    generate_workload_key,
-    issue_server_cert,
-    private_key_to_pem,
-)
-from ca.spiffe import SpiffeId
+from ca.authority import SigningBundle
+from pyistiod.istiod_cert import issue_istiod_cert
+from pyistiod.settings import Settings, host_port
 from translators.mesh.documents.fields import is_ip
 from translators.mesh.documents.kinds import parse_object
 from translators.sources.kubernetes.resources import RESOURCES
-from xds_server.errors import ConfigError
+from translators.sources.kubernetes.source import NO_DOCUMENT
+from xds_server.errors import SourceUnavailable
 
 log = structlog.get_logger("webhook")
-
-WEBHOOK_DNS_NAMES = ("istiod.istio-system.svc",)
-"""The name the API server verifies when it calls the webhook through the istiod Service."""
 
 CONFIGURATION = "pyistiod-validator"
 WEBHOOK = "validation.istio.io"
@@ -80,9 +74,10 @@ def review(body: object) -> dict[str, Any]:
     obj = request.get("object")
     if not isinstance(obj, Mapping):
         return _answer(uid, False, "the request holds no object")
-    result = parse_object(_with_namespace(obj, request.get("namespace")), path="", document=-1)
+    namespaced = _with_namespace(obj, request.get("namespace"))
+    result = parse_object(namespaced, path="", document=NO_DOCUMENT)
     if result.errors:
-        return _answer(uid, False, "; ".join(_said(e) for e in result.errors))
+        return _answer(uid, False, "; ".join(str(e) for e in result.errors))
     return _answer(uid, True)  # valid, or a kind pyistiod does not read
 
 
@@ -92,12 +87,6 @@ def _with_namespace(obj: Mapping[str, Any], namespace: object) -> Mapping[str, A
     if not isinstance(metadata, Mapping) or metadata.get("namespace") or not namespace:
         return obj
     return {**obj, "metadata": {**metadata, "namespace": namespace}}
-
-
-def _said(error: ConfigError) -> str:
-    where = f"{error.object}: " if error.object else ""
-    at = f"field {error.field} " if error.field else ""
-    return f"{where}{at}{error.reason}"
 
 
 def _answer(uid: str, allowed: bool, message: str = "") -> dict[str, Any]:
@@ -140,15 +129,10 @@ class WebhookServer:
 
 @contextlib.asynccontextmanager
 async def admission_webhook(
-    address: str,
-    bundle: SigningBundle,
-    identity: SpiffeId,
-    api: client.ApiClient,
-    now: datetime,
-    *,
-    system_namespace: str = "istio-system",
+    settings: Settings, bundle: SigningBundle, api: client.ApiClient, now: datetime
 ) -> AsyncIterator[WebhookServer]:
-    """The webhook serving on ``address``, made known to the API server (invariants 4, 5).
+    """The webhook serving on ``settings.webhook_address``, made known to the API server
+    (invariants 4, 5).
 
     Installed in a cluster (the configuration exists and names a Service), the
     holder of a Lease patches its ``caBundle``; outside a cluster, pyistiod
@@ -156,31 +140,32 @@ async def admission_webhook(
     ``failurePolicy: Fail`` webhook left pointing at a stopped pyistiod would
     refuse every Istio object written meanwhile).
     """
-    host, _, port = address.rpartition(":")
-    host = host.strip("[]")
-    key = generate_workload_key()
-    ips = [host] if is_ip(host) else []
-    cert = issue_server_cert(
-        bundle, key, identity, WEBHOOK_DNS_NAMES, timedelta(days=365), now, ips
+    address, system_namespace = settings.webhook_address, settings.system_namespace
+    host, port = host_port(address)
+    serving = issue_istiod_cert(
+        bundle, settings.trust_domain, system_namespace, now, [host] if is_ip(host) else []
     )
-    server = WebhookServer(cert.chain_pem, private_key_to_pem(key))
-    await server.start(host, int(port))
-    try:
-        if await _installed(api):
-            leading = asyncio.create_task(_patch_while_leading(api, system_namespace, bundle))
-            try:
-                yield server
-            finally:
-                leading.cancel()
-                await asyncio.gather(leading, return_exceptions=True)
-        else:
-            await register(api, f"https://{address}{PATH}", bundle.roots_pem)
-            try:
-                yield server
-            finally:
-                await _deregister(api)
-    finally:
-        await server.stop()
+    async with contextlib.AsyncExitStack() as stack:
+        server = WebhookServer(serving.chain_pem, serving.key_pem)
+        stack.push_async_callback(server.stop)
+        await server.start(host, port)
+        try:
+            if await _installed(api):
+                leading = asyncio.create_task(_patch_while_leading(api, system_namespace, bundle))
+                stack.push_async_callback(_cancel, leading)
+            else:
+                await register(api, f"https://{address}{PATH}", bundle.roots_pem)
+                stack.push_async_callback(_deregister, api)
+        except ApiException as err:
+            raise SourceUnavailable(
+                "kubernetes", f"cannot set up the admission webhook: {err.status} {err.reason}"
+            ) from err
+        yield server
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 async def _installed(api: client.ApiClient) -> bool:

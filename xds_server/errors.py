@@ -82,10 +82,10 @@ class ConfigError:
     """The object, as ``Kind namespace/name``, when it could be read."""
 
     def __str__(self) -> str:
-        what = f" {self.object}" if self.object else ""
-        at = f" field {self.field}" if self.field else ""
         where = f"{self.path} (document {self.document})" if self.document >= 0 else self.path
-        return f"{where}{what}:{at} {self.reason}"
+        head = " ".join(part for part in (where, self.object) if part)
+        at = f"field {self.field} " if self.field else ""
+        return f"{head}: {at}{self.reason}" if head else f"{at}{self.reason}"
 
 
 class ConfigInvalid(PyistiodError):

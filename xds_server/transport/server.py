@@ -7,7 +7,7 @@ servicer stubs, which would re-serialize a protobuf per proxy.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,7 +138,7 @@ class XdsServer:
 
         Port 0 picks a free port. Returns the bound ports (0 for no TLS).
         """
-        self.server = grpc.aio.server(
+        server = self.server = grpc.aio.server(
             options=[
                 ("grpc.max_send_message_length", 64 * 1024 * 1024),
                 ("grpc.max_receive_message_length", 16 * 1024 * 1024),
@@ -151,18 +151,28 @@ class XdsServer:
                 ("grpc.server_max_unrequested_time_in_server", 120),
             ]
         )
-        self.server.add_generic_rpc_handlers((*self.handlers(), *self.extra_handlers))
-        plain: int = self.server.add_insecure_port(address)
+        server.add_generic_rpc_handlers((*self.handlers(), *self.extra_handlers))
+        plain = _bound(server.add_insecure_port, address)
         secure = 0
         if tls is not None:
             creds = grpc.ssl_server_credentials([(tls.key_pem, tls.cert_chain_pem)])
-            secure = self.server.add_secure_port(tls.address, creds)
-        if plain == 0 or (tls is not None and secure == 0):
-            raise OSError(f"cannot listen on {address}" + (f" or {tls.address}" if tls else ""))
-        await self.server.start()
+            secure = _bound(server.add_secure_port, tls.address, creds)
+        await server.start()
         return plain, secure
 
     async def stop(self, grace: float = 1.0) -> None:
         """Stop serving; open streams get ``grace`` seconds."""
         if self.server is not None:
             await self.server.stop(grace)
+
+
+def _bound(add_port: Callable[..., int], address: str, *credentials: Any) -> int:
+    """The port ``add_port(address, *credentials)`` bound; ``OSError`` naming ``address`` if
+    it bound none (grpc returns 0 or raises ``RuntimeError``, by version)."""
+    try:
+        port = add_port(address, *credentials)
+    except RuntimeError:
+        port = 0
+    if port == 0:
+        raise OSError(f"cannot listen on {address} (in use, or not an address here)")
+    return port
