@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import shutil
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from pyistiod.cli import EXAMPLE_MESH, main
+from pyistiod.local_mesh import free_port
 
 NODE = "sidecar~127.0.0.21~backend-0.default~default.svc.cluster.local"
 
@@ -125,3 +129,59 @@ def test_bootstrap_with_a_missing_token_file_says_so_in_one_line(
     assert run(argv) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("pyistiod: ") and "no-token" in err[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--kubeconfig", "{tmp}/missing"], "no such kubeconfig file"),
+        (["--kubeconfig", "{tmp}/token"], "is not a kubeconfig file"),
+        (["--service-account", "A!B"], "path segment 'A!B' has characters '!'"),
+        (["--token-file", "{tmp}/token", "--root-cert", "{tmp}/token"], "not PEM certificates"),
+    ],
+)
+def test_bootstrap_mistakes_are_said_in_one_line(
+    args: list[str], says: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "token").write_text("a-token\n")
+    argv = ["bootstrap", "--node-id", NODE, *(a.format(tmp=tmp_path) for a in args)]
+    assert run(argv) in (1, 2)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("pyistiod: ") and says in err[0], err
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--xds-address", "nope"], "argument --xds-address: 'nope' is not HOST:PORT"),
+        (["--trust-domain", "Cluster:Local"], "argument --trust-domain: INVALID_SPIFFE_ID"),
+    ],
+)
+def test_malformed_flags_are_refused_by_the_parser(
+    args: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["bootstrap", "--node-id", NODE, *args]) == 2
+    assert says in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("port", ["monitoring", "xds"])
+def test_serve_on_a_port_in_use_refuses_to_start_in_one_line(port: str, tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = f"127.0.0.1:{taken.getsockname()[1]}"
+        addresses = {"monitoring": free_address(), "xds": free_address()} | {port: busy}
+        argv = [
+            *(sys.executable, "-m", "pyistiod.cli", "serve", "--config-dir", str(EXAMPLE_MESH)),
+            *("--xds-address", addresses["xds"], "--secure-xds-address", ""),
+            *("--monitoring-address", addresses["monitoring"], "--ca-dir", str(tmp_path)),
+        ]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"pyistiod: refusing to start: cannot listen on {busy}"), last
+
+
+def free_address() -> str:
+    return f"127.0.0.1:{free_port()}"
