@@ -114,10 +114,7 @@ def build_model(
 
 
 def update_endpoints(
-    model: MeshModel,
-    objects: Iterable[SourceObject],
-    slices: Iterable[EndpointSliceObject],
-    domain_suffix: str = DEFAULT_DOMAIN_SUFFIX,
+    model: MeshModel, objects: Iterable[SourceObject], slices: Iterable[EndpointSliceObject]
 ) -> MeshModel:
     """``model`` with the endpoints of the Services ``slices`` name recomputed (invariant 7).
 
@@ -128,8 +125,7 @@ def update_endpoints(
     named = {(s.meta.namespace, s.service_name) for s in slices if s.service_name}
     if not named:
         return model
-    objs = sorted(objects, key=lambda o: o.meta.key)
-    idx = _index(objs)
+    idx = _index(list(objects))  # in any order: dedupe sorts each service's endpoints
     by_key = {s.meta.key: s for s in idx.services}
     endpoints = dict(model.endpoints)
     for service in model.services:

@@ -190,4 +190,4 @@ def endpoint_slices_only(
         now[key] = obj
     if len(now) != len(previous):
         return None
-    return MappingProxyType(dict(sorted(now.items()))), changed
+    return MappingProxyType({key: now[key] for key in previous}), changed  # same keys, same order

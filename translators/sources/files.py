@@ -65,7 +65,7 @@ class ParseCache:
         self._documents: DocumentMemo = {}
 
     def load(self, files: list[tuple[Path, str]]) -> list[_FileResult]:
-        """``load_file`` for each (file, display name), reusing unchanged files' results."""
+        """Each (file, display name) parsed, reusing unchanged files' results."""
         fresh: dict[tuple[str, bytes], _FileResult] = {}
         out = []
         for file, display in files:
@@ -157,14 +157,6 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 """libyaml's safe loader when PyYAML was built with it: about ten times faster."""
 
 
-def load_file(file: Path, display: str) -> _FileResult:
-    """Parse one YAML file's documents; ``display`` is the name used in messages."""
-    try:
-        return parse_bytes(file.read_bytes(), display)
-    except OSError as exc:
-        return _unreadable(display, exc)
-
-
 def _unreadable(display: str, exc: Exception) -> _FileResult:
     error = ConfigError(display, 0, "", f"cannot be read: {exc}")
     return _FileResult((ParseResult(None, (error,)),), (), whole=False)
@@ -196,16 +188,11 @@ def parse_bytes(data: bytes, display: str, documents: DocumentMemo | None = None
     return _FileResult(tuple(results), tuple(warnings), whole=not broken)
 
 
-def parse_text(text: str, display: str) -> Iterator[ParseResult]:
-    """Parse every document of a YAML stream: empty documents are skipped, and a
-    ``kind: List`` yields its ``items``. A syntax error ends the stream with an
-    error naming the line and column."""
-    yield from _parse_stream(text, display, 0)[0]
-
-
 def _parse_stream(text: str, display: str, first: int) -> tuple[list[ParseResult], int, bool]:
-    """``parse_text``'s results with documents numbered from ``first``, how many
-    documents were read, and whether a syntax error stopped the stream."""
+    """Every document of a YAML stream, numbered from ``first`` (empty documents are
+    skipped, a ``kind: List`` yields its ``items``, a syntax error ends the stream with an
+    error naming the line and column); how many documents were read, and whether a syntax
+    error stopped the stream."""
     out: list[ParseResult] = []
     index = first  # documents fully read so far: the index of the one being read
     try:
@@ -223,7 +210,7 @@ _SEPARATOR = re.compile(r"^---[ \t]*$", re.MULTILINE)
 
 
 def _by_document(text: str, display: str, memo: DocumentMemo) -> list[ParseResult] | None:
-    """``parse_text`` one document at a time through ``memo``; None on a syntax error
+    """``_parse_stream`` one document at a time through ``memo``; None on a syntax error
     (the caller then parses the whole text, for line numbers that count from its top).
 
     Documents are split at lines holding only ``---``; a document after a

@@ -107,7 +107,6 @@ def load(
             previous_model,
             objects.values(),
             [s for s in slices if isinstance(s, EndpointSliceObject)],
-            domain_suffix,
         )
         return LoadResult(
             model, warnings, files, len(objects), (), objects, len(results), endpoints_only=True

@@ -130,12 +130,11 @@ def parse_object(raw: object, *, path: str, document: int, prefix: str = "") -> 
     if entry is None:
         return ParseResult(Skipped(api_version, kind, _name_of(doc), Origin(path, document)))
     parser, rule = entry
-    key = _key_of(doc, kind)
     meta = read_meta(p, doc, kind, rule)
     warnings: list[str] = []
     obj = parser(p, doc, meta, warnings) if meta is not None else None
     if p.errors or obj is None:
-        return ParseResult(None, p.errors, key=key)
+        return ParseResult(None, p.errors, key=_key_of(doc, kind))
     origin = Origin(path, document)
     return ParseResult(obj, (), tuple(f"{origin}: {w}" for w in warnings), obj.meta.key)
 

@@ -59,7 +59,11 @@ class Reflector:
         """Replace the store with a list's items (invariant 1); the keys that changed."""
         fresh = {_key(item): self._whole(item) for item in items}
         changed = {k for k in self.objects.keys() - fresh.keys()}
-        changed |= {k for k, doc in fresh.items() if _rv(self.objects.get(k)) != _rv(doc)}
+        changed |= {
+            k
+            for k, doc in fresh.items()
+            if resource_version_of(self.objects.get(k)) != resource_version_of(doc)
+        }
         self.objects = fresh
         self.resource_version = resource_version
         self.synced = True
@@ -84,7 +88,7 @@ class Reflector:
             if code == 410:
                 raise Expired(message)
             raise WatchFailed(code if isinstance(code, int) else 0, message)
-        version = _rv(obj)
+        version = resource_version_of(obj)
         if version:
             self.resource_version = version
         if kind == "BOOKMARK":
@@ -94,7 +98,7 @@ class Reflector:
             return {key} if self.objects.pop(key, None) is not None else set()
         if kind not in ("ADDED", "MODIFIED"):
             raise WatchFailed(0, f"unknown watch event type {kind!r}")
-        if _rv(self.objects.get(key)) == version and key in self.objects:
+        if resource_version_of(self.objects.get(key)) == version and key in self.objects:
             return set()
         self.objects[key] = self._whole(obj)
         return {key}
@@ -110,7 +114,8 @@ def _metadata(doc: Document | None) -> Mapping[str, object]:
     return md if isinstance(md, Mapping) else {}
 
 
-def _rv(doc: Document | None) -> str:
+def resource_version_of(doc: Document | None) -> str:
+    """The object's ``metadata.resourceVersion``, "" if it has none."""
     version = _metadata(doc).get("resourceVersion")
     return version if isinstance(version, str) else ""
 

@@ -32,8 +32,8 @@ from kubernetes_asyncio.client import ApiClient
 
 from translators.mesh.documents.kinds import ParseResult, parse_object
 from translators.sources.changes import Changes
-from translators.sources.kubernetes.reflector import Key, Reflector
-from translators.sources.kubernetes.resources import NAMESPACES, RESOURCES, Resource
+from translators.sources.kubernetes.reflector import Key, Reflector, resource_version_of
+from translators.sources.kubernetes.resources import NAMESPACES, RESOURCES
 from translators.sources.kubernetes.selectors import Selector
 from translators.sources.kubernetes.watch import follow
 from translators.sources.loader import Documents
@@ -53,7 +53,6 @@ class KubernetesSource:
         api: ApiClient,
         changes: Changes,
         *,
-        resources: Sequence[Resource] = RESOURCES,
         discovery: Sequence[Selector] = (),
         system_namespace: str = "istio-system",
         on_missing: Callable[[str], None] = lambda _detail: None,
@@ -64,7 +63,7 @@ class KubernetesSource:
         self.changes = changes
         self.discovery = tuple(discovery)
         self.system_namespace = system_namespace
-        self.reflectors = [Reflector(r) for r in resources]
+        self.reflectors = [Reflector(r) for r in RESOURCES]
         self.on_missing = on_missing
         self.on_error = on_error
         self.missing_retry = missing_retry
@@ -116,9 +115,7 @@ class KubernetesSource:
             for key, doc in dict(reflector.objects).items():
                 if discovered is not None and key[0] not in discovered:
                     continue
-                metadata = doc.get("metadata")
-                version = metadata.get("resourceVersion", "") if isinstance(metadata, dict) else ""
-                memo = (kind, key, str(version))
+                memo = (kind, key, resource_version_of(doc))
                 parsed[memo] = self._parsed.get(memo) or parse_object(
                     doc, path=ORIGIN, document=NO_DOCUMENT
                 )
