@@ -47,8 +47,7 @@ async def _watching(root: Path, changes: Changes, edits: int, every: float) -> l
 
 async def test_a_burst_of_edits_is_released_once_after_the_quiet_period(tmp_path: Path) -> None:
     found = await _watching(tmp_path, Changes(Debouncer(quiet=0.3, max_wait=5.0)), 4, 0.05)
-    assert len(found) == 1, found
-    assert found[0].changes >= 1
+    assert len(found) == 1, found  # four edits 50 ms apart: one burst
     assert found[0].released - found[0].first >= 0.3
 
 
