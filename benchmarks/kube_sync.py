@@ -36,13 +36,14 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client import ApiClient
 
 from benchmarks import report
+from benchmarks.mesh_gen import endpoint_address
 from benchmarks.server_proc import memory_mb
-from pyistiod.local_cluster import MISSING, binaries, install_istio, start_cluster
-from pyistiod.local_mesh import free_port
+from benchmarks.sim_proxy import ADS_METHOD
+from pyistiod.local_cluster import install_istio, start_cluster
+from pyistiod.local_mesh import free_port, stop_process, wait_listening
 from xds_server import types
 
 NAMESPACE = "bench"
-ADS = "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources"
 
 
 def _service(i: int) -> dict[str, Any]:
@@ -52,16 +53,14 @@ def _service(i: int) -> dict[str, Any]:
     }
 
 
-def _address(i: int, e: int, generation: int = 0) -> str:
-    return f"10.{i // 250 % 250 + 1}.{i % 250 + 1}.{e + 1 + 20 * generation}"
-
-
 def _slice(i: int, endpoints: int, generation: int = 0) -> dict[str, Any]:
     return {
         "metadata": {"name": f"svc-{i}-a", "labels": {"kubernetes.io/service-name": f"svc-{i}"}},
         "addressType": "IPv4",
         "ports": [{"name": "http", "port": 8080}],
-        "endpoints": [{"addresses": [_address(i, e, generation)]} for e in range(endpoints)],
+        "endpoints": [
+            {"addresses": [endpoint_address(i, e, generation)]} for e in range(endpoints)
+        ],
     }
 
 
@@ -128,7 +127,7 @@ class Client:
 
     async def run(self) -> None:
         call = self.channel.stream_stream(
-            ADS,
+            ADS_METHOD,
             request_serializer=discovery_pb2.DiscoveryRequest.SerializeToString,
             response_deserializer=discovery_pb2.DiscoveryResponse.FromString,
         )(self.requests())
@@ -172,10 +171,10 @@ class Client:
 
 
 async def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    found = binaries()
-    if found is None:
-        raise SystemExit(f"benchmarks.kube_sync {MISSING}")
-    cluster = start_cluster(workdir / "cluster")
+    try:
+        cluster = start_cluster(workdir / "cluster")
+    except LookupError as missing:
+        raise SystemExit(f"benchmarks.kube_sync {missing}") from None
     proc: subprocess.Popen[bytes] | None = None
     try:
         async with await config.new_client_from_config(str(cluster.kubeconfig)) as api:
@@ -192,7 +191,7 @@ async def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             started = time.monotonic()
             log = (workdir / "pyistiod.log").open("wb")
             proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-            await _listening(proc, port, started + 300)
+            await asyncio.to_thread(wait_listening, proc, port, 300)  # after its first sync
             probe = Client(port)
             task = asyncio.create_task(probe.run())
             await probe.until(lambda: probe.clusters >= args.services, 300)
@@ -205,10 +204,11 @@ async def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             task.cancel()
             await probe.channel.close()
     finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(20)
-        cluster.stop()
+        try:
+            if proc is not None:
+                stop_process(proc, grace=20)
+        finally:
+            cluster.stop()
     return {
         "services": args.services,
         "endpoints_per_service": args.endpoints,
@@ -221,22 +221,6 @@ async def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     }
 
 
-async def _listening(proc: subprocess.Popen[bytes], port: int, deadline: float) -> None:
-    """Wait until the server accepts connections (it listens once its first sync is done)."""
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"pyistiod exited with {proc.returncode}")
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            if time.monotonic() > deadline:
-                raise TimeoutError("pyistiod never listened") from None
-            await asyncio.sleep(0.05)
-            continue
-        writer.close()
-        return
-
-
 async def _changes(api: ApiClient, probe: Client, args: argparse.Namespace) -> list[float]:
     discovery = client.DiscoveryV1Api(api)
     names = [f"outbound|8080||svc-{i}.{NAMESPACE}.svc.cluster.local" for i in range(args.changes)]
@@ -245,7 +229,7 @@ async def _changes(api: ApiClient, probe: Client, args: argparse.Namespace) -> l
     latencies = []
     for i in range(args.changes):
         await asyncio.sleep(0.3)  # let the previous change settle
-        moved = _address(i, 0, generation=1)
+        moved = endpoint_address(i, 0, generation=1)
         started = time.monotonic()
         body: Any = {"endpoints": _slice(i, args.endpoints, generation=1)["endpoints"]}
         await discovery.patch_namespaced_endpoint_slice(f"svc-{i}-a", NAMESPACE, body)

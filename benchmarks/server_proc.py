@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Final
 
-from pyistiod.local_mesh import free_port
+from pyistiod.local_mesh import free_port, stop_process, wait_listening
 
 _TICKS: Final = os.sysconf("SC_CLK_TCK")
 
@@ -82,24 +80,14 @@ class Server:
     def end_profile(self) -> None:
         """Stop py-spy; SIGINT makes it write its output."""
         if self.profiler is not None:
-            _interrupt(self.profiler)
+            stop_process(self.profiler, signal.SIGINT)
             self.profiler = None
 
     def stop(self) -> None:
         """End the profiler, then the server: SIGINT, then SIGKILL after 10 s."""
         self.end_profile()
-        _interrupt(self.proc)
+        stop_process(self.proc, signal.SIGINT)
         self.log.close()
-
-
-def _interrupt(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 def start_server(
@@ -124,19 +112,8 @@ def start_server(
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     server = Server(proc, port, log)
     try:
-        _wait_for_port(proc, port, timeout)
+        wait_listening(proc, port, timeout)
     except BaseException:
         server.stop()
         raise
     return server
-
-
-def _wait_for_port(proc: subprocess.Popen[bytes], port: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"pyistiod exited with {proc.returncode} before listening")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"pyistiod did not listen on 127.0.0.1:{port} within {timeout} s")

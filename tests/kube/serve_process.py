@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from pyistiod.local_cluster import KubeCluster
-from pyistiod.local_mesh import free_port
+from pyistiod.local_mesh import free_port, stop_process, wait_listening
 
 
 @contextlib.contextmanager
@@ -36,17 +34,10 @@ def serve_process(
     log = workdir / "pyistiod.log"
     proc = subprocess.Popen(argv, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     try:
-        for _ in range(300):
-            if _listening(port) or proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        assert proc.poll() is None, log.read_text()[-3000:]
+        try:
+            wait_listening(proc, port, timeout=30)
+        except (RuntimeError, TimeoutError) as err:
+            raise AssertionError(f"{err}\n{log.read_text()[-3000:]}") from err
         yield port
     finally:
-        proc.terminate()
-        proc.wait(20)
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
+        stop_process(proc, grace=20)
