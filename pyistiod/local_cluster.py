@@ -156,14 +156,19 @@ class KubeCluster:
             )
         )
         (self.workdir / "tokens.csv").write_text(f'{self.token},admin,admin,"system:masters"\n')
-        self.kubeconfig.write_text(
+        self.write_kubeconfig(self.kubeconfig, "admin", self.token)
+
+    def write_kubeconfig(self, path: Path, user: str, token: str) -> Path:
+        """A kubeconfig at ``path`` reaching this API server as ``user`` with ``token``."""
+        path.write_text(
             "apiVersion: v1\nkind: Config\n"
             f"clusters:\n- name: local\n  cluster:\n    server: {self.server}\n"
             "    insecure-skip-tls-verify: true\n"
-            f"users:\n- name: admin\n  user:\n    token: {self.token}\n"
-            "contexts:\n- name: local\n  context: {cluster: local, user: admin}\n"
+            f"users:\n- name: {user}\n  user:\n    token: {token}\n"
+            f"contexts:\n- name: local\n  context: {{cluster: local, user: {user}}}\n"
             "current-context: local\n"
         )
+        return path
 
     def _wait_ready(self, timeout: float) -> None:
         context = ssl.create_default_context()

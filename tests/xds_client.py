@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
+import pytest
+from cryptography import x509
 from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 from google.protobuf import struct_pb2
@@ -137,3 +139,26 @@ def open_stream(
 ADS = "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources"
 DELTA_ADS = "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources"
 CDS = "/envoy.service.cluster.v3.ClusterDiscoveryService/StreamClusters"
+
+
+async def expect_closed(
+    channel: grpc.aio.Channel,
+    request: discovery_pb2.DiscoveryRequest,
+    code: grpc.StatusCode,
+    timeout: float = 5.0,
+) -> str:
+    """Send ``request`` on a new ADS stream; assert the server ends it with ``code``; its
+    details."""
+    stream = open_stream(channel, ADS)
+    await stream.send(request)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stream.expect_response(timeout)
+    assert err.value.code() == code
+    return err.value.details() or ""
+
+
+def uri_san(chain_pem: bytes) -> str:
+    """The URI SAN (the SPIFFE ID) of the first certificate of ``chain_pem``."""
+    cert = x509.load_pem_x509_certificates(chain_pem)[0]
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    return str(sans.get_values_for_type(x509.UniformResourceIdentifier)[0])

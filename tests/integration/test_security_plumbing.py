@@ -17,7 +17,16 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 from prometheus_client import REGISTRY
-from xds_client import ADS, FRONTEND, Stream, node, open_stream, secure_channel
+from xds_client import (
+    ADS,
+    FRONTEND,
+    Stream,
+    expect_closed,
+    node,
+    open_stream,
+    secure_channel,
+    uri_san,
+)
 
 from ca import tokens
 from ca.authority import generate_workload_key, make_csr
@@ -58,15 +67,6 @@ def token(cp: ControlPlane, who: SpiffeId, ttl: timedelta = timedelta(hours=1)) 
 def secret_request(node_id: str = FRONTEND) -> discovery_pb2.DiscoveryRequest:
     return discovery_pb2.DiscoveryRequest(
         node=node(node_id), type_url=types.SECRET, resource_names=["default", "ROOTCA"]
-    )
-
-
-def uri_san(chain_pem: bytes) -> str:
-    cert = x509.load_pem_x509_certificates(chain_pem)[0]
-    return str(
-        cert.extensions.get_extension_for_class(
-            x509.SubjectAlternativeName
-        ).value.get_values_for_type(x509.UniformResourceIdentifier)[0]
     )
 
 
@@ -115,17 +115,6 @@ async def test_certificate_is_rotated_over_the_open_stream(plane: ControlPlane) 
             serials.append(x509.load_pem_x509_certificates(chain)[0].serial_number)
         assert serials[0] != serials[1]
         await s.close()
-
-
-async def expect_closed(
-    ch: grpc.aio.Channel, req: discovery_pb2.DiscoveryRequest, code: grpc.StatusCode
-) -> str:
-    s = open_stream(ch, ADS)
-    await s.send(req)
-    with pytest.raises(grpc.aio.AioRpcError) as err:
-        await s.expect_response()
-    assert err.value.code() == code
-    return err.value.details() or ""
 
 
 def denied_count() -> float:

@@ -16,13 +16,12 @@ from pathlib import Path
 import grpc
 import pytest
 import yaml
-from cryptography import x509
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client import ApiClient
 from serve_process import serve_process
 from workload import sa_token, secrets_request
-from xds_client import ADS, open_stream, secure_channel
+from xds_client import ADS, expect_closed, open_stream, secure_channel, uri_san
 
 from ca.errors import CAError, CAErrorKind
 from pyistiod.kube_authn import KubernetesTokenAuthenticator, identity_of
@@ -63,10 +62,7 @@ async def test_a_service_account_token_gets_that_identitys_certificate(
             s.name: s for s in (secret_pb2.Secret.FromString(r.value) for r in response.resources)
         }
         chain = secrets["default"].tls_certificate.certificate_chain.inline_bytes
-        leaf = x509.load_pem_x509_certificates(chain)[0]
-        sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        uris = sans.get_values_for_type(x509.UniformResourceIdentifier)
-        assert uris == [f"spiffe://cluster.local/ns/{namespace}/sa/web"]
+        assert uri_san(chain) == f"spiffe://cluster.local/ns/{namespace}/sa/web"
         await stream.close()
 
 
@@ -76,12 +72,9 @@ async def test_another_accounts_token_is_denied_the_secrets(
     await sa_token(api, namespace, "web")
     thief = await sa_token(api, namespace, "thief")
     async with secure_channel(plane.secure_xds_port, plane.root_pem, thief) as ch:
-        stream = open_stream(ch, ADS)
-        await stream.send(secrets_request(namespace, "web"))
-        with pytest.raises(grpc.aio.AioRpcError) as denied:
-            await stream.expect_response(timeout=10)
-        assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
-        assert f"spiffe://cluster.local/ns/{namespace}/sa/thief" in (denied.value.details() or "")
+        request = secrets_request(namespace, "web")
+        said = await expect_closed(ch, request, grpc.StatusCode.PERMISSION_DENIED, timeout=10)
+        assert f"spiffe://cluster.local/ns/{namespace}/sa/thief" in said
 
 
 @pytest.mark.parametrize("kind", ["wrong audience", "forged"])
@@ -93,14 +86,13 @@ async def test_a_token_the_api_server_does_not_accept_is_unauthenticated(
     else:
         token = (await sa_token(api, namespace, "web"))[:-8] + "AAAAAAAA"
     async with secure_channel(plane.secure_xds_port, plane.root_pem, token) as ch:
-        stream = open_stream(ch, ADS)
-        await stream.send(secrets_request(namespace, "web"))
-        with pytest.raises(grpc.aio.AioRpcError) as refused:
-            await stream.expect_response(timeout=10)
-        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        request = secrets_request(namespace, "web")
+        await expect_closed(ch, request, grpc.StatusCode.UNAUTHENTICATED, timeout=10)
 
 
-async def test_the_identity_is_the_reviewed_user_not_the_tokens_claims(api: ApiClient) -> None:
+async def test_a_token_the_api_server_cannot_read_is_refused_and_users_map_to_identities(
+    api: ApiClient,
+) -> None:
     authn = KubernetesTokenAuthenticator(api, "cluster.local")
     with pytest.raises(CAError) as err:
         await authn.review("not-a-token")
@@ -111,7 +103,7 @@ async def test_the_identity_is_the_reviewed_user_not_the_tokens_claims(api: ApiC
 
 
 async def test_bootstrap_carries_a_token_the_api_server_reviews_as_the_workload(
-    api: ApiClient, namespace: str, cluster: KubeCluster, tmp_path: Path
+    api: ApiClient, namespace: str, cluster: KubeCluster
 ) -> None:
     core = client.CoreV1Api(api)
     await core.create_namespaced_service_account(namespace, {"metadata": {"name": "web"}})
@@ -132,7 +124,7 @@ async def test_bootstrap_carries_a_token_the_api_server_reviews_as_the_workload(
         header["value"].removeprefix("Bearer ")
     )
     assert str(identity) == f"spiffe://cluster.local/ns/{namespace}/sa/web"
-    ca = bootstrap["static_resources"]["clusters"][0]["transport_socket"]["typed_config"]
+    ca = xds["transport_socket"]["typed_config"]
     trusted = ca["common_tls_context"]["validation_context"]["trusted_ca"]["inline_string"]
     assert trusted.encode() == await read_root_pem(api, "istio-system")
 

@@ -8,7 +8,6 @@ two replicas would, in a fresh namespace standing for ``istio-system``.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import secrets
@@ -17,6 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
+from eventually import eventually
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client import ApiClient
 from kubernetes_asyncio.utils import create_from_dict
@@ -61,14 +61,7 @@ async def _sa_kubeconfig(api: ApiClient, cluster: KubeCluster, namespace: str, p
     answer = await client.CoreV1Api(api).create_namespaced_service_account_token(
         "istiod", namespace, body
     )
-    path.write_text(
-        "apiVersion: v1\nkind: Config\n"
-        f"clusters:\n- name: c\n  cluster:\n    server: {cluster.server}\n"
-        "    insecure-skip-tls-verify: true\n"
-        f"users:\n- name: istiod\n  user:\n    token: {answer.status.token}\n"
-        "contexts:\n- name: c\n  context: {cluster: c, user: istiod}\ncurrent-context: c\n"
-    )
-    return path
+    return cluster.write_kubeconfig(path, "istiod", answer.status.token)
 
 
 async def test_two_replicas_with_the_deploy_rbac_serve_and_one_patches_the_webhook(
@@ -104,9 +97,7 @@ async def test_two_replicas_with_the_deploy_rbac_serve_and_one_patches_the_webho
                 bundle = base64.b64decode(hook.client_config.ca_bundle or "")
                 return bundle == root and hook.failure_policy == "Fail"
 
-            async with asyncio.timeout(30):
-                while not await patched():
-                    await asyncio.sleep(0.2)
+            await eventually(patched, timeout=30, every=0.2)
             lease = await client.CoordinationV1Api(api).read_namespaced_lease(LEASE, namespace)
             assert lease.spec.holder_identity
         logs = [(tmp_path / f"replica-{i}" / "pyistiod.log").read_text() for i in (0, 1)]

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from eventually import eventually
 from gateway_example import self_signed, tls_secret
 from kube_objects import endpoint_slice, service, virtual_service
 from kubernetes_asyncio import client
@@ -28,12 +29,6 @@ from translators.sources.kubernetes.watch import follow
 from translators.sources.loader import Loader
 
 pytestmark = pytest.mark.kube
-
-
-async def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not check():
-            await asyncio.sleep(0.05)
 
 
 @pytest.fixture

@@ -7,11 +7,11 @@ and update of an Istio kind, as kubectl apply would.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
 import pytest
+from eventually import eventually
 from kube_objects import virtual_service
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client import ApiClient
@@ -52,9 +52,7 @@ async def test_the_webhook_refuses_an_invalid_virtual_service_and_admits_a_valid
 ) -> None:
     webhook = f"127.0.0.1:{free_port()}"
     with serve_process(cluster, tmp_path, "--webhook-address", webhook):
-        async with asyncio.timeout(30):
-            while not await _registered(api):
-                await asyncio.sleep(0.1)
+        await eventually(lambda: _registered(api), timeout=30, every=0.1)
         await _create(api, namespace, "good", "/v1/.*")
         with pytest.raises(ApiException) as refused:
             await _create(api, namespace, "bad", "/v1(?=x)")

@@ -8,6 +8,8 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from kube_objects import virtual_service  # no namespace, as kubectl -n shop sends it
+
 from pyistiod.webhook import configuration, review
 
 
@@ -19,31 +21,14 @@ def admission(obj: Any, operation: str = "CREATE", namespace: str = "shop") -> d
     }
 
 
-def virtual_service(regex: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "networking.istio.io/v1",
-        "kind": "VirtualService",
-        "metadata": {"name": "r"},  # as kubectl -n shop sends it: no namespace
-        "spec": {
-            "hosts": ["reviews"],
-            "http": [
-                {
-                    "match": [{"uri": {"regex": regex}}],
-                    "route": [{"destination": {"host": "reviews"}}],
-                }
-            ],
-        },
-    }
-
-
 def test_a_valid_object_is_allowed() -> None:
-    answer = review(admission(virtual_service("/v1/.*")))
+    answer = review(admission(virtual_service("r", "reviews", "/v1/.*")))
     assert answer["kind"] == "AdmissionReview"
     assert answer["response"] == {"uid": "u-1", "allowed": True}
 
 
 def test_an_invalid_object_is_denied_naming_object_field_and_reason() -> None:
-    response = review(admission(virtual_service("/v1(?=x)")))["response"]
+    response = review(admission(virtual_service("r", "reviews", "/v1(?=x)")))["response"]
     assert response["allowed"] is False and response["uid"] == "u-1"
     message = response["status"]["message"]
     assert message.startswith(
@@ -53,7 +38,9 @@ def test_an_invalid_object_is_denied_naming_object_field_and_reason() -> None:
 
 
 def test_deletes_and_kinds_pyistiod_does_not_read_are_allowed() -> None:
-    assert review(admission(virtual_service("(?=x)"), operation="DELETE"))["response"]["allowed"]
+    assert review(admission(virtual_service("r", "reviews", "(?=x)"), operation="DELETE"))[
+        "response"
+    ]["allowed"]
     other = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}}
     assert review(admission(other))["response"]["allowed"]
 
