@@ -50,6 +50,8 @@ async def test_two_replicas_racing_at_start_share_one_root_and_both_serve(
     await core.create_namespace({"metadata": {"name": system}})
     token = await sa_token(api, namespace, "web")
     ports = [free_port(), free_port()]
+    for i in (0, 1):
+        (tmp_path / f"replica-{i}").mkdir()
     with contextlib.ExitStack() as both:
         started = [
             asyncio.to_thread(
@@ -63,8 +65,6 @@ async def test_two_replicas_racing_at_start_share_one_root_and_both_serve(
             )
             for i in (0, 1)
         ]
-        for i in (0, 1):
-            (tmp_path / f"replica-{i}").mkdir()
         await asyncio.gather(*started)  # both start at once and race for the Secret
         listed = await core.list_namespaced_secret(system)
         assert [s.metadata.name for s in listed.items] == ["istio-ca-secret"]
