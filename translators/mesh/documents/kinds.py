@@ -17,6 +17,9 @@ Invariants:
    about; this module does not log.
 3. Cross-object rules (duplicates, references) are not checked here; see
    ``translators.mesh.checks``.
+4. A field Istio's schema does not know (``known_fields``) is an error with
+   its path, as ``kubectl apply --validate=strict`` makes it: a misspelt
+   ``retires:`` must not be silently ignored.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from translators.mesh.documents.gateways import (
     parse_gateway,
     parse_secret,
 )
+from translators.mesh.documents.known_fields import unknown_document_fields
 from translators.mesh.documents.kubernetes import (
     EndpointSliceObject,
     PodObject,
@@ -131,6 +135,8 @@ def parse_object(raw: object, *, path: str, document: int, prefix: str = "") -> 
         return ParseResult(Skipped(api_version, kind, _name_of(doc), Origin(path, document)))
     parser, rule = entry
     meta = read_meta(p, doc, kind, rule)
+    for unknown in unknown_document_fields(kind, doc):
+        p.add(unknown.path, unknown.reason())
     warnings: list[str] = []
     obj = parser(p, doc, meta, warnings) if meta is not None else None
     if p.errors or obj is None:
