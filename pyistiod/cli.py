@@ -1,4 +1,4 @@
-"""The ``pyistiod`` command: serve, validate, bootstrap, demo."""
+"""The ``pyistiod`` command: serve, validate, analyze, bootstrap, demo."""
 
 from __future__ import annotations
 
@@ -14,13 +14,15 @@ import yaml
 from ca.errors import CAError
 from ca.spiffe import SpiffeId, validate_trust_domain
 from pyistiod import logging_setup
+from pyistiod.analysis_report import Lines, analysis_findings, at_least, findings, render
 from pyistiod.credentials import kubernetes_xds_tls, projected_xds_tls, workload_xds_tls
 from pyistiod.settings import Settings, host_port
 from translators.envoy.bootstrap import render_bootstrap
 from translators.envoy.listeners.sidecar import listener_conflicts
-from translators.mesh.analysis import analyze
+from translators.mesh.analysis import Level
 from translators.mesh.model.proxy import parse_node_id
-from translators.sources.files import load_dir
+from translators.sources.files import load_dir, read_dir
+from translators.sources.loader import LoadResult, load
 from xds_server.errors import ConfigInvalid, SourceUnavailable
 
 EXAMPLE_MESH = Path(__file__).parent / "examples" / "mesh"
@@ -94,17 +96,28 @@ def duration(text: str) -> timedelta:
     return timedelta(seconds=sum(float(n) * unit[u] for n, u in parts))
 
 
-def _validate(a: argparse.Namespace) -> int:
+def _read(config_dir: str) -> tuple[LoadResult, Lines] | None:
+    """The directory's documents loaded, with their lines; None (and one line said) if the
+    directory does not exist."""
     try:
-        result = load_dir(Path(a.config_dir))
+        documents = read_dir(Path(config_dir))
     except ConfigInvalid as invalid:
         print(f"pyistiod: {invalid.errors[0]}", file=sys.stderr)
+        return None
+    return load([documents]), documents.lines
+
+
+def _validate(a: argparse.Namespace) -> int:
+    read = _read(a.config_dir)
+    if read is None:
         return 1
+    result, lines = read
     for err in result.errors:
         print(f"error: {err}", file=sys.stderr)
-    findings = [*result.warnings, *listener_conflicts(result.model), *analyze(result.model)]
-    for warning in findings:
+    for warning in [*result.warnings, *listener_conflicts(result.model)]:
         print(f"warning: {warning}", file=sys.stderr)
+    for finding in analysis_findings(result, lines):
+        print(finding.line(), file=sys.stderr)
     if result.refusals:
         print(
             f"{len(result.refusals)} object(s) refused, each alone; "
@@ -117,6 +130,39 @@ def _validate(a: argparse.Namespace) -> int:
         f"{len(result.model.services)} service(s)"
     )
     return 0
+
+
+ANALYZE_FOUND_ISSUES = 79
+"""``istioctl analyze``'s exit code when a message reaches the failure threshold."""
+
+
+def _analyze(a: argparse.Namespace) -> int:
+    read = _read(a.config_dir)
+    if read is None:
+        return 1
+    found = findings(*read)
+    shown = at_least(found, a.output_threshold)
+    if shown:
+        print(render(shown, a.output))
+    else:
+        print(f"\u2714 No validation issues found when analyzing {a.config_dir}.", file=sys.stderr)
+    if at_least(found, a.failure_threshold):
+        print(
+            f"Error: Analyzers found issues when analyzing {a.config_dir}.\n"
+            "See https://istio.io/latest/docs/reference/config/analysis for more information "
+            "about causes and resolutions.",
+            file=sys.stderr,
+        )
+        return ANALYZE_FOUND_ISSUES
+    return 0
+
+
+def _level(text: str) -> Level:
+    """An analysis level, case-insensitive: Info, Warning or Error."""
+    try:
+        return Level[text.upper()]
+    except KeyError:
+        raise argparse.ArgumentTypeError(f"invalid level option {text!r}") from None
 
 
 def _selector(text: str) -> str:
@@ -207,6 +253,17 @@ def parser() -> argparse.ArgumentParser:
     )
     v.add_argument("config_dir")
     v.set_defaults(func=_validate)
+    an = sub.add_parser(
+        "analyze",
+        help="report what istioctl analyze would (Istio's codes); exit 79 on errors",
+    )
+    an.add_argument("config_dir")
+    an.add_argument("-o", "--output", choices=("log", "json", "yaml"), default="log")
+    an.add_argument("--failure-threshold", type=_level, default=Level.ERROR,
+                    help="the level that makes the exit code 79 (default Error)")  # fmt: skip
+    an.add_argument("--output-threshold", type=_level, default=Level.INFO,
+                    help="the lowest level printed (default Info)")  # fmt: skip
+    an.set_defaults(func=_analyze)
     _bootstrap_args(
         sub.add_parser("bootstrap", help="print an Envoy bootstrap that connects to pyistiod")
     )

@@ -25,9 +25,9 @@ from collections.abc import Callable
 
 import structlog
 
+from pyistiod.analysis_report import analysis_findings
 from pyistiod.settings import Settings
 from translators.envoy.listeners.sidecar import listener_conflicts
-from translators.mesh.analysis import analyze
 from translators.mesh.model.mesh import MeshModel
 from translators.sources.changes import Changes
 from translators.sources.debounce import Debouncer
@@ -60,8 +60,17 @@ def report(result: LoadResult) -> None:
         return  # the findings below read no endpoints: they were logged when they arose
     for conflict in listener_conflicts(result.model):
         log.warning("config.listener_conflict", detail=conflict)
-    for finding in analyze(result.model):  # istioctl analyze's kind: served, but suspicious
-        log.warning("config.analysis", detail=finding)
+    for finding in analysis_findings(result):  # istioctl analyze's: served, but suspicious
+        message = finding.message
+        log.warning(
+            "config.analysis",
+            code=message.type.code,
+            level=str(message.level),
+            object=finding.origin,
+            where=finding.reference,
+            field=message.field,
+            message=message.text,
+        )
 
 
 def read_and_report(loader: Loader) -> LoadResult:

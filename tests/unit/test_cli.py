@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
@@ -119,7 +120,8 @@ def test_validate_prints_analysis_warnings_and_still_passes(
         "spec: {hosts: [backend], http: [{route: [{destination: {host: nosuch}}]}]}\n"
     )
     assert run(["validate", str(tmp_path / "mesh")]) == 0
-    assert "nosuch.default.svc.cluster.local' is not a service" in capsys.readouterr().err
+    line = 'Error [IST0101] (VirtualService default/x vs.yaml:1) Referenced host not found: "nosuch'
+    assert line in capsys.readouterr().err
 
 
 def test_bootstrap_with_a_missing_token_file_says_so_in_one_line(
@@ -185,3 +187,82 @@ def test_serve_on_a_port_in_use_refuses_to_start_in_one_line(port: str, tmp_path
 
 def free_address() -> str:
     return f"127.0.0.1:{free_port()}"
+
+
+BAD_ROUTE = (
+    "# routes for reviews\n"
+    "apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
+    "metadata: {name: ok, namespace: default}\n"
+    "spec: {hosts: [backend], http: [{route: [{destination: {host: backend}}]}]}\n"
+    "---\n"
+    "apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
+    "metadata: {name: reviews, namespace: default}\n"
+    "spec: {hosts: [frontend], http: [{route: [{destination: {host: reviewz}}]}]}\n"
+    "---\n"
+    "apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
+    "metadata: {name: typo, namespace: default}\n"
+    "spec: {hosts: [frontend], http: [{route: [{destination: {host: frontend}}], timout: 1s}]}\n"
+)
+
+
+def analyze_mesh(tmp_path: Path, text: str) -> Path:
+    shutil.copytree(EXAMPLE_MESH, tmp_path / "mesh")
+    (tmp_path / "mesh" / "routes.yaml").write_text(text)
+    return tmp_path / "mesh"
+
+
+def test_analyze_prints_istioctl_lines_with_file_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mesh = analyze_mesh(tmp_path, BAD_ROUTE)
+    assert run(["analyze", str(mesh)]) == 79
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [
+        "Error [IST0101] (VirtualService default/reviews routes.yaml:7) "
+        'Referenced host not found: "reviewz"',
+        "Error [IST0106] (VirtualService default/typo routes.yaml:12) Schema validation error: "
+        'spec.http[0].timout: unknown field; did you mean "timeout"?',
+    ]  # fmt: skip
+    assert err.startswith("Error: Analyzers found issues")
+
+
+def test_analyze_json_yaml_and_thresholds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mesh = analyze_mesh(tmp_path, BAD_ROUTE)
+    assert run(["analyze", "-o", "json", str(mesh)]) == 79
+    first = json.loads(capsys.readouterr().out)[0]
+    assert first == {
+        "code": "IST0101",
+        "documentationUrl": "https://istio.io/latest/docs/reference/config/analysis/ist0101/",
+        "field": "spec.http[0].route[0].destination.host",
+        "level": "Error",
+        "message": 'Referenced host not found: "reviewz"',
+        "origin": "VirtualService default/reviews",
+        "reference": "routes.yaml:7",
+    }
+    assert run(["analyze", "-o", "yaml", str(mesh)]) == 79
+    assert yaml.safe_load(capsys.readouterr().out)[0] == first
+    assert run(["analyze", "--failure-threshold", "error", "--output-threshold", "Error",
+                str(mesh)]) == 79  # fmt: skip
+    warning_only = BAD_ROUTE.split("---\n")[0] + (
+        "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+        "metadata: {name: tls, namespace: default}\n"
+        "spec: {host: backend, trafficPolicy: {tls: {mode: SIMPLE}}}\n"
+    )
+    (mesh / "routes.yaml").write_text(warning_only)
+    capsys.readouterr()
+    assert run(["analyze", str(mesh)]) == 0
+    assert capsys.readouterr().out.startswith("Warning [IST0128] (DestinationRule default/tls")
+    assert run(["analyze", "--failure-threshold", "Warning", str(mesh)]) == 79
+    assert run(["analyze", "--output-threshold", "Error", str(mesh)]) == 0
+    assert "No validation issues found" in capsys.readouterr().err
+
+
+def test_analyze_a_missing_directory_or_a_bad_level_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["analyze", str(tmp_path / "nowhere")]) == 1
+    assert len(capsys.readouterr().err.splitlines()) == 1
+    assert run(["analyze", "--failure-threshold", "loud", str(tmp_path)]) == 2
+    assert "invalid level option 'loud'" in capsys.readouterr().err

@@ -251,7 +251,22 @@ def test_document_by_document_parsing_equals_whole_file_parsing(text: str) -> No
     from translators.sources.files import parse_bytes
 
     data = text.encode()
-    assert parse_bytes(data, "f.yaml", {}) == parse_bytes(data, "f.yaml")
+    by_document, whole = parse_bytes(data, "f.yaml", {}), parse_bytes(data, "f.yaml")
+    assert (by_document.results, by_document.warnings, by_document.whole) == (
+        whole.results,
+        whole.warnings,
+        whole.whole,
+    )
+
+
+def test_each_document_knows_the_line_it_starts_on() -> None:
+    from translators.sources.files import parse_bytes
+
+    text = f"# a comment\n{SERVICE}---\n\n{BAD_SERVICE}---\n{POD}"
+    lines = text.splitlines()
+    starts = parse_bytes(text.encode(), "f.yaml", {}).lines
+    assert [lines[n - 1] for n in starts] == ["# a comment", "apiVersion: v1", "apiVersion: v1"]
+    assert starts[1] == 4 + SERVICE.count("\n")
 
 
 def test_editing_one_document_reparses_only_that_document(tmp_path: Path) -> None:

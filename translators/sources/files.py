@@ -47,6 +47,8 @@ class _FileResult:
     warnings: tuple[str, ...]
     whole: bool = True
     """False when the file could not be read to its end (unreadable, broken YAML)."""
+    lines: tuple[int, ...] = ()
+    """The 1-based line each document starts on, by document index (empty if unknown)."""
 
 
 DocumentMemo = dict[tuple[str, int, str], tuple[list[ParseResult], int]]
@@ -95,11 +97,13 @@ def read_dir(path: Path, cache: ParseCache | None = None) -> Documents:
     root = path if path.is_dir() else path.parent
     named = [(f, _relative(f, root)) for f in files]
     results = (cache or ParseCache()).load(named)
+    pairs = list(zip(named, results, strict=True))
     return Documents(
         tuple(d for r in results for d in r.results),
         tuple(w for r in results for w in r.warnings),
-        frozenset(display for (_, display), r in zip(named, results, strict=True) if not r.whole),
+        frozenset(display for (_, display), r in pairs if not r.whole),
         len(files),
+        {(display, i): line for (_, display), r in pairs for i, line in enumerate(r.lines)},
     )
 
 
@@ -173,10 +177,12 @@ def parse_bytes(data: bytes, display: str, documents: DocumentMemo | None = None
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         return _unreadable(display, exc)
-    parsed = _by_document(text, display, documents) if documents is not None else None
-    broken = False
-    if parsed is None:
+    by_document = _by_document(text, display, documents) if documents is not None else None
+    broken, lines = False, tuple[int, ...]()
+    if by_document is None:
         parsed, _, broken = _parse_stream(text, display, 0)
+    else:
+        parsed, lines = by_document
     results: list[ParseResult] = []
     warnings: list[str] = []
     for result in parsed:
@@ -185,7 +191,7 @@ def parse_bytes(data: bytes, display: str, documents: DocumentMemo | None = None
             warnings.append(_skipped_warning(result.obj))
         else:
             results.append(result)
-    return _FileResult(tuple(results), tuple(warnings), whole=not broken)
+    return _FileResult(tuple(results), tuple(warnings), whole=not broken, lines=lines)
 
 
 def _parse_stream(text: str, display: str, first: int) -> tuple[list[ParseResult], int, bool]:
@@ -209,15 +215,21 @@ def _parse_stream(text: str, display: str, first: int) -> tuple[list[ParseResult
 _SEPARATOR = re.compile(r"^---[ \t]*$", re.MULTILINE)
 
 
-def _by_document(text: str, display: str, memo: DocumentMemo) -> list[ParseResult] | None:
-    """``_parse_stream`` one document at a time through ``memo``; None on a syntax error
-    (the caller then parses the whole text, for line numbers that count from its top).
+def _by_document(
+    text: str, display: str, memo: DocumentMemo
+) -> tuple[list[ParseResult], tuple[int, ...]] | None:
+    """``_parse_stream`` one document at a time through ``memo``, with the line each
+    document starts on; None on a syntax error (the caller then parses the whole text,
+    for line numbers that count from its top).
 
     Documents are split at lines holding only ``---``; a document after a
     separator counts as one even when empty, as ``yaml.load_all`` counts it.
+    A document starts on its first line that is not blank, as Istio counts.
     """
     out: list[ParseResult] = []
+    lines: list[int] = []
     index = 0
+    line = 1
     for position, chunk in enumerate(_SEPARATOR.split(text)):
         key = (display, index, chunk)
         hit = memo.get(key)
@@ -227,8 +239,12 @@ def _by_document(text: str, display: str, memo: DocumentMemo) -> list[ParseResul
                 return None
             hit = memo[key] = (results, documents)
         out.extend(hit[0])
-        index += max(hit[1], 1) if position > 0 else hit[1]
-    return out
+        count = max(hit[1], 1) if position > 0 else hit[1]
+        blank = len(chunk) - len(chunk.lstrip("\n"))
+        lines.extend([line + blank] * count)
+        index += count
+        line += chunk.count("\n")  # the next chunk starts on this chunk's separator line
+    return out, tuple(lines)
 
 
 def _expand(raw: object, display: str, index: int) -> Iterator[ParseResult]:

@@ -22,7 +22,7 @@ and builds the model. Invariants:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -45,6 +45,8 @@ class Documents:
     """Origins (files) that could not be read whole: their objects keep their last versions."""
     files: int = 0
     """Files read, for a file source."""
+    lines: Mapping[tuple[str, int], int] = field(default_factory=dict)
+    """The line each document starts on, by (file, document index), where known."""
 
 
 class Source(Protocol):

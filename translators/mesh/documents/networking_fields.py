@@ -242,4 +242,4 @@ def destination(p: v.Problems, raw: object, field: str) -> Destination:
     subset = v.string(p, m.get("subset"), f"{field}.subset") or ""
     port_sel = v.mapping(p, m.get("port"), f"{field}.port") or {}
     number = v.port(p, port_sel.get("number"), f"{field}.port.number", required=False)
-    return Destination(host.lower(), subset, number)
+    return Destination(host.lower(), subset, number, written=host)

@@ -19,7 +19,7 @@ translators read them. Invariants:
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from translators.mesh.model.services import Labels
 from translators.mesh.model.traffic import Millis
@@ -75,6 +75,8 @@ class Destination:
     host: str
     subset: str = ""
     port: int | None = None
+    written: str = field(default="", compare=False)
+    """The host as its VirtualService wrote it (``reviews``), for messages; not compared."""
 
 
 @dataclass(frozen=True, slots=True)
