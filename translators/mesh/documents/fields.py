@@ -31,6 +31,8 @@ _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _IANA_SVC_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 _LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+_LABEL_VALUE = _LABEL_NAME
+_ISTIO_LABEL = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?$")
 
 
 class Problems:
@@ -147,6 +149,15 @@ def is_dns_label(name: str) -> bool:
     return len(name) <= 63 and bool(_DNS1123_LABEL.match(name))
 
 
+def is_istio_label(name: str) -> bool:
+    """A DNS-1123 label as Istio's ``labels.IsDNS1123Label`` checks it: upper case allowed.
+
+    Istio uses it for subset names, gateway references and port names, where
+    ``V1`` passes although Kubernetes object names may not hold it.
+    """
+    return len(name) <= 63 and bool(_ISTIO_LABEL.match(name))
+
+
 def is_dns1035_label(name: str) -> bool:
     """RFC 1035 label (starts with a letter), as Kubernetes requires of Service names."""
     return len(name) <= 63 and bool(_DNS1035_LABEL.match(name))
@@ -196,6 +207,14 @@ def labels(p: Problems, value: object, field: str) -> Labels:
         elif not isinstance(val, str):
             hint = f' (quote it: "{val}")' if isinstance(val, int | float | bool) else ""
             p.add(f"{field}.{key}", f"label value must be a string, got {describe(val)}{hint}")
+        elif "*" in key or "*" in val:
+            p.add(f"{field}.{key}", f"wildcard is not supported in selector: {key}={val}")
+        elif len(val) > 63 or not _LABEL_VALUE.match(val):
+            p.add(
+                f"{field}.{key}",
+                "label value must be at most 63 alphanumerics, '-', '_' or '.', starting and "
+                f"ending with an alphanumeric, got {describe(val)}",
+            )
         else:
             pairs.append((key, val))
     return frozenset(pairs)
