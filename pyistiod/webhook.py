@@ -9,7 +9,9 @@ the object, field and reason. Invariants:
    It never raises on bad input: what it cannot read it denies, saying why.
 2. Only what the readers refuse is denied; a kind pyistiod does not read is
    allowed (the configuration does not send those anyway), as is every
-   delete.
+   delete. What the readers warn about (Istio's validation warnings: a field
+   not applied yet, a deprecated form) goes back as admission warnings,
+   which ``kubectl`` prints.
 3. The HTTPS server presents a certificate of pyistiod's own CA, for the
    webhook's IP address and istiod's DNS name; the API server trusts it
    through the configuration's ``caBundle``.
@@ -78,7 +80,16 @@ def review(body: object) -> dict[str, Any]:
     result = parse_object(namespaced, path="", document=NO_DOCUMENT)
     if result.errors:
         return _answer(uid, False, "; ".join(str(e) for e in result.errors))
-    return _answer(uid, True)  # valid, or a kind pyistiod does not read
+    answer = _answer(uid, True)  # valid, or a kind pyistiod does not read
+    if result.warnings:  # Istio's validation warnings, which kubectl prints as "Warning: ..."
+        warnings = [w.removeprefix(": ")[:MAX_WARNING] for w in result.warnings]
+        answer["response"]["warnings"] = warnings[:MAX_WARNINGS]
+    return answer
+
+
+MAX_WARNING = 256
+"""Characters of one admission warning (the API server truncates longer ones)."""
+MAX_WARNINGS = 10
 
 
 def _with_namespace(obj: Mapping[str, Any], namespace: object) -> Mapping[str, Any]:

@@ -67,3 +67,12 @@ def test_the_configuration_sends_exactly_the_istio_kinds_pyistiod_reads() -> Non
     }  # fmt: skip
     assert all(r["operations"] == ["CREATE", "UPDATE"] for r in hook["rules"])
     assert (hook["failurePolicy"], hook["sideEffects"]) == ("Fail", "None")
+
+
+def test_warnings_go_back_with_an_allowed_object() -> None:
+    obj = virtual_service("r", "reviews", "/v1/.*")
+    obj["spec"]["http"][0]["mirrors"] = [{"destination": {"host": "reviews"}}]
+    response = review(admission(obj))["response"]
+    assert response["allowed"] is True
+    (warning,) = response["warnings"]
+    assert warning.startswith("spec.http[0].mirrors is not supported yet")
