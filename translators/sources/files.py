@@ -35,6 +35,7 @@ from translators.mesh.documents.kinds import ParseResult, Skipped, parse_object
 from translators.mesh.in_force import NOTHING, Objects
 from translators.mesh.model.services import DEFAULT_DOMAIN_SUFFIX
 from translators.sources.loader import Documents, LoadResult, load
+from translators.sources.yaml_size import MAX_DOCUMENT_NODES, expanded_nodes
 from xds_server.errors import ConfigError, ConfigInvalid
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -248,6 +249,13 @@ def _by_document(
 
 
 def _expand(raw: object, display: str, index: int) -> Iterator[ParseResult]:
+    if expanded_nodes(raw) > MAX_DOCUMENT_NODES:
+        reason = (
+            f"expands to more than {MAX_DOCUMENT_NODES:,} nodes through YAML aliases "
+            "(an alias bomb?); refused unread"
+        )
+        yield ParseResult(None, (ConfigError(display, index, "", reason),))
+        return
     if isinstance(raw, dict) and raw.get("kind") == "List" and "items" in raw:
         items = raw["items"]
         if not isinstance(items, list):

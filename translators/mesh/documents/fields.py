@@ -8,7 +8,8 @@ Invariants:
 2. Field paths are dotted with list indices, as ``kubectl explain`` writes them:
    ``spec.ports[0].port``.
 3. Reasons say what is needed and what was found: ``must be an integer
-   1-65535, got 'abc'``.
+   1-65535, got 'abc'``; a value is rendered short (``describe``), with work
+   bounded whatever its size.
 
 ``Problems`` is the one mutable thing here: a local accumulator that lives for
 the parse of one document and is never shared or stored.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 import re
+import reprlib
 from collections.abc import Mapping, Sequence
 from typing import TypeVar
 
@@ -60,11 +62,18 @@ class Problems:
         return tuple(self._errors)
 
 
+_SHORT = reprlib.Repr()
+"""Renders at most a few elements two levels deep: bounded work whatever the value holds
+(a YAML alias bomb renders in microseconds, not minutes)."""
+_SHORT.maxlevel, _SHORT.maxdict, _SHORT.maxlist, _SHORT.maxtuple = 2, 4, 4, 4
+_SHORT.maxstring, _SHORT.maxother = 60, 40
+
+
 def describe(value: object) -> str:
     """A short rendering of a bad value for an error message: ``'abc'``, ``3 (int)``."""
     if isinstance(value, str):
-        return repr(value)
-    text = repr(value)
+        return _SHORT.repr(value)
+    text = _SHORT.repr(value)
     text = text if len(text) <= 40 else text[:37] + "..."
     return f"{text} ({type(value).__name__})"
 
