@@ -12,6 +12,7 @@ from envoy.config.cluster.v3 import cluster_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 from google.rpc import status_pb2
 from prometheus_client import REGISTRY
+from structlog.testing import capture_logs
 from xds_client import ADS, CDS, DELTA_ADS, FRONTEND, Running, node, open_stream, start
 
 from pyistiod.cli import EXAMPLE_MESH
@@ -19,6 +20,7 @@ from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.services import ObjectKey, Protocol, Service, ServicePort
 from translators.sources.files import load_dir
 from xds_server import types
+from xds_server.transport.server import XdsServer
 
 BACKEND_CLUSTER = "outbound|9080||backend.default.svc.cluster.local"
 
@@ -150,6 +152,51 @@ async def test_invalid_node_id_is_refused_with_the_reason(running: Running) -> N
             await s.expect_response()
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "not-a-node-id" in (err.value.details() or "")
+
+
+async def test_a_node_id_too_long_is_refused_without_being_echoed(running: Running) -> None:
+    long_id = FRONTEND.replace("frontend-0", "p" * 2000)
+    async with running.channel() as ch:
+        s = open_stream(ch, ADS)
+        with capture_logs() as logs:
+            await s.send(discovery_pb2.DiscoveryRequest(node=node(long_id), type_url=types.CLUSTER))
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await s.expect_response()
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    details = err.value.details() or ""
+    assert "has 2053 characters; at most 1024" in details and "ppp" not in details
+    assert all(len(str(entry)) < 1000 for entry in logs)
+    assert running.registry.nodes == {}
+
+
+async def test_nacks_are_counted_each_but_logged_once_and_clipped(running: Running) -> None:
+    async with running.channel() as ch:
+        s = open_stream(ch, ADS)
+        await s.send(discovery_pb2.DiscoveryRequest(node=node(), type_url=types.LISTENER))
+        lds = await s.expect_response()
+        detail = "x" * 1_000_000
+        with capture_logs() as logs:
+            for _ in range(20):
+                await s.send(
+                    discovery_pb2.DiscoveryRequest(
+                        type_url=types.LISTENER,
+                        response_nonce=lds.nonce,
+                        error_detail=status_pb2.Status(code=3, message=detail),
+                    )
+                )
+            await s.send(discovery_pb2.DiscoveryRequest(type_url=types.CLUSTER))
+            assert (await s.expect_response()).type_url == types.CLUSTER
+        await s.close()
+    nacks = [entry for entry in logs if entry["event"] == "xds.nack"]
+    assert len(nacks) == 1
+    assert len(nacks[0]["error"]) < 1100 and nacks[0]["error"].endswith("more characters)")
+
+
+async def test_a_second_server_on_a_taken_port_refuses_to_start(running: Running) -> None:
+    other = XdsServer(running.cache, running.registry, "pyistiod-second")
+    with pytest.raises(OSError, match=f"127.0.0.1:{running.port}"):
+        await other.start(f"127.0.0.1:{running.port}")
+    await other.stop(0)
 
 
 async def test_disconnect_leaves_nothing_behind(running: Running) -> None:

@@ -149,6 +149,9 @@ class XdsServer:
                 ("grpc.server.max_pending_requests", 20_000),
                 ("grpc.server.max_pending_requests_hard_limit", 30_000),
                 ("grpc.server_max_unrequested_time_in_server", 120),
+                # grpc shares a port with another process by default (SO_REUSEPORT): a second
+                # pyistiod would split the proxies between two control planes without a word.
+                ("grpc.so_reuseport", 0),
             ]
         )
         server.add_generic_rpc_handlers((*self.handlers(), *self.extra_handlers))

@@ -38,10 +38,15 @@ from xds_server.protocol.events import (
 from xds_server.protocol.sotw import SotwStream
 from xds_server.transport.admission import AdmissionLimiter
 from xds_server.transport.convert import NodeInfo, delta_request, node_info, sotw_request
+from xds_server.transport.log_limit import LogLimiter, clip
 from xds_server.transport.push_limit import PushLimiter
 from xds_server.types import SECRET, short_name
 
 log = structlog.get_logger("xds")
+
+MAX_NODE_ID = 1024
+"""Characters a node ID may have: Istio's ``TYPE~IP~POD.NS~NS.svc.DOMAIN`` needs under 400
+(a pod name has at most 253); a longer one is refused before it is registered or logged."""
 
 MAX_QUEUED_REQUESTS = 16
 """Requests read ahead of processing; beyond this the proxy is not read (HTTP/2 flow control)."""
@@ -110,6 +115,7 @@ class XdsStream:
         self.wake_pending = False
         self.woken_at = 0.0
         self.converging_since: float | None = None
+        self.log_limit = LogLimiter()
         self.core: SotwStream | DeltaStream = self._core(authenticated=False)
 
     def _core(self, *, authenticated: bool) -> SotwStream | DeltaStream:
@@ -126,6 +132,13 @@ class XdsStream:
             if first is _END:
                 return
             node = node_info(first.node)  # type: ignore[attr-defined]
+            if len(node.id) > MAX_NODE_ID:
+                log.warning("xds.node_rejected", node=clip(node.id, 80), length=len(node.id))
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"invalid node: the node ID has {len(node.id)} characters; "
+                    f"at most {MAX_NODE_ID} are allowed",
+                )
             if self.admission is not None:
                 await self.admission.admit()
             await self._admit(node, context)
@@ -204,7 +217,7 @@ class XdsStream:
             elif isinstance(action, Close):
                 await _deny(context, node, grpc.StatusCode[action.code], action.reason)
             else:
-                _record(node, action)
+                _record(node, action, self.log_limit)
 
     async def _next(self) -> object:
         item = await self.inbox.get()
@@ -239,17 +252,22 @@ async def _deny(
     await context.abort(code, reason)
 
 
-def _record(node: NodeInfo, action: Acked | Nacked | Ignored) -> None:
-    """Log (and count) what the core reports; it does no logging itself."""
+def _record(node: NodeInfo, action: Acked | Nacked | Ignored, limit: LogLimiter) -> None:
+    """Log (and count) what the core reports; it does no logging itself. NACKs are counted
+    each and logged at most once per type per interval, their text clipped."""
     if isinstance(action, Nacked):
         metrics.XDS_REJECTS.labels(short_name(action.type_url)).inc()
+        allowed, unlogged = limit.allow(("nack", action.type_url))
+        if not allowed:
+            return
         log.warning(
             "xds.nack",
             node=node.id,
             type=short_name(action.type_url),
             version=action.version,
             nonce=action.nonce,
-            error=action.detail,
+            error=clip(action.detail),
+            unlogged_nacks=unlogged,
         )
     elif isinstance(action, Acked):
         log.debug(
