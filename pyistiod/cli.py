@@ -13,6 +13,7 @@ import yaml
 
 from ca.errors import CAError
 from ca.spiffe import SpiffeId, validate_trust_domain
+from ca.storage import PLUGIN_CA_CERT, ROOT_CERT
 from pyistiod import logging_setup
 from pyistiod.analysis_report import Lines, analysis_findings, at_least, findings, render
 from pyistiod.credentials import kubernetes_xds_tls, projected_xds_tls, workload_xds_tls
@@ -20,7 +21,9 @@ from pyistiod.settings import Settings, host_port
 from translators.envoy.bootstrap import render_bootstrap
 from translators.envoy.listeners.sidecar import listener_conflicts
 from translators.mesh.analysis import Level
+from translators.mesh.documents.fields import is_label_key
 from translators.mesh.model.proxy import parse_node_id
+from translators.mesh.model.services import Workload
 from translators.sources.files import load_dir, read_dir
 from translators.sources.loader import LoadResult, load
 from xds_server.errors import ConfigInvalid, SourceUnavailable
@@ -180,7 +183,17 @@ def _labels(text: str) -> dict[str, str]:
     pairs = [kv.split("=", 1) for kv in text.split(",") if kv]
     if any(len(p) != 2 for p in pairs):
         raise argparse.ArgumentTypeError(f"labels must be k=v,k=v: {text!r}")
+    for key, _ in pairs:
+        if not key or not is_label_key(key):
+            raise argparse.ArgumentTypeError(f"not a label key: {key!r} (in {text!r})")
     return dict((k, v) for k, v in pairs)
+
+
+def _port(text: str) -> int:
+    """A TCP port, 1-65535."""
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port 1-65535: {text!r}")
+    return int(text)
 
 
 def _bootstrap(a: argparse.Namespace) -> int:
@@ -191,10 +204,15 @@ def _bootstrap(a: argparse.Namespace) -> int:
         return 2
     labels, service_account = a.labels, a.service_account
     if a.config_dir:
-        workload = load_dir(Path(a.config_dir)).model.workload(node.namespace, node.pod_name)
+        workload = _workload(Path(a.config_dir), node.namespace, node.pod_name)
+        if isinstance(workload, int):
+            return workload
         if workload is not None:
             labels = labels if labels is not None else dict(sorted(workload.labels))
             service_account = service_account or workload.service_account
+    if a.ca_dir and (problem := _ca_problem(Path(a.ca_dir))):
+        print(f"pyistiod: {problem}", file=sys.stderr)
+        return 1
     tls = None
     try:
         identity = SpiffeId(a.trust_domain, node.namespace, service_account or "default")
@@ -233,6 +251,44 @@ def _bootstrap(a: argparse.Namespace) -> int:
     )
     sys.stdout.write(yaml.safe_dump(doc, sort_keys=False))
     return 0
+
+
+def _workload(config_dir: Path, namespace: str, pod: str) -> Workload | int | None:
+    """The Pod (or WorkloadEntry) ``namespace/pod`` of ``config_dir``; None, with a warning,
+    if it holds none; 1 (said in one line) if the directory does not exist."""
+    try:
+        result = load_dir(config_dir)
+    except ConfigInvalid as invalid:
+        print(f"pyistiod: {invalid.errors[0]}", file=sys.stderr)
+        return 1
+    if result.refusals:
+        print(
+            f"pyistiod: warning: {len(result.refusals)} object(s) of {config_dir} refused "
+            f"(pyistiod validate {config_dir} says why)",
+            file=sys.stderr,
+        )
+    workload = result.model.workload(namespace, pod)
+    if workload is None:
+        print(
+            f"pyistiod: warning: no Pod {namespace}/{pod} in {config_dir}: the bootstrap has "
+            "only the labels and service account given as flags",
+            file=sys.stderr,
+        )
+    return workload
+
+
+def _ca_problem(ca_dir: Path) -> str | None:
+    """Why ``ca_dir`` holds no CA to mint a token from, or None: a typo must not create a
+    new root that the proxy's control plane never heard of."""
+    if not ca_dir.is_dir():
+        kind = "not a directory" if ca_dir.exists() else "no such directory"
+        return f"--ca-dir {ca_dir}: {kind}; give the --ca-dir pyistiod serve uses"
+    if not any((ca_dir / name).exists() for name in (ROOT_CERT, PLUGIN_CA_CERT)):
+        return (
+            f"--ca-dir {ca_dir} holds no CA ({ROOT_CERT} or {PLUGIN_CA_CERT}); "
+            f"pyistiod serve --ca-dir {ca_dir} creates one on its first start"
+        )
+    return None
 
 
 def _demo(a: argparse.Namespace) -> int:
@@ -322,7 +378,7 @@ def _bootstrap_args(b: argparse.ArgumentParser) -> None:
                    help="with --token-file: the mesh root to verify pyistiod with")  # fmt: skip
     b.add_argument("--trust-domain", default="cluster.local", type=trust_domain)
     b.add_argument("--token-ttl", type=duration, default=timedelta(hours=24))
-    b.add_argument("--admin-port", type=int, default=15000)
+    b.add_argument("--admin-port", type=_port, default=15000)
     b.add_argument("--labels", type=_labels, default=None)
     b.add_argument("--service-account", default=None)
     b.add_argument("--config-dir", help="take labels and service account from the named Pod")

@@ -73,6 +73,18 @@ def test_bootstrap_takes_labels_and_identity_from_the_pod(
     assert doc["node"]["id"] == NODE
 
 
+def test_bootstrap_warns_when_the_pod_or_some_objects_are_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copytree(EXAMPLE_MESH, tmp_path / "mesh")
+    (tmp_path / "mesh" / "bad.yaml").write_text("apiVersion: v1\nkind: Service\nmetadata: {}\n")
+    other = NODE.replace("backend-0", "nobody-0")
+    assert run(["bootstrap", "--node-id", other, "--config-dir", str(tmp_path / "mesh")]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("pyistiod: warning: 1 object(s) of ") and "refused" in err[0]
+    assert err[1].startswith("pyistiod: warning: no Pod default/nobody-0 in ")
+
+
 def test_bootstrap_refuses_a_malformed_node_id(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["bootstrap", "--node-id", "sidecar~nope"]) == 2
     assert "expected 4: TYPE~IP~POD.NAMESPACE~DOMAIN" in capsys.readouterr().err
@@ -86,8 +98,9 @@ def test_bootstrap_with_ca_dir_dials_tls_with_a_token_and_envoy_accepts_it(
     from envoy_validate import envoy_validate
 
     from ca import tokens
-    from ca.storage import load_or_create_token_key
+    from ca.storage import load_or_create_root, load_or_create_token_key
 
+    load_or_create_root(tmp_path / "ca", "cluster.local", datetime.now(UTC))  # as serve does
     args = ["bootstrap", "--node-id", NODE, "--config-dir", str(EXAMPLE_MESH),
             "--ca-dir", str(tmp_path / "ca")]  # fmt: skip
     assert run(args) == 0
@@ -140,6 +153,9 @@ def test_bootstrap_with_a_missing_token_file_says_so_in_one_line(
         (["--kubeconfig", "{tmp}/token"], "is not a kubeconfig file"),
         (["--service-account", "A!B"], "path segment 'A!B' has characters '!'"),
         (["--token-file", "{tmp}/token", "--root-cert", "{tmp}/token"], "not PEM certificates"),
+        (["--config-dir", "{tmp}/nowhere"], "no such directory or YAML file"),
+        (["--ca-dir", "{tmp}/token"], "--ca-dir {tmp}/token: not a directory"),
+        (["--ca-dir", "{tmp}"], "holds no CA (root-cert.pem or ca-cert.pem); pyistiod serve"),
     ],
 )
 def test_bootstrap_mistakes_are_said_in_one_line(
@@ -149,7 +165,9 @@ def test_bootstrap_mistakes_are_said_in_one_line(
     argv = ["bootstrap", "--node-id", NODE, *(a.format(tmp=tmp_path) for a in args)]
     assert run(argv) in (1, 2)
     err = capsys.readouterr().err.strip().splitlines()
+    says = says.format(tmp=tmp_path)
     assert len(err) == 1 and err[0].startswith("pyistiod: ") and says in err[0], err
+    assert not (tmp_path / "root-key.pem").exists()  # a typo never creates a CA
 
 
 @pytest.mark.parametrize(
@@ -157,6 +175,9 @@ def test_bootstrap_mistakes_are_said_in_one_line(
     [
         (["--xds-address", "nope"], "argument --xds-address: 'nope' is not HOST:PORT"),
         (["--trust-domain", "Cluster:Local"], "argument --trust-domain: INVALID_SPIFFE_ID"),
+        (["--admin-port", "99999"], "argument --admin-port: not a port 1-65535: '99999'"),
+        (["--labels", "=x"], "argument --labels: not a label key: ''"),
+        (["--labels", "a b=x"], "argument --labels: not a label key: 'a b'"),
     ],
 )
 def test_malformed_flags_are_refused_by_the_parser(

@@ -203,6 +203,13 @@ def ip(p: Problems, value: object, field: str, *, required: bool = False) -> str
     return text
 
 
+def is_label_key(key: str) -> bool:
+    """A Kubernetes label key: an optional DNS prefix and ``/``, then a name of at most 63
+    alphanumerics, '-', '_' or '.'."""
+    name = key.rsplit("/", 1)[-1]
+    return bool(name) and len(name) <= 63 and bool(_LABEL_NAME.match(name))
+
+
 def labels(p: Problems, value: object, field: str) -> Labels:
     """A label map: string keys (qualified names) to string values."""
     m = mapping(p, value, field)
@@ -210,8 +217,7 @@ def labels(p: Problems, value: object, field: str) -> Labels:
         return frozenset()
     pairs: list[tuple[str, str]] = []
     for key, val in m.items():
-        name = key.rsplit("/", 1)[-1]
-        if not name or not _LABEL_NAME.match(name) or len(name) > 63:
+        if not is_label_key(key):
             p.add(f"{field}.{key}", "label key must be a qualified name (alphanumerics, '-_.')")
         elif not isinstance(val, str):
             hint = f' (quote it: "{val}")' if isinstance(val, int | float | bool) else ""
