@@ -16,10 +16,12 @@ from structlog.testing import capture_logs
 from xds_client import ADS, CDS, DELTA_ADS, FRONTEND, Running, node, open_stream, start
 
 from pyistiod.cli import EXAMPLE_MESH
+from pyistiod.registry import ProxyRegistry
 from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.services import ObjectKey, Protocol, Service, ServicePort
 from translators.sources.files import load_dir
 from xds_server import types
+from xds_server.cache import SnapshotCache
 from xds_server.transport.server import XdsServer
 
 BACKEND_CLUSTER = "outbound|9080||backend.default.svc.cluster.local"
@@ -263,3 +265,70 @@ async def test_a_proxy_that_never_acks_blocks_no_one_and_gets_no_backlog(
         await stuck.expect_no_response()
         await stuck.close()
         await live.close()
+
+
+async def test_streams_that_never_read_are_closed_and_never_delay_a_new_proxy(
+    model: MeshModel,
+) -> None:
+    """Twenty proxies that never read a big CDS, one push slot: a fresh proxy still gets its
+    first response at once (it skips the queue), and the stuck streams, which answer nothing,
+    are closed after ``stall_after``, which frees what gRPC held for them; the fresh one,
+    which ACKs, stays."""
+    cache = SnapshotCache()
+    registry = ProxyRegistry(cache, with_services(model, 4000))  # CDS of about 1 MB
+    server = XdsServer(cache, registry, "t", push_limit=1, stall_after=1.0)
+    port, _ = await server.start("127.0.0.1:0")
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
+            stuck = []
+            for i in range(20):
+                call = ch.stream_stream(ADS, request_serializer=_serialize)()
+                who = FRONTEND.replace("frontend-0", f"stuck-{i}")
+                first = discovery_pb2.DiscoveryRequest(node=node(who), type_url=types.CLUSTER)
+                await call.write(first)
+                stuck.append(call)  # and never read
+            fresh = open_stream(ch, ADS)
+            started = asyncio.get_running_loop().time()
+            await fresh.send(discovery_pb2.DiscoveryRequest(node=node(), type_url=types.CLUSTER))
+            cds = await fresh.expect_response()
+            assert asyncio.get_running_loop().time() - started < 1.0
+            await fresh.send(
+                discovery_pb2.DiscoveryRequest(
+                    type_url=types.CLUSTER, version_info=cds.version_info, response_nonce=cds.nonce
+                )
+            )
+            for _ in range(100):
+                if len(registry.nodes) == 1:
+                    break
+                await asyncio.sleep(0.05)
+            assert set(registry.nodes) == {FRONTEND}  # the stuck ones are gone
+            assert server.streams == 1
+            for call in stuck:
+                call.cancel()
+            await fresh.close()
+    finally:
+        await server.stop(0)
+
+
+async def test_streams_beyond_the_limit_are_refused_saying_so(model: MeshModel) -> None:
+    cache = SnapshotCache()
+    registry = ProxyRegistry(cache, model)
+    server = XdsServer(cache, registry, "t", max_streams=1)
+    port, _ = await server.start("127.0.0.1:0")
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
+            first, second = open_stream(ch, ADS), open_stream(ch, ADS)
+            await first.send(discovery_pb2.DiscoveryRequest(node=node(), type_url=types.CLUSTER))
+            await first.expect_response()
+            await second.send(discovery_pb2.DiscoveryRequest(node=node(), type_url=types.CLUSTER))
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await second.expect_response()
+            assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "too many xDS streams: 1 open, at most 1" in (err.value.details() or "")
+            await first.close()
+    finally:
+        await server.stop(0)
+
+
+def _serialize(message: discovery_pb2.DiscoveryRequest) -> bytes:
+    return message.SerializeToString()

@@ -2,10 +2,14 @@
 
 Istio caps pushes in flight (``PILOT_PUSH_THROTTLE``, 100). Here the cap
 bounds memory: a full CDS response for a large mesh is most of a megabyte,
-and a thousand of them queued in gRPC at once is a gigabyte. A write that
-the peer does not drain within ``slow_after`` seconds gives its slot back
-(and goes on waiting outside the cap), so stuck proxies cannot starve the
-rest.
+and a thousand of them queued in gRPC at once is a gigabyte. Invariants:
+
+1. A write that the peer does not drain within ``slow_after`` seconds gives
+   its slot back (and goes on waiting outside the cap), so stuck proxies
+   cannot starve the rest.
+2. A stream's first response skips the queue: a new proxy never waits
+   behind stuck ones for its first config (new streams are paced by the
+   admission limiter, which bounds this lane).
 """
 
 from __future__ import annotations
@@ -26,13 +30,23 @@ class PushLimiter:
         self._slots: asyncio.Semaphore | None = None
 
     async def write(
-        self, send: Send, control_plane: bytes, write: Callable[[bytes], Awaitable[None]]
+        self,
+        send: Send,
+        control_plane: bytes,
+        write: Callable[[bytes], Awaitable[None]],
+        *,
+        first: bool = False,
     ) -> int:
-        """Encode ``send`` and write it within the cap; returns its size in bytes.
+        """Encode ``send`` and write it within the cap (``first``: outside it, invariant 2);
+        returns its size in bytes.
 
         A timer (not a task: this is the hot path) gives the slot back if the
         peer has not taken the bytes within ``slow_after`` seconds.
         """
+        if first:
+            data = encode(send, control_plane)
+            await write(data)
+            return len(data)
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.limit)
         slots = self._slots

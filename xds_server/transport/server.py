@@ -3,6 +3,12 @@
 Responses are pre-encoded bytes (``convert.encode``), so every method is
 registered with an identity response serializer instead of the generated
 servicer stubs, which would re-serialize a protobuf per proxy.
+
+Streams are bounded: at most ``max_streams`` at once across the server
+(more are refused with RESOURCE_EXHAUSTED, saying so) and at most
+``MAX_STREAMS_PER_CONNECTION`` on one HTTP/2 connection; a stream whose
+proxy leaves a response unanswered for ``stall_after`` seconds is closed
+(``watchdog``).
 """
 
 from __future__ import annotations
@@ -60,6 +66,10 @@ class TlsListener:
     key_pem: bytes
 
 
+MAX_STREAMS_PER_CONNECTION = 100
+"""HTTP/2 streams one connection may hold open at once (the server's SETTINGS)."""
+
+
 class XdsServer:
     """Owns the grpc.aio server and hands each stream to an ``XdsStream``."""
 
@@ -72,8 +82,14 @@ class XdsServer:
         extra_handlers: Sequence[grpc.GenericRpcHandler] = (),
         push_limit: int = 100,
         connection_rate: float = 1000.0,
+        max_streams: int = 10_000,
+        stall_after: float = 60.0,
     ) -> None:
         self.limiter = PushLimiter(push_limit)
+        self.stall_after = stall_after
+        self.max_streams = max_streams
+        self.streams = 0
+        """Streams open now, across every service (bounded by ``max_streams``)."""
         self.admission = AdmissionLimiter(connection_rate, burst=connection_rate)
         self.cache = cache
         self.authenticate = authenticate
@@ -104,6 +120,12 @@ class XdsServer:
             async def handle(
                 requests: AsyncIterator[Any], context: grpc.aio.ServicerContext
             ) -> None:
+                if self.streams >= self.max_streams:
+                    await context.abort(
+                        grpc.StatusCode.RESOURCE_EXHAUSTED,
+                        f"too many xDS streams: {self.streams} open, at most "
+                        f"{self.max_streams}; retry later",
+                    )
                 stream = XdsStream(
                     config,
                     self.cache,
@@ -112,8 +134,13 @@ class XdsServer:
                     self.authenticate,
                     self.limiter,
                     self.admission,
+                    self.stall_after,
                 )
-                await stream.run(requests, context)
+                self.streams += 1
+                try:
+                    await stream.run(requests, context)
+                finally:
+                    self.streams -= 1
 
             return grpc.stream_stream_rpc_method_handler(
                 handle,
@@ -152,6 +179,9 @@ class XdsServer:
                 # grpc shares a port with another process by default (SO_REUSEPORT): a second
                 # pyistiod would split the proxies between two control planes without a word.
                 ("grpc.so_reuseport", 0),
+                # A proxy needs at most a handful of streams (ADS, or five per-type services,
+                # SDS and the CA) on one connection; more is a client gone wrong.
+                ("grpc.max_concurrent_streams", MAX_STREAMS_PER_CONNECTION),
             ]
         )
         server.add_generic_rpc_handlers((*self.handlers(), *self.extra_handlers))

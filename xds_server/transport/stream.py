@@ -8,7 +8,7 @@ does: at most ``MAX_QUEUED_REQUESTS`` requests are read ahead; a snapshot
 change enqueues a single wake-up token however often it fires; and the core
 holds one response per type in flight, so a proxy that reads slowly is sent
 the newest state, never a backlog, and a stuck one blocks only its own
-writer.
+writer, until ``PushLimiter`` gives up on it and the stream is closed.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from xds_server.transport.admission import AdmissionLimiter
 from xds_server.transport.convert import NodeInfo, delta_request, node_info, sotw_request
 from xds_server.transport.log_limit import LogLimiter, clip
 from xds_server.transport.push_limit import PushLimiter
+from xds_server.transport.watchdog import Watchdog
 from xds_server.types import SECRET, short_name
 
 log = structlog.get_logger("xds")
@@ -53,6 +54,7 @@ MAX_QUEUED_REQUESTS = 16
 
 _WAKE = object()
 _END = object()
+_STALLED = object()
 
 
 class NodeRegistry(Protocol):
@@ -102,6 +104,7 @@ class XdsStream:
         authenticate: Authenticator | None = None,
         limiter: PushLimiter | None = None,
         admission: AdmissionLimiter | None = None,
+        stall_after: float = 60.0,
     ) -> None:
         self.admission = admission
         self.config = config
@@ -116,6 +119,8 @@ class XdsStream:
         self.woken_at = 0.0
         self.converging_since: float | None = None
         self.log_limit = LogLimiter()
+        self.sent_any = False
+        self.watchdog = Watchdog(stall_after, lambda: self.inbox.put_nowait(_STALLED))
         self.core: SotwStream | DeltaStream = self._core(authenticated=False)
 
     def _core(self, *, authenticated: bool) -> SotwStream | DeltaStream:
@@ -170,12 +175,16 @@ class XdsStream:
             await self._carry_out(node, self.core.on_snapshot(snapshot), context)
             item: object = first
             while item is not _END:
+                if item is _STALLED:
+                    reason = f"the proxy answered no response for {self.watchdog.after:g} s"
+                    await _deny(context, node, grpc.StatusCode.UNAVAILABLE, reason)
                 await self._carry_out(node, self._step(node, item), context)
                 if self.converging_since is not None:
                     metrics.PROXY_CONVERGENCE.observe(time.monotonic() - self.converging_since)
                     self.converging_since = None
                 item = await self._next()
         finally:
+            self.watchdog.stop()
             cancel_watch()
             metrics.XDS_CONNECTIONS.dec()
             self.registry.disconnect(node.id)
@@ -200,7 +209,11 @@ class XdsStream:
         for action in actions:
             if isinstance(action, Send):
                 started = time.monotonic()
-                size = await self.limiter.write(action, self.control_plane, context.write)
+                first, self.sent_any = not self.sent_any, True
+                size = await self.limiter.write(
+                    action, self.control_plane, context.write, first=first
+                )
+                self.watchdog.sent()
                 kind = short_name(action.type_url)
                 metrics.XDS_PUSHES.labels(kind).inc()
                 metrics.XDS_CONFIG_SIZE.labels(kind).observe(size)
@@ -221,7 +234,7 @@ class XdsStream:
 
     async def _next(self) -> object:
         item = await self.inbox.get()
-        if item is not _WAKE and item is not _END:
+        if item is not _WAKE and item is not _END and item is not _STALLED:
             self.request_slots.release()
         return item
 
@@ -234,6 +247,7 @@ class XdsStream:
     async def _read(self, requests: AsyncIterator[Any]) -> None:
         try:
             async for req in requests:
+                self.watchdog.heard()
                 await self.request_slots.acquire()  # a flooding proxy waits, unread
                 self.inbox.put_nowait(req)
         except (asyncio.CancelledError, grpc.aio.AioRpcError):
