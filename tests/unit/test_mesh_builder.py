@@ -434,27 +434,32 @@ def test_duplicate_object_reported_on_the_second_naming_the_first() -> None:
     assert err.reason == "duplicates Service default/web already defined in mesh.yaml (document 0)"
 
 
-def test_hostname_clash_between_service_and_service_entry() -> None:
-    errors = check_objects(
-        [
-            service("web", [{"port": 80}]),
-            obj(
-                {
-                    "apiVersion": "networking.istio.io/v1",
-                    "kind": "ServiceEntry",
-                    "metadata": {"name": "dup"},
-                    "spec": {
-                        "hosts": ["ok.example", WEB],
-                        "ports": [{"number": 80, "name": "http"}],
-                    },
+def test_a_service_entry_repeating_a_service_hostname_is_no_error() -> None:
+    # Istio accepts both; the Service defines the host (tests/unit/test_shared_hosts.py).
+    objects = [
+        service("web", [{"port": 80, "name": "http"}]),
+        obj(
+            {
+                "apiVersion": "networking.istio.io/v1",
+                "kind": "ServiceEntry",
+                "metadata": {"name": "dup"},
+                "spec": {
+                    "hosts": ["ok.example", WEB],
+                    "ports": [{"number": 80, "name": "http", "protocol": "HTTP"}],
+                    "resolution": "STATIC",
+                    "endpoints": [{"address": "10.9.0.1"}],
                 },
-                path="se.yaml",
-            ),
-        ]
-    )
-    (err,) = errors
-    assert (err.path, err.field) == ("se.yaml", "spec.hosts[1]")
-    assert "already defined by Service default/web in mesh.yaml (document 0)" in err.reason
+            },
+            path="se.yaml",
+        ),
+    ]
+    assert check_objects(objects) == ()
+    model = build_model(objects)
+    assert [(s.hostname, s.is_kubernetes) for s in model.services] == [
+        ("ok.example", False),
+        (WEB, True),
+    ]
+    assert eps(model, WEB) == [(80, "10.9.0.1", 80)]
 
 
 def test_pod_and_workload_entry_with_one_name_clash() -> None:

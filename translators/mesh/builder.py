@@ -24,15 +24,22 @@ Invariants:
 7. ``update_endpoints`` gives the model ``build_model`` would give when only
    EndpointSlices changed, recomputing just the endpoints of the Services
    those slices (old and new versions) name.
+8. A hostname declared by several objects is one Service, defined by its
+   owner (``checks.host_owners``: a Kubernetes Service first, then the
+   oldest). The other ServiceEntries of the owner's namespace add their
+   endpoints where their port names match the owner's
+   (``service_endpoints.joined_endpoints``), as Istio merges the endpoints
+   of one (hostname, namespace); those of other namespaces add none, since
+   the model has one service per hostname where Istio has one per namespace.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 
-from translators.mesh.checks import check_objects, kubernetes_hostname
+from translators.mesh.checks import check_objects, host_owners, kubernetes_hostname
 from translators.mesh.documents.gateways import GatewayObject, SecretObject
 from translators.mesh.documents.kinds import SourceObject
 from translators.mesh.documents.kubernetes import EndpointSliceObject, PodObject, ServiceObject
@@ -57,6 +64,7 @@ from translators.mesh.model.services import (
 )
 from translators.mesh.service_endpoints import (
     dedupe,
+    joined_endpoints,
     se_endpoints,
     slice_endpoints,
     workload_entry_endpoints,
@@ -74,6 +82,8 @@ class _Index:
     workload_entries: tuple[WorkloadEntryObject, ...]
     slices: Mapping[tuple[str, str], tuple[EndpointSliceObject, ...]]
     """EndpointSlices by (namespace, service name)."""
+    entries_by_host: Mapping[tuple[str, str], tuple[ServiceEntryObject, ...]]
+    """ServiceEntries by (namespace, host)."""
 
 
 def build_model(
@@ -85,18 +95,7 @@ def build_model(
     if errors:
         raise ConfigInvalid(list(errors))
     idx = _index(objs)
-    services: list[Service] = []
-    endpoints: dict[str, tuple[Endpoint, ...]] = {}
-    for svc in idx.services:
-        model_svc = kubernetes_service(svc, domain_suffix)
-        services.append(model_svc)
-        endpoints[model_svc.hostname] = _kubernetes_endpoints(svc, model_svc, idx)
-    for entry in idx.entries:
-        for model_svc in service_entry_services(entry):
-            services.append(model_svc)
-            endpoints[model_svc.hostname] = dedupe(
-                se_endpoints(entry, model_svc, idx.workload_entries, idx.pods.values())
-            )
+    services, endpoints = _services(idx, host_owners(objs, domain_suffix), domain_suffix)
     return MeshModel.build(
         services,
         endpoints,
@@ -111,6 +110,27 @@ def build_model(
             if isinstance(o, VirtualServiceObject)
         ),
     )
+
+
+def _services(
+    idx: _Index, owners: Mapping[str, ObjectKey], domain_suffix: str
+) -> tuple[list[Service], dict[str, tuple[Endpoint, ...]]]:
+    """One Service per hostname, from its owner, with its endpoints (invariants 3, 8)."""
+    services: list[Service] = []
+    endpoints: dict[str, tuple[Endpoint, ...]] = {}
+    for svc in idx.services:
+        model_svc = kubernetes_service(svc, domain_suffix)
+        services.append(model_svc)
+        endpoints[model_svc.hostname] = _kubernetes_endpoints(svc, model_svc, idx)
+    for entry in idx.entries:
+        for model_svc in service_entry_services(entry):
+            host = model_svc.hostname
+            if owners.get(host) != entry.meta.key or host in endpoints:
+                continue  # another object owns the host, or the entry lists it twice
+            services.append(model_svc)
+            own = se_endpoints(entry, model_svc, idx.workload_entries, idx.pods.values())
+            endpoints[host] = dedupe([*own, *_joined(model_svc, idx)])
+    return services, endpoints
 
 
 def update_endpoints(
@@ -162,15 +182,20 @@ def resolve_short_host(host: str, namespace: str, domain_suffix: str) -> str:
 
 def _index(objs: list[SourceObject]) -> _Index:
     slices: dict[tuple[str, str], list[EndpointSliceObject]] = {}
+    by_host: dict[tuple[str, str], list[ServiceEntryObject]] = {}
     for o in objs:
         if isinstance(o, EndpointSliceObject) and o.service_name:
             slices.setdefault((o.meta.namespace, o.service_name), []).append(o)
+        elif isinstance(o, ServiceEntryObject):
+            for host in dict.fromkeys(o.hosts):
+                by_host.setdefault((o.meta.namespace, host), []).append(o)
     return _Index(
         services=tuple(o for o in objs if isinstance(o, ServiceObject)),
         entries=tuple(o for o in objs if isinstance(o, ServiceEntryObject)),
         pods={o.meta.key: o for o in objs if isinstance(o, PodObject)},
         workload_entries=tuple(o for o in objs if isinstance(o, WorkloadEntryObject)),
         slices={k: tuple(v) for k, v in slices.items()},
+        entries_by_host={k: tuple(v) for k, v in by_host.items()},
     )
 
 
@@ -203,21 +228,23 @@ def kubernetes_service(obj: ServiceObject, domain_suffix: str = DEFAULT_DOMAIN_S
 
 def service_entry_services(obj: ServiceEntryObject) -> tuple[Service, ...]:
     """One model Service per ServiceEntry host, the host as written being its hostname."""
-    return tuple(
-        Service(
-            hostname=host,
-            namespace=obj.meta.namespace,
-            name=obj.meta.name,
-            ports=obj.ports,
-            source=obj.meta.key,
-            selector=obj.workload_selector,
-            addresses=obj.addresses,
-            resolution=obj.resolution,
-            location=obj.location,
-            is_kubernetes=False,
-            export_to=obj.export_to,
-        )
-        for host in obj.hosts
+    return tuple(service_entry_service(obj, host) for host in obj.hosts)
+
+
+def service_entry_service(obj: ServiceEntryObject, host: str) -> Service:
+    """The model Service of one ServiceEntry host."""
+    return Service(
+        hostname=host,
+        namespace=obj.meta.namespace,
+        name=obj.meta.name,
+        ports=obj.ports,
+        source=obj.meta.key,
+        selector=obj.workload_selector,
+        addresses=obj.addresses,
+        resolution=obj.resolution,
+        location=obj.location,
+        is_kubernetes=False,
+        export_to=obj.export_to,
     )
 
 
@@ -228,7 +255,18 @@ def _kubernetes_endpoints(obj: ServiceObject, svc: Service, idx: _Index) -> tupl
     found.extend(workload_entry_endpoints(svc, idx.workload_entries))
     if obj.type == "ExternalName":
         found.extend(Endpoint(sp.port, obj.external_name, sp.port) for sp in svc.ports)
+    found.extend(_joined(svc, idx))
     return dedupe(found)
+
+
+def _joined(svc: Service, idx: _Index) -> Iterator[Endpoint]:
+    """Endpoints the other ServiceEntries of ``svc``'s namespace give its hostname (inv. 8)."""
+    for entry in idx.entries_by_host.get((svc.namespace, svc.hostname), ()):
+        if entry.meta.key == svc.source:
+            continue
+        other = service_entry_service(entry, svc.hostname)
+        found = se_endpoints(entry, other, idx.workload_entries, idx.pods.values())
+        yield from joined_endpoints(svc, other, found)
 
 
 def _workloads(idx: _Index) -> list[Workload]:

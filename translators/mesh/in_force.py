@@ -22,6 +22,9 @@ now. Invariants:
    newer), then the earlier origin (file, then document), then the key.
 5. Pure and deterministic: the same reads and previous objects give the same
    result, in whatever order the reads come.
+6. A hostname declared by several objects in force refuses none of them
+   (``checks`` invariant 4): each declaration after the owner's is one of
+   ``InForce.warnings``.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from translators.mesh.checks import Conflict, conflicts
+from translators.mesh.checks import Conflict, conflicts, shared_hosts
 from translators.mesh.documents.kinds import ParseResult, Skipped, SourceObject
 from translators.mesh.documents.meta import Origin
 from translators.mesh.model.services import DEFAULT_DOMAIN_SUFFIX, ObjectKey
@@ -68,6 +71,8 @@ class InForce:
 
     objects: Objects
     refusals: tuple[Refusal, ...]
+    warnings: tuple[str, ...] = ()
+    """Hostnames declared by more than one object in force (invariant 6)."""
 
 
 def in_force(
@@ -99,7 +104,8 @@ def in_force(
     refused = [(r.errors, r.key) for r in invalid]
     refused += [((c.error,), c.obj.meta.key) for c in (*lost, *lost_again)]
     refusals = sorted((_refusal(e, k, objects, previous) for e, k in refused), key=_where)
-    return InForce(MappingProxyType(dict(sorted(objects.items()))), tuple(refusals))
+    warnings = tuple(s.warning() for s in shared_hosts(objects.values(), domain_suffix))
+    return InForce(MappingProxyType(dict(sorted(objects.items()))), tuple(refusals), warnings)
 
 
 def _refusal(

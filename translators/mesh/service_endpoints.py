@@ -13,11 +13,18 @@ Invariants (target port rules as Istio applies them):
    ``ports[<port name>]``, else the SE ``targetPort``, else the port number.
 4. Selection is by labels within the service's namespace; a Pod without an IP
    gives no endpoint.
+5. Endpoints another object gives a hostname it shares (``joined_endpoints``)
+   back the owner's service port with the same name, as Istio's
+   ``EndpointShards.CopyEndpoints`` keys them by port name; other endpoints
+   are dropped, and so are host-name addresses when the owner is not resolved
+   by DNS (EDS takes IP addresses only).
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import replace
 
 from translators.mesh.documents.kubernetes import EndpointSliceObject, PodObject
 from translators.mesh.documents.service_entries import ServiceEntryObject, WorkloadEntryObject
@@ -108,6 +115,28 @@ def _selected(
         if matches(svc.selector, labels):
             for sp in svc.ports:
                 yield Endpoint(sp.port, address, _se_target(sp, ports), labels, account, name)
+
+
+def joined_endpoints(
+    svc: Service, other: Service, endpoints: Iterable[Endpoint]
+) -> Iterator[Endpoint]:
+    """``other``'s endpoints for the hostname ``svc`` owns, as ``svc`` serves them (invariant 5)."""
+    names = {sp.port: sp.name for sp in other.ports}
+    numbers = {sp.name: sp.port for sp in svc.ports}
+    for ep in endpoints:
+        name = names.get(ep.service_port)
+        number = numbers.get(name) if name is not None else None
+        if number is None or (svc.resolution is not Resolution.DNS and not _is_ip(ep.address)):
+            continue
+        yield replace(ep, service_port=number)
+
+
+def _is_ip(address: str) -> bool:
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return True
 
 
 def dedupe(endpoints: Iterable[Endpoint]) -> tuple[Endpoint, ...]:

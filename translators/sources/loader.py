@@ -116,7 +116,7 @@ def load(
     settled = in_force(results, previous, unreadable=unreadable, domain_suffix=domain_suffix)
     return LoadResult(
         build_model(settled.objects.values(), domain_suffix),
-        warnings,
+        (*warnings, *settled.warnings),
         files,
         len(settled.objects),
         settled.refusals,
