@@ -204,7 +204,6 @@ def test_simple_and_mutual_tls() -> None:
             "spec.trafficPolicy.outlierDetection.interval",
             "at least 1ms",
         ),
-        ({"subsets": [{"name": "v1"}]}, "spec.subsets[0].labels", "at least one label"),
         (
             {
                 "subsets": [

@@ -39,7 +39,7 @@ def entry(name: str, *hosts: str) -> dict[str, Any]:
 
 def virtual_service(name: str, *weights: int) -> dict[str, Any]:
     """Weights of one destination each (one destination without weight when none);
-    weights that do not sum to 100 make the VirtualService invalid."""
+    several weights, all 0, make the VirtualService invalid."""
     route = [{"destination": {"host": f"v{i}"}, "weight": w} for i, w in enumerate(weights)]
     return {
         "apiVersion": "networking.istio.io/v1",
@@ -97,7 +97,7 @@ def test_a_new_invalid_object_is_refused_alone() -> None:
 
 def test_an_invalid_edit_keeps_the_last_valid_version_and_other_edits_apply() -> None:
     before = settle({"a.yaml": [service("web", 80), virtual_service("route")]}).objects
-    result = settle({"a.yaml": [service("web", 81), virtual_service("route", 30, 30)]}, before)
+    result = settle({"a.yaml": [service("web", 81), virtual_service("route", 0, 0)]}, before)
     assert result.objects[ROUTE] is before[ROUTE]  # the last valid version stays
     assert result.objects[WEB].ports[0].port == 81  # the other change applies
     assert refused(result) == [(ROUTE, True, "a.yaml")]
@@ -105,7 +105,7 @@ def test_an_invalid_edit_keeps_the_last_valid_version_and_other_edits_apply() ->
 
 def test_fixing_the_object_puts_the_new_version_in_force() -> None:
     before = settle({"a.yaml": [virtual_service("route")]}).objects
-    broken = settle({"a.yaml": [virtual_service("route", 30, 30)]}, before)
+    broken = settle({"a.yaml": [virtual_service("route", 0, 0)]}, before)
     fixed = settle({"a.yaml": [virtual_service("route", 40, 60)]}, broken.objects)
     assert fixed.objects[ROUTE] is not before[ROUTE] and fixed.refusals == ()
     assert (
@@ -140,32 +140,28 @@ def test_without_history_the_earlier_file_wins_a_duplicate() -> None:
     assert refused(result) == [(WEB, False, "b.yaml")]
 
 
-def test_an_edit_claiming_a_held_hostname_is_refused_and_its_last_version_stays() -> None:
-    # a.yaml sorts first, but the Service held the hostname before the edit.
+def test_an_edit_claiming_a_held_hostname_is_accepted_with_a_warning() -> None:
+    # Istio accepts a ServiceEntry repeating a Service's hostname; the Service defines it.
     held = "web.default.svc.cluster.local"
     before = settle({"a.yaml": [entry("ext", "ext.example.com")], "b.yaml": [service("web")]})
     result = settle({"a.yaml": [entry("ext", held)], "b.yaml": [service("web")]}, before.objects)
-    assert result.objects[key("ServiceEntry", "ext")] is before.objects[key("ServiceEntry", "ext")]
-    assert WEB in result.objects
-    assert refused(result) == [(key("ServiceEntry", "ext"), True, "a.yaml")]
+    assert result.objects[key("ServiceEntry", "ext")].hosts == (held,)
+    assert WEB in result.objects and result.refusals == ()
+    (warning,) = result.warnings
+    assert warning.startswith("a.yaml (document 0): ServiceEntry default/ext: spec.hosts[0]")
+    assert "also declared by Service default/web in b.yaml (document 0)" in warning
 
 
-def test_a_fallen_back_version_pushes_a_newcomer_out() -> None:
-    # ext edits away from ext.example.com and clashes; it falls back to holding
-    # ext.example.com again, which a new entry claimed meanwhile: the new one loses.
-    held = "web.default.svc.cluster.local"
-    before = settle({"a.yaml": [entry("ext", "ext.example.com")], "b.yaml": [service("web")]})
+def test_entries_sharing_a_hostname_are_all_in_force() -> None:
     read = {
-        "a.yaml": [entry("ext", held)],
-        "b.yaml": [service("web")],
+        "a.yaml": [entry("ext", "ext.example.com")],
         "c.yaml": [entry("new", "ext.example.com")],
     }
-    result = settle(read, before.objects)
-    assert set(result.objects) == {WEB, key("ServiceEntry", "ext")}
-    assert [(k, kept) for k, kept, _ in refused(result)] == [
-        (key("ServiceEntry", "ext"), True),
-        (key("ServiceEntry", "new"), False),
-    ]
+    result = settle(read)
+    assert set(result.objects) == {key("ServiceEntry", "ext"), key("ServiceEntry", "new")}
+    assert result.refusals == ()
+    (warning,) = result.warnings
+    assert warning.startswith("c.yaml (document 0): ServiceEntry default/new:")
 
 
 def test_a_document_without_a_name_is_refused_without_a_key() -> None:
@@ -180,7 +176,7 @@ def test_the_outcome_does_not_depend_on_the_order_of_the_reads(seed: int) -> Non
     before = settle({"a.yaml": [service("web"), virtual_service("route")]}).objects
     read = parse(
         {
-            "a.yaml": [service("web", 81), virtual_service("route", 30, 30)],
+            "a.yaml": [service("web", 81), virtual_service("route", 0, 0)],
             "b.yaml": [service("web", 82), service("api", port="x"), entry("e", "e.example.com")],
         }
     )
@@ -200,6 +196,8 @@ def test_between_api_objects_the_older_creation_time_wins_as_in_istio() -> None:
         created("aa-new", "2026-06-01T00:00:00Z"),
     )
     result = in_force([newer, older])
-    assert set(result.objects) == {key("ServiceEntry", "zz-old")}
-    assert [r.key for r in result.refusals] == [key("ServiceEntry", "aa-new")]
-    assert str(result.refusals[0].errors[0]).startswith("kubernetes ServiceEntry default/aa-new:")
+    assert set(result.objects) == {key("ServiceEntry", "zz-old"), key("ServiceEntry", "aa-new")}
+    assert result.refusals == ()
+    (warning,) = result.warnings
+    assert warning.startswith("kubernetes: ServiceEntry default/aa-new:")
+    assert "also declared by ServiceEntry default/zz-old" in warning

@@ -390,7 +390,7 @@ def test_field_errors(doc: object, field: str, reason_part: str) -> None:
             "cannot be resolved",
         ),
         (
-            {"endpoints": [{"address": "10.0.0.1", "ports": {"nope": 80}}]},
+            {"resolution": "STATIC", "endpoints": [{"address": "10.0.0.1", "ports": {"nope": 80}}]},
             "spec.endpoints[0].ports.nope",
             "names no port of this ServiceEntry (ports: tls)",
         ),

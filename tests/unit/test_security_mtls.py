@@ -158,6 +158,14 @@ def test_destination_rule_simple_and_mutual_originate_tls_from_files() -> None:
     assert not context.common_tls_context.HasField("validation_context")
 
 
+def test_mutual_with_a_credential_name_names_no_empty_files() -> None:
+    """The Secret is not sent yet (the reader warns); empty file names would make Envoy
+    refuse the cluster, and with it the proxy's whole CDS update."""
+    mutual = ClientTls(ClientTlsMode.MUTUAL, credential_name="client-credential")
+    context = upstream(cluster(dr(API, mutual), f"outbound|443||{API}").transport_socket)
+    assert not context.common_tls_context.tls_certificates
+
+
 def test_destination_rule_port_level_and_wildcard_host() -> None:
     policies = dr(
         "*.default.svc.cluster.local",

@@ -75,10 +75,10 @@ def test_sidecar_egress_and_ingress() -> None:
 @pytest.mark.parametrize(
     ("spec", "field", "reason"),
     [
-        ({}, "spec", "neither egress nor ingress"),
+        ({}, "spec", "set egress, ingress, outboundTrafficPolicy or inboundConnectionPool"),
         ({"egress": [{"hosts": []}]}, "spec.egress[0].hosts", "at least one"),
         ({"egress": [{"hosts": ["reviews"]}]}, "spec.egress[0].hosts[0]", "namespace/dnsName"),
-        ({"egress": [{"hosts": ["~/foo.com"]}]}, "spec.egress[0].hosts[0]", "'~'"),
+        ({"egress": [{"hosts": ["~ns/*"]}]}, "spec.egress[0].hosts[0]", "'~ns'"),
         ({"egress": [{"hosts": ["Bad_NS/*"]}]}, "spec.egress[0].hosts[0]", "namespace"),
         ({"egress": [{"hosts": ["./*"]}, {"hosts": ["./*"]}]}, "spec.egress[1].port", "only one"),
         (
@@ -108,9 +108,9 @@ def test_sidecar_egress_and_ingress() -> None:
         ),
         ({"ingress": [{"defaultEndpoint": "127.0.0.1:80"}]}, "spec.ingress[0].port", "required"),
         (
-            {"workloadSelector": {"labels": {}}, "egress": [{"hosts": ["./*"]}]},
-            "spec.workloadSelector.labels",
-            "at least one",
+            {"workloadSelector": {"labels": {"app": "*"}}, "egress": [{"hosts": ["./*"]}]},
+            "spec.workloadSelector.labels.app",
+            "wildcard",
         ),
     ],
 )

@@ -10,15 +10,17 @@ Invariants (Istio's ``model.New`` and ``Generate``):
    request.headers).
 2. Within a field, ``values`` are ORed and ``notValues`` become
    ``not(or(...))``; the two are ANDed. Field order follows Istio's
-   (hosts, methods, paths, ports; principals, namespaces, remote IPs, IPs),
-   then the conditions in the order written.
+   (hosts, methods, paths, ports; principals, service accounts, namespaces,
+   remote IPs, IPs), then the conditions in the order written.
 3. HTTP-only fields (hosts, methods, paths, request.headers) cannot be
    checked on a TCP chain. In an ALLOW policy the whole rule is then dropped
    (``rule_policy`` returns None: less is allowed); in DENY and AUDIT only
    the value is dropped (more is denied or logged), Istio's ``checkError``.
 4. Identities are the peer certificate's URI SAN: ``principals`` are
    written without ``spiffe://`` and may start or end with ``*``;
-   ``namespaces`` match ``.*/ns/NS/.*`` on it.
+   ``namespaces`` match ``.*/ns/NS/.*`` on it; a service account
+   ``NS/SA`` matches Istio's ``spiffe://.+/ns/NS/(.+/|)sa/SA(/.+)?``, so it
+   holds in any trust domain, as Istio's ``serviceAccountRegex`` does.
 """
 
 from __future__ import annotations
@@ -93,6 +95,7 @@ def _operation_fields(op: Operation) -> list[_Field]:
 def _source_fields(src: Source) -> list[_Field]:
     pairs = (
         ("source.principal", src.principals, src.not_principals),
+        ("source.serviceAccount", src.service_accounts, src.not_service_accounts),
         ("source.namespace", src.namespaces, src.not_namespaces),
         ("remote.ip", src.remote_ip_blocks, src.not_remote_ip_blocks),
         ("source.ip", src.ip_blocks, src.not_ip_blocks),
@@ -163,6 +166,8 @@ def _principal(key: str, value: str, for_tcp: bool) -> rbac_pb2.Principal | _Htt
         return _authenticated(string_matcher(value, SPIFFE_PREFIX))
     if key == "source.namespace":
         return _authenticated(regex(f".*/ns/{value.replace('*', '.*')}/.*"))
+    if key == "source.serviceAccount":
+        return _authenticated(regex(service_account_regex(value)))
     if key == "source.ip":
         return Principal(direct_remote_ip=cidr(value))
     if key == "remote.ip":
@@ -174,6 +179,12 @@ def _principal(key: str, value: str, for_tcp: bool) -> rbac_pb2.Principal | _Htt
 
 def _authenticated(matcher: string_pb2.StringMatcher) -> rbac_pb2.Principal:
     return Principal(authenticated=Principal.Authenticated(principal_name=matcher))
+
+
+def service_account_regex(account: str) -> str:
+    """The SPIFFE IDs of service account ``namespace/name`` in any trust domain (invariant 4)."""
+    namespace, _, name = account.partition("/")
+    return f"spiffe://.+/ns/{namespace}/(.+/|)sa/{name}(/.+)?"
 
 
 def regex(pattern: str) -> string_pb2.StringMatcher:

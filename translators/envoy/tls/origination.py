@@ -7,6 +7,10 @@ Invariants, as Istio's ``buildUpstreamTLSSettings`` for file-based settings:
    ``clientCertificate`` with ``privateKey``. Files are read by Envoy, so a
    path must exist where the proxy runs.
 2. ``sni`` is sent when set; HTTP/2 ports offer ALPN ``h2``.
+3. ``credentialName`` (a Secret instead of files) is not applied yet: such a
+   context presents no client certificate and verifies nothing, rather than
+   naming empty files, which Envoy would refuse (NACKing every cluster of
+   the proxy). The reader warns about it.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ def originating_tls_context(tls: ClientTls, h2: bool) -> tls_pb2.UpstreamTlsCont
             )
             for san in tls.subject_alt_names
         )
-    if tls.mode is ClientTlsMode.MUTUAL:
+    if tls.mode is ClientTlsMode.MUTUAL and tls.client_certificate and tls.private_key:
         common.tls_certificates.add(
             certificate_chain=base_pb2.DataSource(filename=tls.client_certificate),
             private_key=base_pb2.DataSource(filename=tls.private_key),

@@ -2,16 +2,22 @@
 
 Invariants, following Istio's ``ValidateGateway`` where pyistiod implements the field:
 
-1. A Gateway has at least one server; each server has a port (number
-   1-65535, a name unique in the Gateway, a protocol of ``ServerProtocol``)
-   and at least one host ``[namespace/]dnsName``, where the namespace is
-   ``*``, ``.`` or a DNS label and the name may be ``*`` or start with ``*.``.
-2. HTTPS and TLS servers need ``tls``; a plain HTTP server may only carry
-   ``tls.httpsRedirect``. SIMPLE, MUTUAL and OPTIONAL_MUTUAL need a
-   ``credentialName`` or both ``serverCertificate`` and ``privateKey``;
-   MUTUAL with files also needs ``caCertificates``. ISTIO_MUTUAL takes the
-   gateway's own workload certificate, so it refuses every certificate
-   field. ``AUTO_PASSTHROUGH`` is refused (not supported).
+1. A Gateway (named by a DNS-1123 label: no dots, see ``kinds``) has at
+   least one server; each server has a port (number 1-65535, a name unique
+   in the Gateway, a protocol of ``ServerProtocol``, no ``targetPort``) and
+   at least one host ``[namespace/]dnsName``: the namespace is ``*``, ``.``
+   or a DNS label; the dnsName is ``*``, an IP, or a name holding a dot whose
+   first label may be ``*`` or start with ``*.`` (``host_part_problem``).
+2. HTTPS and TLS servers need ``tls``; a plain HTTP server may carry only
+   ``tls.httpsRedirect`` (a ``credentialName`` there is ignored with a
+   warning, as Istio warns), a TCP server none. ``httpsRedirect`` on a
+   non-HTTP server gets Istio's warning. SIMPLE, MUTUAL and OPTIONAL_MUTUAL
+   need a ``credentialName`` or both ``serverCertificate`` and
+   ``privateKey``; both mutual modes with files also need
+   ``caCertificates``. ISTIO_MUTUAL takes the gateway's own workload
+   certificate, so it refuses every certificate field. ``AUTO_PASSTHROUGH``
+   (valid in Istio) is refused as not supported yet: it routes by SNI to
+   mesh clusters with no VirtualService, which pyistiod does not build.
 3. A Secret becomes a ``TlsCredential`` when it holds a key pair: type
    ``kubernetes.io/tls`` (``tls.crt``, ``tls.key``, optional ``ca.crt``) or
    Istio's generic form (``cert``, ``key``, optional ``cacert``); a Secret
@@ -32,6 +38,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from translators.mesh.documents import fields as v
 from translators.mesh.documents.meta import Meta
+from translators.mesh.documents.service_entries import domain_problem, is_partial_wildcard
 from translators.mesh.model.gateways import (
     Gateway,
     GatewayHost,
@@ -74,7 +81,8 @@ def parse_gateway(
     if not raw_servers:
         p.add("spec.servers", "must list at least one server")
     servers = [
-        _server(p, raw, f"spec.servers[{i}]", meta.namespace) for i, raw in enumerate(raw_servers)
+        _server(p, raw, f"spec.servers[{i}]", meta.namespace, warnings)
+        for i, raw in enumerate(raw_servers)
     ]
     names: set[str] = set()
     for i, server in enumerate(servers):
@@ -90,7 +98,9 @@ def parse_gateway(
     return GatewayObject(meta, Gateway(meta.namespace, meta.name, selector, good))
 
 
-def _server(p: v.Problems, raw: object, field: str, namespace: str) -> GatewayServer | None:
+def _server(
+    p: v.Problems, raw: object, field: str, namespace: str, warnings: list[str]
+) -> GatewayServer | None:
     m = v.mapping(p, raw, field) or {}
     port = v.mapping(p, m.get("port"), f"{field}.port")
     if port is None:
@@ -99,9 +109,14 @@ def _server(p: v.Problems, raw: object, field: str, namespace: str) -> GatewaySe
     number = v.port(p, port.get("number"), f"{field}.port.number")
     name = v.string(p, port.get("name"), f"{field}.port.name", required=True)
     protocol = _protocol(p, port.get("protocol"), f"{field}.port.protocol")
+    if port.get("targetPort") not in (None, 0):
+        p.add(
+            f"{field}.port.targetPort",
+            "targetPort has no impact on Gateways: the server listens on port.number; remove it",
+        )
     hosts = _hosts(p, m.get("hosts"), f"{field}.hosts", namespace)
     bind = v.ip(p, m.get("bind"), f"{field}.bind") or ""
-    tls = _tls(p, m.get("tls"), f"{field}.tls", protocol)
+    tls = _tls(p, m.get("tls"), f"{field}.tls", protocol, warnings)
     label = v.string(p, m.get("name"), f"{field}.name") or ""
     if number is None or name is None or protocol is None:
         return None
@@ -118,6 +133,24 @@ def _protocol(p: v.Problems, raw: object, field: str) -> ServerProtocol | None:
     return None
 
 
+def host_part_problem(host: str, *, gateway: bool) -> str | None:
+    """Why the dnsName of a Gateway or Sidecar host is refused, or ``None``.
+
+    Istio's ``validateSidecarOrGatewayHostnamePart``: ``*``, or a name holding
+    a dot (no short names) whose first label may be a ``*`` wildcard, never a
+    partial one (``*x.example.com``); a Gateway may also name an IP address.
+    """
+    if host == "*":
+        return None
+    if "." not in host:
+        return "short names (non FQDN) are not allowed: write the full name"
+    if is_partial_wildcard(host):
+        return "a partial wildcard is not allowed: only '*.' makes a wildcard"
+    if gateway and v.is_ip(host):
+        return None
+    return domain_problem(host, wildcard=True)
+
+
 def _hosts(p: v.Problems, raw: object, field: str, namespace: str) -> tuple[GatewayHost, ...]:
     items = v.sequence(p, raw, field)
     if not items:
@@ -127,32 +160,42 @@ def _hosts(p: v.Problems, raw: object, field: str, namespace: str) -> tuple[Gate
         text = v.string(p, item, f"{field}[{i}]", required=True)
         if text is None:
             continue
-        ns, slash, host = text.rpartition("/")
-        ns = (namespace if ns == "." else ns) if slash else "*"
-        if slash and ns != "*" and not v.is_dns_label(ns):
-            p.add(f"{field}[{i}]", f"namespace must be '*', '.' or a namespace, got {text!r}")
-        elif host != "*" and not v.is_hostname(host, wildcard=True):
-            p.add(
-                f"{field}[{i}]", f"must be [namespace/]dnsName ('*' or '*.' allowed), got {text!r}"
-            )
+        ns, slash, host = text.partition("/") if "/" in text else ("*", "", text)
+        if slash and not (ns and host):
+            problem: str | None = "neither namespace nor dnsName may be empty"
+        elif slash and ns not in ("*", ".") and not v.is_istio_label(ns):
+            problem = f"namespace {ns!r} is not '*', '.' or a namespace"
         else:
-            out.append(GatewayHost(ns, host.lower()))
+            problem = host_part_problem(host, gateway=True)
+        if problem is not None:
+            p.add(f"{field}[{i}]", f"must be [namespace/]dnsName, got {text!r}: {problem}")
+        else:
+            out.append(GatewayHost(namespace if ns == "." else ns, host.lower()))
     return tuple(out)
 
 
 def _tls(
-    p: v.Problems, raw: object, field: str, protocol: ServerProtocol | None
+    p: v.Problems, raw: object, field: str, protocol: ServerProtocol | None, warnings: list[str]
 ) -> ServerTls | None:
     m = v.mapping(p, raw, field)
     if m is None:
         if protocol in (ServerProtocol.HTTPS, ServerProtocol.TLS):
             p.add(field, f"is required for protocol {protocol.value}")
         return None
-    mode = v.choice(p, m.get("mode"), f"{field}.mode", TlsMode, TlsMode.SIMPLE)
+    if protocol is ServerProtocol.TCP:
+        p.add(field, "server cannot have TLS settings for non HTTPS/TLS ports (use protocol TLS)")
+        return None
+    if protocol is not None and protocol.is_http:
+        return _plain_http_tls(p, m, field, warnings)
     if m.get("mode") == "AUTO_PASSTHROUGH":
-        p.add(f"{field}.mode", "AUTO_PASSTHROUGH is not supported; use PASSTHROUGH")
+        p.add(
+            f"{field}.mode",
+            "AUTO_PASSTHROUGH is not supported by pyistiod yet (it routes by SNI to mesh "
+            "clusters without a VirtualService); use PASSTHROUGH and a VirtualService tls route",
+        )
+        return None
     tls = ServerTls(
-        mode=mode,
+        mode=v.choice(p, m.get("mode"), f"{field}.mode", TlsMode, TlsMode.SIMPLE),
         https_redirect=v.boolean(p, m.get("httpsRedirect"), f"{field}.httpsRedirect", False),
         credential_name=v.string(p, m.get("credentialName"), f"{field}.credentialName") or "",
         server_certificate=_text(p, m, "serverCertificate", field),
@@ -162,30 +205,49 @@ def _tls(
         min_protocol_version=_version(p, m, "minProtocolVersion", field),
         max_protocol_version=_version(p, m, "maxProtocolVersion", field),
     )
-    _check_tls(p, tls, field, protocol, "mode" in m)
+    if tls.https_redirect:
+        warnings.append(f"{field}.httpsRedirect should only be used with http servers")
+    _check_tls(p, tls, field, protocol, warnings)
     return tls
 
 
+def _plain_http_tls(
+    p: v.Problems, m: Mapping[str, object], field: str, warnings: list[str]
+) -> ServerTls:
+    """A plain HTTP server's ``tls``: Istio allows a PASSTHROUGH one (the protobuf zero
+    value) without certificate files, which in effect is ``httpsRedirect`` alone."""
+    files = [key for key in ("serverCertificate", "privateKey", "caCertificates") if m.get(key)]
+    if m.get("mode") not in (None, "PASSTHROUGH", "AUTO_PASSTHROUGH") or files:
+        p.add(field, "a plain-text HTTP server may only set tls.httpsRedirect")
+    elif m.get("credentialName"):
+        warnings.append(f"{field}.credentialName is ignored: a plain-text HTTP server has no TLS")
+    return ServerTls(
+        https_redirect=v.boolean(p, m.get("httpsRedirect"), f"{field}.httpsRedirect", False)
+    )
+
+
 def _check_tls(
-    p: v.Problems, tls: ServerTls, field: str, protocol: ServerProtocol | None, has_mode: bool
+    p: v.Problems, tls: ServerTls, field: str, protocol: ServerProtocol | None, warnings: list[str]
 ) -> None:
     files = tls.server_certificate or tls.private_key
-    if protocol is not None and protocol.is_http:
-        if has_mode or tls.credential_name or files:
-            p.add(field, "a plain-text HTTP server may only set tls.httpsRedirect")
-        return
     if tls.mode is TlsMode.ISTIO_MUTUAL:
         if tls.credential_name or files or tls.ca_certificates:
             p.add(field, "ISTIO_MUTUAL uses the gateway's workload certificate: set no certificate")
         return
-    if tls.mode is TlsMode.PASSTHROUGH or protocol is None:
+    if tls.mode is TlsMode.PASSTHROUGH:
+        if tls.credential_name or files or tls.ca_certificates:
+            warnings.append(
+                f"{field}: PASSTHROUGH mode does not use certificates, they are ignored"
+            )
+        return
+    if protocol is None:
         return
     if tls.credential_name and files:
         p.add(field, "set either credentialName or serverCertificate/privateKey, not both")
     elif not tls.credential_name and not (tls.server_certificate and tls.private_key):
         p.add(field, f"{tls.mode.value} needs credentialName or serverCertificate and privateKey")
-    elif tls.mode is TlsMode.MUTUAL and files and not tls.ca_certificates:
-        p.add(f"{field}.caCertificates", "is required for MUTUAL with certificate files")
+    elif tls.mode is not TlsMode.SIMPLE and files and not tls.ca_certificates:
+        p.add(f"{field}.caCertificates", f"is required for {tls.mode.value} with certificate files")
 
 
 def _text(p: v.Problems, m: Mapping[str, object], key: str, field: str) -> str:

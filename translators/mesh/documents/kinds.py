@@ -46,6 +46,7 @@ from translators.mesh.documents.kubernetes import (
 )
 from translators.mesh.documents.meta import (
     DEFAULT_NAMESPACE,
+    LABEL,
     SERVICE_NAME,
     SUBDOMAIN,
     Meta,
@@ -177,7 +178,7 @@ _PARSERS: dict[tuple[str, str], tuple[_Parser, NameRule]] = {
     ("v1", "Pod"): (parse_pod, SUBDOMAIN),
     ("discovery.k8s.io/v1", "EndpointSlice"): (parse_endpoint_slice, SUBDOMAIN),
     ("v1", "Secret"): (parse_secret, SUBDOMAIN),
-    **{(api, "Gateway"): (parse_gateway, SUBDOMAIN) for api in _ISTIO_VERSIONS},
+    **{(api, "Gateway"): (parse_gateway, LABEL) for api in _ISTIO_VERSIONS},
     **{(api, "Sidecar"): (parse_sidecar, SUBDOMAIN) for api in _ISTIO_VERSIONS},
     **{(api, "VirtualService"): (parse_virtual_service, SUBDOMAIN) for api in _ISTIO_VERSIONS},
     **{(api, "ServiceEntry"): (parse_service_entry, SUBDOMAIN) for api in _ISTIO_VERSIONS},
@@ -192,4 +193,6 @@ _PARSERS: dict[tuple[str, str], tuple[_Parser, NameRule]] = {
         for api in _SECURITY_VERSIONS
     },
 }
-"""Readers by (apiVersion, kind), with the rule their ``metadata.name`` must follow."""
+"""Readers by (apiVersion, kind), with the rule their ``metadata.name`` must follow: a
+Gateway's is a DNS-1123 label, no dots (Istio's ``ValidateGateway``), since VirtualServices
+name it ``namespace/name`` and read a dotted name as the legacy ``name.namespace``."""

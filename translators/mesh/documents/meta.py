@@ -7,6 +7,12 @@ Invariants:
    files involved.
 2. ``metadata.name`` is required; ``metadata.namespace`` defaults to
    ``default``, as ``kubectl apply`` does without ``-n``.
+3. Of ``metadata.annotations`` only ``istio.io/dry-run`` is read, as Istio's
+   ``checkDryRunAnnotation`` checks it on every Istio kind: refused on any
+   kind but AuthorizationPolicy; there its value must parse as Go's
+   ``strconv.ParseBool`` (the action is checked with the spec, in
+   ``authorization``). Kubernetes kinds (Service, Pod, ...) are not Istio's
+   to validate, so their annotations are not read.
 """
 
 from __future__ import annotations
@@ -18,6 +24,15 @@ from translators.mesh.documents import fields as v
 from translators.mesh.model.services import Labels, ObjectKey
 
 DEFAULT_NAMESPACE = "default"
+
+DRY_RUN_ANNOTATION = "istio.io/dry-run"
+"""Istio's annotation for an AuthorizationPolicy that is evaluated and reported, not enforced."""
+
+_GO_BOOLS = {
+    **dict.fromkeys(("1", "t", "T", "TRUE", "true", "True"), True),
+    **dict.fromkeys(("0", "f", "F", "FALSE", "false", "False"), False),
+}
+"""The spellings Go's ``strconv.ParseBool`` accepts, and what they mean."""
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -44,6 +59,8 @@ class Meta:
     created: str = ""
     """``metadata.creationTimestamp`` as the API server wrote it (RFC 3339, UTC), "" in files:
     the older object wins a conflict, as Istio decides."""
+    dry_run: bool | None = None
+    """The ``istio.io/dry-run`` annotation read as a Go bool; None when absent."""
 
     @property
     def namespace(self) -> str:
@@ -67,6 +84,10 @@ SERVICE_NAME: NameRule = (
     v.is_dns1035_label,
     "must be a DNS-1035 label (lowercase alphanumerics and '-', starting with a letter, "
     "at most 63)",
+)
+LABEL: NameRule = (
+    v.is_dns_label,
+    "must be a DNS-1123 label (lowercase alphanumerics and '-', no dots, at most 63)",
 )
 
 
@@ -92,4 +113,34 @@ def read_meta(p: v.Problems, doc: Mapping[str, object], kind: str, rule: NameRul
         v.labels(p, md.get("labels"), "metadata.labels"),
         Origin(p.path, p.document),
         created if isinstance(created, str) else "",
+        _dry_run(p, doc, md, key),
     )
+
+
+def _dry_run(
+    p: v.Problems, doc: Mapping[str, object], md: Mapping[str, object], key: ObjectKey
+) -> bool | None:
+    """The ``istio.io/dry-run`` annotation of an Istio object (invariant 3)."""
+    api_version = doc.get("apiVersion")
+    if not isinstance(api_version, str) or not api_version.split("/")[0].endswith(".istio.io"):
+        return None
+    annotations = md.get("annotations")
+    if not isinstance(annotations, Mapping) or DRY_RUN_ANNOTATION not in annotations:
+        return None
+    field = f"metadata.annotations.{DRY_RUN_ANNOTATION}"
+    if key.kind != "AuthorizationPolicy":
+        p.add(
+            field,
+            f"{key.namespace}/{key.name} has unsupported annotation {DRY_RUN_ANNOTATION}, "
+            "please remove the annotation: only an AuthorizationPolicy can be a dry run",
+        )
+        return None
+    raw = annotations[DRY_RUN_ANNOTATION]
+    value = _GO_BOOLS.get(raw) if isinstance(raw, str) else None
+    if value is None:
+        p.add(
+            field,
+            "must be a boolean as Go's strconv.ParseBool reads it "
+            f"({', '.join(_GO_BOOLS)}), got {v.describe(raw)}",
+        )
+    return value

@@ -1,7 +1,8 @@
-"""Field readers for Istio networking documents: durations, percentages, RE2 regexes, matches.
+"""Field readers for Istio networking documents: durations, matches, hosts, headers, destinations.
 
-They follow ``fields``' rules (never raise; record a ``ConfigError``
-in ``Problems`` and return ``None``). Invariants:
+They follow ``fields``' rules (never raise; record a ``ConfigError`` in
+``Problems`` and return ``None``). Invariants, each Istio's rule
+(``pkg/config/validation``) unless it says otherwise:
 
 1. A duration is Go's ``time.Duration`` text, as Istio's YAML takes it
    (``1.5s``, ``100ms``, ``1h30m``), and must be a whole number of
@@ -9,21 +10,39 @@ in ``Problems`` and return ``None``). Invariants:
    milliseconds.
 2. Regexes are checked with RE2 (``google-re2``), the engine Envoy's
    ``safe_regex`` uses, so a regex Envoy would refuse (lookaround,
-   backreference) is refused here, naming the field, before any proxy sees it.
+   backreference) is refused here, naming the field, before any proxy sees
+   it; like Istio, at most 1024 characters.
 3. A ``StringMatch`` is exactly one of ``exact``, ``prefix``, ``regex``; an
-   empty one (``{}``), or regex ``*``, means "present", as Istio reads it.
+   empty one (``{}``) means "present". Neither a ``prefix`` nor a ``regex``
+   may be empty, except that a ``uri`` may have an empty prefix (Envoy's path
+   prefix ``""``); only ``withoutHeaders`` reads regex ``*`` as "present"
+   (``validateHTTPRouteMatchRequest``), elsewhere ``*`` is an invalid regex.
+4. Hosts follow ``ValidateWildcardDomain``: at most 255 characters of
+   DNS-1123 labels in any case, a wildcard (``*``, ``*x``, ``*-x``) only as the
+   first label, a top-level label not all digits, one trailing dot allowed.
+   Gateway references are ``mesh``, ``namespace/name`` (two DNS-1123 labels)
+   or a DNS name (``ValidateFQDN``): a short name is in the VirtualService's
+   namespace, and the legacy ``name.namespace[...]`` resolves to
+   ``namespace/name`` with Istio's warning, as Istio's ``resolveGatewayName``.
+5. Header names in matches are RFC 7230 tokens (any case) or the pseudo-headers
+   ``:method :scheme :authority :path :status``. Header operations never name a
+   pseudo-header, except that request ``set``/``add`` may name ``:authority``;
+   ``host`` may only be set or added on requests (an authority rewrite).
+6. A route's weights are integers >= 0; several destinations need a positive
+   total, and need not sum to 100: Envoy splits by weight / total. A
+   destination host is not ``*``; a subset is a DNS-1123 label in any case.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from typing import Any
 
 import re2  # type: ignore[import-untyped]
 
 from translators.mesh.documents import fields as v
 from translators.mesh.model.routing import (
+    MESH_GATEWAY,
     Destination,
     HeaderOperations,
     MatchKind,
@@ -36,6 +55,17 @@ from translators.mesh.model.traffic import Millis
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _UNIT_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9}
 _UNIT_NS["h"] = 3600 * 10**9
+_MAX_REGEX = 1024
+_WILDCARD_LABEL = re.compile(r"^(\*|(\*|\*-)?[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)$")
+GO_INTEGER = re.compile(r"^[+-]?[0-9]+$")
+"""What Go's ``strconv.Atoi`` parses (Istio's test for a number in a name or ``retryOn``)."""
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~A-Za-z0-9]+$")  # RFC 7230 tchar
+PSEUDO_HEADERS = frozenset({":method", ":scheme", ":authority", ":path", ":status"})
+"""The HTTP/2 pseudo-headers a header match may name (RFC 7540 section 8.1.2.3)."""
+JWT_CLAIM_PREFIX = "@request.auth.claims"
+"""How a header match names a JWT claim (Istio routes on claims at gateways only)."""
+_MAX_WEIGHT = 2**31 - 1  # Istio's weight is an int32
+_MAX_TOTAL_WEIGHT = 2**32 - 1  # Envoy refuses weighted clusters summing to more
 
 
 def parse_duration_text(text: str) -> int | None:
@@ -110,6 +140,9 @@ _RE2_OPTIONS = _quiet_options()
 
 def regex(p: v.Problems, value: str, field: str) -> str | None:
     """``value`` if RE2 (Envoy's regex engine) accepts it, else an error naming RE2's reason."""
+    if len(value) > _MAX_REGEX:
+        p.add(field, f"is too large: at most {_MAX_REGEX} characters, got {len(value)}")
+        return None
     try:
         re2.compile(value, _RE2_OPTIONS)
     except re2.error as exc:
@@ -121,7 +154,14 @@ def regex(p: v.Problems, value: str, field: str) -> str | None:
     return value
 
 
-def string_match(p: v.Problems, value: object, field: str) -> StringMatch | None:
+def string_match(
+    p: v.Problems,
+    value: object,
+    field: str,
+    *,
+    empty_prefix: bool = False,
+    star_present: bool = False,
+) -> StringMatch | None:
     """A ``StringMatch`` (invariant 3); ``None`` when absent or invalid."""
     m = v.mapping(p, value, field)
     if m is None:
@@ -141,23 +181,53 @@ def string_match(p: v.Problems, value: object, field: str) -> StringMatch | None
     if not isinstance(text, str):
         p.add(f"{field}.{kind}", f"must be a string, got {v.describe(text)}")
         return None
-    if kind == "regex":
-        if text == "*":
-            return StringMatch(MatchKind.PRESENT)
-        if regex(p, text, f"{field}.regex") is None:
-            return None
+    if kind == "regex" and text == "*" and star_present:
+        return StringMatch(MatchKind.PRESENT)
+    if not text and (kind == "regex" or (kind == "prefix" and not empty_prefix)):
+        p.add(f"{field}.{kind}", f"{kind} string match should not be empty (use {{}} for any)")
+        return None
+    if kind == "regex" and regex(p, text, f"{field}.regex") is None:
+        return None
     return StringMatch(MatchKind(kind), text)
 
 
-def named_matches(p: v.Problems, value: object, field: str) -> tuple[NamedMatch, ...]:
-    """A ``{name: StringMatch}`` map (headers, query parameters), sorted by name."""
+def named_matches(
+    p: v.Problems, value: object, field: str, *, headers: bool = False, star_present: bool = False
+) -> tuple[NamedMatch, ...]:
+    """A ``{name: StringMatch}`` map (headers, query parameters), sorted by name.
+
+    A null match is "present", except in ``headers`` (Istio: "cannot be null").
+    """
     m = v.mapping(p, value, field) or {}
-    out = [
-        (name, sm)
-        for name, raw in m.items()
-        if (sm := string_match(p, raw, f"{field}.{name}")) is not None
-    ]
+    out: list[NamedMatch] = []
+    for name, raw in m.items():
+        if raw is None and headers:
+            p.add(f"{field}.{name}", f"header match {name} cannot be null (use {{}} for any)")
+            continue
+        sm = string_match(
+            p, {} if raw is None else raw, f"{field}.{name}", star_present=star_present
+        )
+        if sm is not None:
+            out.append((name, sm))
     return tuple(sorted(out, key=lambda pair: pair[0]))
+
+
+def match_header_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a header match's name (Istio's ``ValidateHTTPHeaderNameOrJwtClaim
+    Route``), or ``None``. JWT claim routing (``@request.auth.claims.*``) is not supported yet."""
+    if name.startswith(JWT_CLAIM_PREFIX):
+        return "JWT claim based routing is not supported yet (Istio allows it only on gateways)"
+    if name in PSEUDO_HEADERS or is_token(name):
+        return None
+    return (
+        f"header name {name!r} is not valid: RFC 7230 token characters (letters, digits and "
+        "!#$%&'*+-.^_`|~) or one of :method :scheme :authority :path :status"
+    )
+
+
+def is_token(name: str) -> bool:
+    """Whether ``name`` is an RFC 7230 token: a valid HTTP header name, in any case."""
+    return bool(_TOKEN.match(name))
 
 
 def strings(p: v.Problems, value: object, field: str) -> tuple[str, ...]:
@@ -169,61 +239,173 @@ def strings(p: v.Problems, value: object, field: str) -> tuple[str, ...]:
     )
 
 
+def _preconditions(name: str) -> str | None:
+    if not name:
+        return "empty domain name not allowed"
+    return f"domain name {name!r} too long (max 255)" if len(name) > 255 else None
+
+
+def _labels_problem(domain: str) -> str | None:
+    parts = domain.split(".")
+    if GO_INTEGER.match(parts[-1]):
+        return f"domain name {domain!r} invalid (top level domain {parts[-1]!r} is all-numeric)"
+    for i, label in enumerate(parts):
+        if i == len(parts) - 1 and label == "":
+            return None  # one trailing dot: 'istio.io.'
+        if not v.is_istio_label(label):
+            return f"domain name {domain!r} invalid (label {label!r} invalid)"
+    return None
+
+
+def wildcard_domain_problem(domain: str) -> str | None:
+    """Why ``domain`` is no host (invariant 4; Istio's ``ValidateWildcardDomain``), or ``None``."""
+    problem = _preconditions(domain)
+    if problem is not None:
+        return problem
+    first, dot, rest = domain.partition(".")
+    if len(first) > 63 or not _WILDCARD_LABEL.match(first):
+        return f"domain name {domain!r} invalid (label {first!r} invalid)"
+    return _labels_problem(rest) if dot else None
+
+
+def fqdn_problem(name: str) -> str | None:
+    """Why ``name`` is no DNS name without wildcards (Istio's ``ValidateFQDN``), or ``None``."""
+    return _preconditions(name) or _labels_problem(name)
+
+
+def match_port(p: v.Problems, value: object, field: str) -> int | None:
+    """A match's ``port``: 1-65535, or unset (absent or 0, as Istio reads a proto zero)."""
+    unset = value is None or (type(value) is int and value == 0)
+    return None if unset else v.port(p, value, field, required=False)
+
+
+def gateway_refs(
+    p: v.Problems, value: object, field: str, namespace: str, warnings: list[str]
+) -> tuple[str, ...]:
+    """``gateways``: each validated and resolved to ``namespace/name`` or ``mesh`` (invariant 4)."""
+    out: list[str] = []
+    for i, name in enumerate(strings(p, value, field)):
+        ref = _gateway_ref(p, name, f"{field}[{i}]", namespace, warnings)
+        if ref is not None:
+            out.append(ref)
+    return tuple(out)
+
+
+def _gateway_ref(
+    p: v.Problems, name: str, field: str, namespace: str, warnings: list[str]
+) -> str | None:
+    if name == MESH_GATEWAY:
+        return name
+    if "/" in name:
+        ns, _, gw = name.partition("/")
+        parts = (("namespace", ns), ("gateway name", gw))
+        bad = [f"{what} {part!r}" for what, part in parts if not v.is_istio_label(part)]
+        if bad:
+            p.add(
+                field,
+                f"invalid value for {' and '.join(bad)}: a gateway reference is "
+                "'namespace/name' (two DNS-1123 labels), a name, or 'mesh'",
+            )
+            return None
+        return name
+    problem = fqdn_problem(name)
+    if problem is not None:
+        p.add(field, f"{problem}: a gateway reference is 'namespace/name', a name, or 'mesh'")
+        return None
+    if "." not in name:
+        return f"{namespace}/{name}"
+    gw, ns = name.split(".")[:2]
+    warnings.append(
+        f"{field}: using legacy gatewayName format {name!r}; prefer the <namespace>/<name> "
+        f"format: '{ns}/{gw}' (read as that)"
+    )
+    return f"{ns}/{gw}"
+
+
 def header_operations(p: v.Problems, value: object, field: str) -> HeaderOperations | None:
-    """``headers``: ``request``/``response`` each with ``set``, ``add`` maps and ``remove``."""
+    """``headers``: ``request``/``response`` each with ``set``, ``add`` maps and ``remove``.
+
+    Names follow invariant 5 (Istio's ``ValidateHTTPHeader[WithAuthority]OperationName``).
+    """
     m = v.mapping(p, value, field)
     if m is None:
         return None
     req = v.mapping(p, m.get("request"), f"{field}.request") or {}
     resp = v.mapping(p, m.get("response"), f"{field}.response") or {}
     return HeaderOperations(
-        _pairs(p, req.get("set"), f"{field}.request.set"),
-        _pairs(p, req.get("add"), f"{field}.request.add"),
-        strings(p, req.get("remove"), f"{field}.request.remove"),
+        _pairs(p, req.get("set"), f"{field}.request.set", request=True),
+        _pairs(p, req.get("add"), f"{field}.request.add", request=True),
+        _removals(p, req.get("remove"), f"{field}.request.remove"),
         _pairs(p, resp.get("set"), f"{field}.response.set"),
         _pairs(p, resp.get("add"), f"{field}.response.add"),
-        strings(p, resp.get("remove"), f"{field}.response.remove"),
+        _removals(p, resp.get("remove"), f"{field}.response.remove"),
     )
 
 
-def _pairs(p: v.Problems, value: object, field: str) -> tuple[tuple[str, str], ...]:
+def _operation_problem(name: str, *, request: bool) -> str | None:
+    if not name:
+        return "header name cannot be empty"
+    lower = name.lower()
+    if request and lower in (":authority", "host"):
+        return None  # an authority rewrite, checked once per route (http_routes)
+    if lower == "host":
+        return f"invalid header {name!r}: cannot set Host header (only request set/add may)"
+    if name.startswith(":"):
+        return f"invalid header {name!r}: header cannot have ':' prefix"
+    return None
+
+
+def _pairs(
+    p: v.Problems, value: object, field: str, *, request: bool = False
+) -> tuple[tuple[str, str], ...]:
     m = v.mapping(p, value, field) or {}
     out: list[tuple[str, str]] = []
     for name, raw in m.items():
-        if isinstance(raw, str):
+        problem = _operation_problem(name, request=request)
+        if problem is not None:
+            p.add(f"{field}.{name}", problem)
+        elif isinstance(raw, str):
             out.append((name, raw))
         else:
             p.add(f"{field}.{name}", f"must be a string, got {v.describe(raw)}")
     return tuple(sorted(out))
 
 
-def mapping_of(
-    p: v.Problems, parent: Mapping[str, object], key: str, field: str
-) -> Mapping[str, object]:
-    """``parent[key]`` as a mapping, empty when absent (errors recorded)."""
-    return v.mapping(p, parent.get(key), f"{field}.{key}") or {}
+def _removals(p: v.Problems, value: object, field: str) -> tuple[str, ...]:
+    out: list[str] = []
+    for i, name in enumerate(strings(p, value, field)):
+        problem = _operation_problem(name, request=False)
+        if problem is None:
+            out.append(name)
+        else:
+            p.add(f"{field}[{i}]", problem)
+    return tuple(out)
 
 
 def destinations(p: v.Problems, raw: object, field: str) -> tuple[RouteDestination, ...]:
-    """``route``: at least one destination; several need weights summing to 100 (invariant 2)."""
+    """``route``: at least one destination; several need a positive total weight (invariant 6)."""
     items = v.sequence(p, raw, f"{field}.route")
     if not items:
         p.add(f"{field}.route", "must list at least one destination")
+    before = len(p.errors)
     out = tuple(_route_destination(p, item, f"{field}.route[{i}]") for i, item in enumerate(items))
-    if len(out) > 1:
-        total = sum(d.weight or 0 for d in out)
-        if total != 100:
-            p.add(
-                f"{field}.route",
-                f"weights of several destinations must sum to 100, got {total} "
-                f"({', '.join(str(d.weight or 0) for d in out)})",
-            )
+    weights = [d.weight or 0 for d in out]
+    if len(p.errors) > before:
+        return out  # a bad weight was reported; a total would only repeat it
+    if len(out) > 1 and sum(weights) == 0:
+        p.add(
+            f"{field}.route",
+            "total destination weight = 0: with several destinations at least one needs a "
+            f"positive weight (traffic is split by weight / total), got {weights}",
+        )
+    elif sum(weights) > _MAX_TOTAL_WEIGHT:
+        p.add(f"{field}.route", f"weights total {sum(weights)}, more than Envoy accepts (2^32-1)")
     return out
 
 
 def _route_destination(p: v.Problems, raw: object, field: str) -> RouteDestination:
     m = v.mapping(p, raw, field) or {}
-    weight = integer(p, m.get("weight"), f"{field}.weight", 0, 100)
+    weight = integer(p, m.get("weight"), f"{field}.weight", 0, _MAX_WEIGHT)
     headers = header_operations(p, m.get("headers"), f"{field}.headers")
     return RouteDestination(
         destination(p, m.get("destination"), f"{field}.destination"), weight, headers
@@ -231,15 +413,24 @@ def _route_destination(p: v.Problems, raw: object, field: str) -> RouteDestinati
 
 
 def destination(p: v.Problems, raw: object, field: str) -> Destination:
-    """A ``destination``: ``host`` (required), ``subset``, ``port.number``."""
+    """A ``destination``: ``host`` (required, not ``*``), ``subset``, ``port.number``."""
     m = v.mapping(p, raw, field)
     if m is None:
         p.add(field, "is required: a route needs a destination host")
         return Destination("")
     host = v.string(p, m.get("host"), f"{field}.host", required=True) or ""
-    if host and host != "*" and not v.is_hostname(host, wildcard=True):
-        p.add(f"{field}.host", f"must be a DNS name, got {host!r}")
+    if host == "*":
+        p.add(f"{field}.host", "invalid destination host *: name one service (or a '*.' domain)")
+    elif host and (problem := wildcard_domain_problem(host)) is not None:
+        p.add(f"{field}.host", problem)
     subset = v.string(p, m.get("subset"), f"{field}.subset") or ""
-    port_sel = v.mapping(p, m.get("port"), f"{field}.port") or {}
-    number = v.port(p, port_sel.get("number"), f"{field}.port.number", required=False)
+    if subset and not v.is_istio_label(subset):
+        p.add(
+            f"{field}.subset",
+            f"subset name is invalid: {subset!r} (a DNS-1123 label: letters, digits, '-')",
+        )
+    port_sel = v.mapping(p, m.get("port"), f"{field}.port")
+    number = None
+    if port_sel is not None:  # a port selector needs its number (Istio's validatePortSelector)
+        number = v.port(p, port_sel.get("number"), f"{field}.port.number")
     return Destination(host.lower(), subset, number, written=host)

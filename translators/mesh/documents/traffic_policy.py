@@ -1,23 +1,44 @@
 """Read a DestinationRule's ``loadBalancer``, ``connectionPool``, ``outlierDetection`` and subsets.
 
-Called by ``policies.parse_destination_rule`` (which owns ``host``
-and TLS). Invariants, following Istio's ``ValidateDestinationRule``:
+Called by ``policies.parse_destination_rule`` (which owns ``host``, TLS and
+the shape of ``trafficPolicy``). Invariants, following Istio's
+``validateLoadBalancer``, ``validateConnectionPool``, ``validateOutlierDetection``,
+``validateSubset`` and ``agent.ValidateLocalityLbSetting``:
 
 1. ``loadBalancer`` sets ``simple`` or ``consistentHash``, not both;
-   ``consistentHash`` sets exactly one hash key, and at most one of
-   ``ringHash`` / ``maglev``.
-2. Enum values (``simple``, ``h2UpgradePolicy``) must be ones Istio knows;
-   durations are Istio durations (``networking_fields.duration``).
-3. Subset names are unique DNS labels, each with at least one label, as
-   Istio requires; a subset's policy is read with the same rules.
+   ``consistentHash`` sets exactly one hash key, at most one of ``ringHash``
+   and ``maglev``, and the deprecated ``minimumRingSize`` only without them.
+   A maglev ``tableSize`` is set, below 5000011 and prime by Envoy's test.
+2. ``connectionPool`` sets ``tcp`` or ``http``. Counts are int32, not
+   negative, and 0 means "unset" (``None`` in the model), as in Istio's
+   cluster builder. Durations are at least 1ms, except ``tcp.idleTimeout``,
+   where ``0s`` disables the timeout.
+3. ``outlierDetection.consecutiveLocalOriginFailures`` needs
+   ``splitExternalLocalOriginErrors: true``.
+4. ``localityLbSetting`` sets ``distribute`` or ``failover``, not both; a
+   ``distribute`` entry weighs localities 1-100, summing to 100, and no
+   locality of a list overlaps an earlier one; ``failover`` goes between two
+   different regions, with no ``/`` or ``*``.
+5. Subset names are unique Istio DNS labels (upper case allowed). Labels are
+   optional (no labels: every endpoint of the host) and follow
+   ``fields.labels``; a subset's policy is read with the same rules.
+6. A field checked here but not translated (``localityLbSetting``, ``warmup``,
+   ``tcp.idleTimeout``, ``consecutiveLocalOriginFailures``...) is accepted
+   with a warning, never silently.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import math
+from collections.abc import Callable, Mapping, Sequence
 
 from translators.mesh.documents import fields as v
-from translators.mesh.documents.networking_fields import duration, integer
+from translators.mesh.documents.networking_fields import (
+    duration,
+    integer,
+    parse_duration_text,
+    strings,
+)
 from translators.mesh.model.policies import Subset, TrafficPolicy
 from translators.mesh.model.traffic import (
     ConnectionPool,
@@ -34,9 +55,39 @@ from translators.mesh.model.traffic import (
 PolicyReader = Callable[[v.Problems, object, str, list[str]], TrafficPolicy]
 """``policies``' traffic policy reader, passed in to read subset policies."""
 
+INT32_MAX = 2**31 - 1
+_UINT64 = 2**64 - 1
+_MAGLEV_LIMIT = 5_000_011  # Envoy's largest maglev table
+_TOPOLOGY_LABELS = (
+    "topology.kubernetes.io/region", "topology.kubernetes.io/zone", "topology.istio.io/subzone",
+)  # fmt: skip
+_IGNORED_LB = ("localityLbSetting", "warmup", "warmupDurationSecs")
+_IGNORED_TCP = ("idleTimeout", "maxConnectionDuration")
+_IGNORED_HTTP = ("maxConcurrentStreams", "useClientProtocol")
+_IGNORED_OUTLIER = (
+    "consecutiveErrors", "consecutiveLocalOriginFailures", "splitExternalLocalOriginErrors",
+)  # fmt: skip
 
-def load_balancer(p: v.Problems, raw: object, field: str) -> LoadBalancer | None:
-    """``loadBalancer`` (invariant 1); ``None`` when absent."""
+
+def ignored(m: Mapping[str, object], names: Sequence[str], field: str) -> list[str]:
+    """Warnings for the fields of ``names`` that ``m`` sets: read, perhaps checked, not applied."""
+    return [f"{field}.{name} is not supported yet and is ignored" for name in names if name in m]
+
+
+def is_empty(m: Mapping[str, object], *, besides: tuple[str, ...] = ()) -> bool:
+    """Whether ``m`` sets nothing other than ``besides``, as Istio's "at least one field" sees it.
+
+    Protobuf drops a null field and an empty list, so ``{tls: null}`` and
+    ``{portLevelSettings: []}`` are empty; ``{tls: {}}`` is not. An unknown
+    key counts as set: it is refused on its own (``known_fields``).
+    """
+    return all(val is None or val == [] for key, val in m.items() if key not in besides)
+
+
+def load_balancer(
+    p: v.Problems, raw: object, field: str, warnings: list[str]
+) -> LoadBalancer | None:
+    """``loadBalancer`` (invariants 1, 4, 6); ``None`` when absent."""
     m = v.mapping(p, raw, field)
     if m is None:
         return None
@@ -44,6 +95,9 @@ def load_balancer(p: v.Problems, raw: object, field: str) -> LoadBalancer | None
     hashing = _consistent_hash(p, m.get("consistentHash"), f"{field}.consistentHash")
     if "simple" in m and "consistentHash" in m:
         p.add(field, "must set only one of simple and consistentHash")
+    _locality_lb(p, m.get("localityLbSetting"), f"{field}.localityLbSetting")
+    _warmup(p, m.get("warmup"), f"{field}.warmup")
+    warnings.extend(ignored(m, _IGNORED_LB, field))
     return LoadBalancer(simple if "simple" in m else None, hashing)
 
 
@@ -77,47 +131,223 @@ def _hash_algorithm(
 ) -> tuple[HashAlgorithm, int | None, int | None]:
     if "ringHash" in m and "maglev" in m:
         p.add(field, "must set only one of ringHash and maglev")
+    if "minimumRingSize" in m and ("ringHash" in m or "maglev" in m):
+        p.add(
+            f"{field}.minimumRingSize",
+            "is deprecated and may not come with ringHash or maglev: "
+            "move it to ringHash.minimumRingSize",
+        )
     ring = v.mapping(p, m.get("ringHash"), f"{field}.ringHash") or {}
-    size = integer(p, ring.get("minimumRingSize"), f"{field}.ringHash.minimumRingSize", 1)
-    size = size or integer(p, m.get("minimumRingSize"), f"{field}.minimumRingSize", 1)
+    size = integer(p, ring.get("minimumRingSize"), f"{field}.ringHash.minimumRingSize", 0, _UINT64)
+    size = size or integer(p, m.get("minimumRingSize"), f"{field}.minimumRingSize", 0, _UINT64)
     if "maglev" in m:
         maglev = v.mapping(p, m.get("maglev"), f"{field}.maglev") or {}
-        table = integer(p, maglev.get("tableSize"), f"{field}.maglev.tableSize", 1)
+        table = _maglev_table_size(p, maglev.get("tableSize"), f"{field}.maglev.tableSize")
         return HashAlgorithm.MAGLEV, None, table
-    return HashAlgorithm.RING_HASH, size, None
+    return HashAlgorithm.RING_HASH, size or None, None
 
 
-def connection_pool(p: v.Problems, raw: object, field: str) -> ConnectionPool | None:
-    """``connectionPool``: its ``tcp`` and ``http`` settings; ``None`` when absent."""
+def _maglev_table_size(p: v.Problems, value: object, field: str) -> int | None:
+    size = integer(p, value, field, 0, _UINT64)
+    if value is not None and size is None:
+        return None
+    if not size:
+        p.add(field, "is required for maglev: a prime below 5000011, such as 65537")
+    elif size >= _MAGLEV_LIMIT:
+        p.add(field, f"must be below {_MAGLEV_LIMIT} for maglev, got {size}")
+    elif not _is_prime(size):
+        p.add(field, f"must be a prime number for maglev (Envoy refuses others), got {size}")
+    else:
+        return size
+    return None
+
+
+def _is_prime(x: int) -> bool:
+    """Envoy's primality test for maglev table sizes, which Istio copies (it lets 1 pass)."""
+    if 0 < x < 4:
+        return True
+    if x % 2 == 0:
+        return False
+    return all(x % factor for factor in range(3, math.isqrt(x) + 1, 2))
+
+
+def _locality_lb(p: v.Problems, raw: object, field: str) -> None:
+    """``localityLbSetting`` (invariant 4): checked, then dropped (the caller warns)."""
+    m = v.mapping(p, raw, field)
+    if m is None:
+        return
+    v.boolean(p, m.get("enabled"), f"{field}.enabled", True)
+    distribute = v.sequence(p, m.get("distribute"), f"{field}.distribute")
+    failover = v.sequence(p, m.get("failover"), f"{field}.failover")
+    priority = strings(p, m.get("failoverPriority"), f"{field}.failoverPriority")
+    if distribute and failover:
+        p.add(field, "may not set both distribute and failover")
+        return
+    topology = [label for label in priority if label in _TOPOLOGY_LABELS]
+    if failover and topology:
+        p.add(
+            f"{field}.failoverPriority",
+            f"may not hold the topology label {topology[0]!r} together with failover",
+        )
+        return
+    sources: list[str] = []
+    for i, item in enumerate(distribute):
+        source = _distribute(p, item, f"{field}.distribute[{i}]")
+        if source is None:
+            return  # as Istio, which stops at the first bad weight
+        sources.append(source)
+    if reason := _locality_clash(sources):
+        p.add(f"{field}.distribute", reason)
+    for i, item in enumerate(failover):
+        _failover(p, item, f"{field}.failover[{i}]")
+
+
+def _distribute(p: v.Problems, raw: object, field: str) -> str | None:
+    """One ``distribute`` entry; its ``from`` locality, or ``None`` if its weights are bad."""
+    m = v.mapping(p, raw, field) or {}
+    source = v.string(p, m.get("from"), f"{field}.from", required=True) or ""
+    to = v.mapping(p, m.get("to"), f"{field}.to") or {}
+    total = 0
+    for locality, weight in to.items():
+        number = integer(p, weight, f"{field}.to.{locality}", 1, 100)
+        if number is None:
+            return None
+        total += number
+    if total != 100:
+        p.add(f"{field}.to", f"locality weights must sum to 100, got {total}")
+        return None
+    if reason := _locality_clash(list(to)):
+        p.add(f"{field}.to", reason)
+    return source
+
+
+def _failover(p: v.Problems, raw: object, field: str) -> None:
+    m = v.mapping(p, raw, field) or {}
+    source = v.string(p, m.get("from"), f"{field}.from") or ""
+    target = v.string(p, m.get("to"), f"{field}.to") or ""
+    if source == target:
+        p.add(field, f"from and to must be different regions, got {source!r} for both")
+    if "/" in source + target:
+        p.add(field, f"from and to name regions only (no '/'), got {source!r} -> {target!r}")
+    if "*" in source + target:
+        p.add(field, f"from and to may not hold the '*' wildcard, got {source!r} -> {target!r}")
+
+
+def _locality_clash(localities: Sequence[str]) -> str:
+    """Why ``region[/zone[/subzone]]`` localities are not a valid list ('' if they are).
+
+    A ``*`` may end a locality, once; no locality may overlap an earlier one.
+    """
+    seen: dict[str, dict[str, set[str]]] = {}  # region -> zone -> subzones, '*' for "all"
+    for locality in localities:
+        stars = locality.count("*")
+        if stars > 1 or (stars and not locality.endswith("*")):
+            return f"locality {locality!r} may hold one '*', at its end only"
+        parts = locality.split("/", 2)
+        if "*" not in seen and "" in parts:
+            return f"locality {locality!r} has an empty region, zone or subzone"
+        if "*" in seen or _overlaps(seen, parts):
+            return f"locality {locality!r} overlaps an earlier one"
+    return ""
+
+
+def _overlaps(seen: dict[str, dict[str, set[str]]], parts: list[str]) -> bool:
+    """Whether the locality ``parts`` overlaps one in ``seen``; if not, it is added to it."""
+    region, rest = parts[0], parts[1:]
+    zones = seen.get(region)
+    if not rest:
+        seen[region] = {"*": {"*"}}
+        return zones is not None
+    if zones is not None and "*" in zones:
+        return True
+    zones = seen.setdefault(region, {})
+    subzones = zones.get(rest[0])
+    if len(rest) == 1:
+        zones[rest[0]] = {"*"}
+        return subzones is not None
+    if subzones is not None and ("*" in subzones or rest[1] in subzones):
+        return True
+    zones.setdefault(rest[0], set()).add(rest[1])
+    return False
+
+
+def _warmup(p: v.Problems, raw: object, field: str) -> None:
+    """``warmup``: checked as Istio does, then dropped (the caller warns)."""
+    m = v.mapping(p, raw, field)
+    if m is None:
+        return
+    if m.get("duration") is None:
+        p.add(f"{field}.duration", "is required: how long new endpoints warm up")
+    duration(p, m.get("duration"), f"{field}.duration", allow_zero=False)
+    for name, low, high in (("minimumPercent", 0.0, 100.0), ("aggression", 1.0, math.inf)):
+        value = m.get(name)
+        number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
+        if value is not None and (number is None or not low <= number <= high):
+            span = f"{low:g}-{high:g}" if high < math.inf else f"at least {low:g}"
+            p.add(f"{field}.{name}", f"must be a number {span}, got {v.describe(value)}")
+
+
+def connection_pool(
+    p: v.Problems, raw: object, field: str, warnings: list[str]
+) -> ConnectionPool | None:
+    """``connectionPool``: its ``tcp`` and ``http`` settings (invariant 2); ``None`` when absent."""
     m = v.mapping(p, raw, field)
     if m is None:
         return None
-    tcp = v.mapping(p, m.get("tcp"), f"{field}.tcp") or {}
-    http = v.mapping(p, m.get("http"), f"{field}.http") or {}
+    if is_empty(m):
+        p.add(field, "must set tcp or http: Istio refuses an empty connectionPool")
     t, h = f"{field}.tcp", f"{field}.http"
+    tcp = v.mapping(p, m.get("tcp"), t) or {}
+    http = v.mapping(p, m.get("http"), h) or {}
+    _unapplied_pool_fields(p, tcp, http, field, warnings)
     return ConnectionPool(
-        max_connections=integer(p, tcp.get("maxConnections"), f"{t}.maxConnections", 1),
+        max_connections=_count(p, tcp, "maxConnections", t),
         connect_timeout=duration(
             p, tcp.get("connectTimeout"), f"{t}.connectTimeout", allow_zero=False
         ),
         tcp_keepalive=_keepalive(p, tcp.get("tcpKeepalive"), f"{t}.tcpKeepalive"),
-        http1_max_pending_requests=integer(
-            p, http.get("http1MaxPendingRequests"), f"{h}.http1MaxPendingRequests", 1
-        ),
-        http2_max_requests=integer(p, http.get("http2MaxRequests"), f"{h}.http2MaxRequests", 1),
-        max_requests_per_connection=integer(
-            p, http.get("maxRequestsPerConnection"), f"{h}.maxRequestsPerConnection", 0
-        ),
-        max_retries=integer(p, http.get("maxRetries"), f"{h}.maxRetries", 0),
-        idle_timeout=duration(p, http.get("idleTimeout"), f"{h}.idleTimeout"),
-        h2_upgrade_policy=v.choice(
-            p,
-            http.get("h2UpgradePolicy"),
-            f"{h}.h2UpgradePolicy",
-            H2UpgradePolicy,
-            H2UpgradePolicy.DEFAULT,
-        ),
+        http1_max_pending_requests=_count(p, http, "http1MaxPendingRequests", h),
+        http2_max_requests=_count(p, http, "http2MaxRequests", h),
+        max_requests_per_connection=_count(p, http, "maxRequestsPerConnection", h),
+        max_retries=_count(p, http, "maxRetries", h),
+        idle_timeout=duration(p, http.get("idleTimeout"), f"{h}.idleTimeout", allow_zero=False),
+        h2_upgrade_policy=_h2_upgrade_policy(p, http, h),
     )
+
+
+def _count(p: v.Problems, m: Mapping[str, object], name: str, field: str) -> int | None:
+    """An int32 count, not negative; 0 is "unset" (``None``), as Istio's cluster builder has it."""
+    return integer(p, m.get(name), f"{field}.{name}", 0, INT32_MAX) or None
+
+
+def _h2_upgrade_policy(p: v.Problems, http: Mapping[str, object], field: str) -> H2UpgradePolicy:
+    policy = v.choice(
+        p, http.get("h2UpgradePolicy"), f"{field}.h2UpgradePolicy", H2UpgradePolicy,
+        H2UpgradePolicy.DEFAULT,
+    )  # fmt: skip
+    client = v.boolean(p, http.get("useClientProtocol"), f"{field}.useClientProtocol", False)
+    if client and policy is H2UpgradePolicy.UPGRADE:
+        p.add(
+            f"{field}.useClientProtocol",
+            "must not be true when h2UpgradePolicy is UPGRADE: the two choose the protocol",
+        )
+    return policy
+
+
+def _unapplied_pool_fields(
+    p: v.Problems, tcp: Mapping[str, object], http: Mapping[str, object], field: str,
+    warnings: list[str],
+) -> None:  # fmt: skip
+    """Check the pool fields pyistiod does not translate, and warn that they are ignored."""
+    t, h = f"{field}.tcp", f"{field}.http"
+    idle = tcp.get("idleTimeout")
+    nanos = parse_duration_text(idle) if isinstance(idle, str) else None
+    if nanos is None or nanos >= 1_000_000:  # Istio skips anything under 1ms: no idle timeout
+        duration(p, idle, f"{t}.idleTimeout")
+    duration(p, tcp.get("maxConnectionDuration"), f"{t}.maxConnectionDuration", allow_zero=False)
+    integer(p, http.get("maxConcurrentStreams"), f"{h}.maxConcurrentStreams", 0, INT32_MAX)
+    warnings.extend(ignored(tcp, _IGNORED_TCP, t))
+    warnings.extend(ignored(http, _IGNORED_HTTP, h))
 
 
 def _keepalive(p: v.Problems, raw: object, field: str) -> TcpKeepalive | None:
@@ -131,47 +361,56 @@ def _keepalive(p: v.Problems, raw: object, field: str) -> TcpKeepalive | None:
     )
 
 
-def outlier_detection(p: v.Problems, raw: object, field: str) -> OutlierDetection | None:
-    """``outlierDetection``; ``None`` when absent."""
+def outlier_detection(
+    p: v.Problems, raw: object, field: str, warnings: list[str]
+) -> OutlierDetection | None:
+    """``outlierDetection`` (invariant 3); ``None`` when absent."""
     m = v.mapping(p, raw, field)
     if m is None:
         return None
-    return OutlierDetection(
-        consecutive_5xx_errors=integer(
-            p, m.get("consecutive5xxErrors"), f"{field}.consecutive5xxErrors"
-        ),
-        consecutive_gateway_errors=integer(
-            p, m.get("consecutiveGatewayErrors"), f"{field}.consecutiveGatewayErrors"
-        ),
-        interval=duration(p, m.get("interval"), f"{field}.interval", allow_zero=False),
-        base_ejection_time=duration(
-            p, m.get("baseEjectionTime"), f"{field}.baseEjectionTime", allow_zero=False
-        ),
-        max_ejection_percent=integer(
-            p, m.get("maxEjectionPercent"), f"{field}.maxEjectionPercent", 0, 100
-        ),
-        min_health_percent=integer(
-            p, m.get("minHealthPercent"), f"{field}.minHealthPercent", 0, 100
-        ),
+    integer(p, m.get("consecutiveErrors"), f"{field}.consecutiveErrors", 0, INT32_MAX)
+    local = integer(
+        p, m.get("consecutiveLocalOriginFailures"), f"{field}.consecutiveLocalOriginFailures"
     )
+    split = f"{field}.splitExternalLocalOriginErrors"
+    if local and not v.boolean(p, m.get("splitExternalLocalOriginErrors"), split, False):
+        p.add(
+            f"{field}.consecutiveLocalOriginFailures",
+            "needs splitExternalLocalOriginErrors: true, or local-origin failures are not "
+            "counted apart from the upstream's",
+        )
+    warnings.extend(ignored(m, _IGNORED_OUTLIER, field))
+
+    def count(name: str, high: int = 2**32 - 1) -> int | None:
+        return integer(p, m.get(name), f"{field}.{name}", 0, high)
+
+    def wait(name: str) -> int | None:
+        return duration(p, m.get(name), f"{field}.{name}", allow_zero=False)
+
+    return OutlierDetection(
+        count("consecutive5xxErrors"), count("consecutiveGatewayErrors"), wait("interval"),
+        wait("baseEjectionTime"), count("maxEjectionPercent", 100), count("minHealthPercent", 100),
+    )  # fmt: skip
 
 
 def subsets(
     p: v.Problems, raw: object, warnings: list[str], read_policy: PolicyReader
 ) -> tuple[Subset, ...]:
-    """``spec.subsets`` (invariant 3)."""
+    """``spec.subsets`` (invariant 5)."""
     out: list[Subset] = []
     for i, item in enumerate(v.sequence(p, raw, "spec.subsets")):
         field = f"spec.subsets[{i}]"
         m = v.mapping(p, item, field) or {}
         name = v.string(p, m.get("name"), f"{field}.name", required=True)
-        if name is not None and not v.is_dns_label(name):
-            p.add(f"{field}.name", f"must be a DNS-1123 label, got {name!r}")
+        if name is not None and not v.is_istio_label(name):
+            p.add(
+                f"{field}.name",
+                "must be a DNS-1123 label (at most 63 letters, digits or '-', starting and "
+                f"ending with a letter or digit), got {name!r}",
+            )
         elif name is not None and any(s.name == name for s in out):
             p.add(f"{field}.name", f"duplicates subset {name!r}")
         labels = v.labels(p, m.get("labels"), f"{field}.labels")
-        if not labels:
-            p.add(f"{field}.labels", "must list at least one label: a subset selects endpoints")
         policy = None
         if m.get("trafficPolicy") is not None:
             policy = read_policy(p, m.get("trafficPolicy"), f"{field}.trafficPolicy", warnings)

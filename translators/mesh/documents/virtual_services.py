@@ -1,28 +1,37 @@
 """Read a VirtualService (``networking.istio.io``) into ``model.routing.VirtualService``.
 
-Invariants, following Istio's ``ValidateVirtualService`` (and ``istioctl
-analyze`` where stricter, as stated):
+Invariants, following Istio's ``ValidateVirtualService`` (``pkg/config/validation``): a
+VirtualService is refused exactly when Istio refuses it, except for the deliberate
+differences listed below. ``http_routes`` states the rules of one HTTP route,
+``networking_fields`` those of hosts, gateways, matches, headers and destinations.
 
-1. At least one host; hosts are DNS names, ``*.`` wildcards or ``*``.
-   ``gateways`` names resolve to ``NS/name`` (``mesh`` stays); absent, it
-   is ``mesh``. ``exportTo`` entries are ``.``, ``*``, ``~`` or namespaces.
-2. An HTTP route sets ``route``, ``redirect`` or ``directResponse`` (only
-   one), and ``rewrite`` not with ``redirect``. A route with several
-   destinations has weights summing to 100; a single one may omit it.
-3. Regexes are RE2 (``networking_fields.regex``), durations Istio durations,
-   redirect codes the ones Envoy can send (301, 302, 303, 307, 308; Istio
-   accepts any 3xx but then drops the route), abort statuses 200-599.
-4. A TLS route needs matches with ``sniHosts``, each covered by a host of
-   the VirtualService; TCP and TLS routes need at least one destination.
-5. Hosts here are as written (lower-cased): ``resolve_hosts`` turns short
-   names into FQDNs in the VirtualService's namespace when the model is built.
-6. Known fields pyistiod does not translate (``delegate``, ``mirrors``,
-   ``match[].sourceNamespace`` aside) are ignored with a warning.
+1. Without ``hosts`` a VirtualService is a delegate: it may not set ``gateways``, ``tcp`` or
+   ``tls``, nor delegate further. pyistiod does not apply delegation yet, so a delegate is
+   kept (validated, analysed) but routes nothing, with a warning: routing selects
+   VirtualServices by host.
+2. It applies to sidecars (``mesh``) when ``gateways`` is empty or lists ``mesh``; then ``*``
+   is no host. Hosts are DNS names (any case, kept lower-cased), ``*.`` wildcards or IPs, and
+   no two of one VirtualService overlap (``a.example.com`` twice, or with ``*.example.com``).
+3. It has at least one of ``http``, ``tcp``, ``tls``. A TLS route has matches, each with
+   ``sniHosts`` inside a host of the VirtualService (Istio's ``host.Name.SubsetOf``); an IP
+   as SNI host is allowed with a warning. TCP and TLS routes have destinations.
+4. ``gateways`` (also of matches) resolve to ``namespace/name`` or ``mesh``
+   (``networking_fields.gateway_refs``). ``exportTo`` entries are ``.``, ``*`` or namespaces,
+   without duplicates (``.`` is the VirtualService's namespace) and with ``*`` alone.
+5. Hosts here are as written (lower-cased): ``resolve_hosts`` turns short names into FQDNs
+   in the VirtualService's namespace when the model is built.
+6. Fields pyistiod does not translate yet (``destinationSubnets``, ``sourceSubnet``, and
+   those ``http_routes`` lists) are validated as Istio does, then ignored with a warning.
+
+Deliberate differences from Istio: a host with a partial wildcard (``*foo.example.com``) is
+refused as not supported yet, since routing matches ``*.`` wildcards only; every ``gateways``
+entry is checked, where Istio stops at the first one without ``/`` (a loop that returns).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import ipaddress
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from translators.mesh.documents import fields as v
@@ -38,70 +47,150 @@ from translators.mesh.model.routing import (
     VirtualService,
 )
 
-_IGNORED_SPEC_FIELDS = ("delegate",)
-_RETRY_NOTE = "Istio's default retries apply"
+DELEGATE_WARNING = (
+    "spec.hosts is empty, so this is a delegate VirtualService; delegate VirtualServices are "
+    "not applied yet (pyistiod does not implement delegation), so it routes nothing"
+)
+"""The warning a VirtualService without hosts carries (invariant 1)."""
 
 
 def read_virtual_service(
     p: v.Problems, spec: Mapping[str, object], namespace: str, name: str, warnings: list[str]
 ) -> VirtualService:
     """Read and validate a VirtualService ``spec`` (errors go to ``p``)."""
-    hosts = _hosts(p, spec.get("hosts"))
-    gateways = tuple(
-        g if g == MESH_GATEWAY or "/" in g else f"{namespace}/{g}"
-        for g in f.strings(p, spec.get("gateways"), "spec.gateways")
-    )
-    warnings.extend(
-        f"spec.{key} is not supported yet and is ignored"
-        for key in _IGNORED_SPEC_FIELDS
-        if key in spec
-    )
+    written = f.strings(p, spec.get("hosts"), "spec.hosts")
+    delegate = spec.get("hosts") in (None, [])
+    if delegate:
+        _check_delegate(p, spec, warnings)
+    gateways = f.gateway_refs(p, spec.get("gateways"), "spec.gateways", namespace, warnings)
+    _check_hosts(p, written, mesh=not spec.get("gateways") or MESH_GATEWAY in gateways)
+    if not any(spec.get(key) for key in ("http", "tcp", "tls")):
+        p.add("spec", "http, tcp or tls must be provided in virtual service")
     http = tuple(
-        http_route(p, raw, f"spec.http[{i}]", warnings)
+        http_route(p, raw, f"spec.http[{i}]", warnings, namespace=namespace, delegate=delegate)
         for i, raw in enumerate(v.sequence(p, spec.get("http"), "spec.http"))
     )
+    l4 = _L4Context(written, namespace, warnings)
     tcp = tuple(
-        _l4_route(p, raw, f"spec.tcp[{i}]", hosts, tls=False)
+        _l4_route(p, raw, f"spec.tcp[{i}]", l4, tls=False)
         for i, raw in enumerate(v.sequence(p, spec.get("tcp"), "spec.tcp"))
     )
     tls = tuple(
-        _l4_route(p, raw, f"spec.tls[{i}]", hosts, tls=True)
+        _l4_route(p, raw, f"spec.tls[{i}]", l4, tls=True)
         for i, raw in enumerate(v.sequence(p, spec.get("tls"), "spec.tls"))
     )
     export_to = _export_to(p, spec.get("exportTo"), namespace)
+    hosts = tuple(dict.fromkeys(h.lower() for h in written))
     return VirtualService(
         namespace, name, hosts, gateways or (MESH_GATEWAY,), export_to, http, tcp, tls
     )
 
 
-def _hosts(p: v.Problems, raw: object) -> tuple[str, ...]:
-    hosts = f.strings(p, raw, "spec.hosts")
-    if not hosts:
-        p.add("spec.hosts", "must list at least one host")
+def _check_delegate(p: v.Problems, spec: Mapping[str, object], warnings: list[str]) -> None:
+    """Invariant 1: what a delegate (no hosts) may not set."""
+    for key, what in (("gateways", "gateways"), ("tls", "tls route"), ("tcp", "tcp route")):
+        if spec.get(key):
+            p.add(f"spec.{key}", f"delegate virtual service must have no {what} specified")
+    warnings.append(DELEGATE_WARNING)
+
+
+def _check_hosts(p: v.Problems, hosts: Sequence[str], *, mesh: bool) -> None:
+    """Invariant 2: valid hosts, ``*`` only off the mesh, none overlapping another."""
+    valid = True
     for i, host in enumerate(hosts):
-        if host != "*" and not v.is_hostname(host, wildcard=True):
-            p.add(f"spec.hosts[{i}]", f"must be a DNS name, '*.' wildcard or '*', got {host!r}")
-    return tuple(h.lower() for h in hosts)
+        problem = _host_problem(host, mesh=mesh)
+        if problem is not None:
+            p.add(f"spec.hosts[{i}]", problem)
+            valid = False
+    if not valid:
+        return  # as Istio: overlaps are looked for among valid hosts only
+    for i, host in enumerate(hosts):
+        for other in hosts[i + 1 :]:
+            if _overlap(host, other):
+                p.add(
+                    f"spec.hosts[{i}]",
+                    f"duplicate hosts in virtual service: {host} & {other} (each request "
+                    "host must select one entry)",
+                )
+
+
+def _host_problem(host: str, *, mesh: bool) -> str | None:
+    if host == "*":
+        if mesh:
+            return (
+                "wildcard host * is not allowed for virtual services bound to the mesh "
+                "gateway: list the services' hosts, or bind it to gateways only"
+            )
+        return None
+    if _is_ip(host):
+        return None
+    problem = f.wildcard_domain_problem(host)
+    if problem is None and host.startswith("*") and not host.startswith("*."):
+        return f"partial wildcard host {host!r} is not supported yet: use '*.' and a domain"
+    return problem
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _overlap(a: str, b: str) -> bool:
+    """Istio's ``host.Name.Matches``: equal, or one wildcard covers the other."""
+    if a.startswith("*") and b.startswith("*"):
+        short, long = sorted((a, b), key=len)
+        return long[1:].endswith(short[1:])
+    if a.startswith("*"):
+        return b.endswith(a[1:])
+    if b.startswith("*"):
+        return a.endswith(b[1:])
+    return a == b
+
+
+def _subset_of(name: str, host: str) -> bool:
+    """Istio's ``host.Name.SubsetOf``: every name ``name`` covers is covered by ``host``."""
+    if name.startswith("*"):
+        return host.startswith("*") and len(name) >= len(host) and name[1:].endswith(host[1:])
+    return name.endswith(host[1:]) if host.startswith("*") else name == host
 
 
 def _export_to(p: v.Problems, raw: object, namespace: str) -> tuple[str, ...]:
+    """Invariant 4: Istio's ``validateExportTo`` for configuration (not a ServiceEntry)."""
+    written = f.strings(p, raw, "spec.exportTo")
     out: list[str] = []
-    for i, item in enumerate(f.strings(p, raw, "spec.exportTo")):
-        if item == ".":
-            item = namespace
-        elif item not in ("*", "~") and not v.is_dns_label(item):
-            p.add(f"spec.exportTo[{i}]", f"must be '.', '*', '~' or a namespace, got {item!r}")
-            continue
-        out.append(item)
-    return tuple(sorted(set(out)))
+    for i, item in enumerate(written):
+        key = namespace if item == "." else item
+        field = f"spec.exportTo[{i}]"
+        if key in out:
+            again = f". and current namespace {namespace}" if key != item else f"entry {item}"
+            p.add(field, f"duplicate entries in exportTo: {again}")
+        elif item == "~":
+            p.add(field, "exportTo ~ (none) is not allowed for Istio configuration objects")
+        elif item != "*" and not v.is_istio_label(key):
+            p.add(field, f"must be '.', '*' or a namespace (a DNS-1123 label), got {item!r}")
+        else:
+            out.append(key)
+    if "*" in out and len(written) > 1:
+        p.add("spec.exportTo", "cannot have both public (*) and non-public exportTo values")
+    return tuple(sorted(out))
 
 
-def _l4_route(
-    p: v.Problems, raw: object, field: str, hosts: tuple[str, ...], *, tls: bool
-) -> L4Route:
+@dataclass(frozen=True, slots=True)
+class _L4Context:
+    """What TCP and TLS routes read of their VirtualService."""
+
+    hosts: tuple[str, ...]
+    namespace: str
+    warnings: list[str]
+
+
+def _l4_route(p: v.Problems, raw: object, field: str, vs: _L4Context, *, tls: bool) -> L4Route:
     m = v.mapping(p, raw, field) or {}
     matches = tuple(
-        _l4_match(p, item, f"{field}.match[{j}]", hosts, tls=tls)
+        _l4_match(p, item, f"{field}.match[{j}]", vs, tls=tls)
         for j, item in enumerate(v.sequence(p, m.get("match"), f"{field}.match"))
     )
     if tls and not matches:
@@ -109,41 +198,79 @@ def _l4_route(
     return L4Route(matches, f.destinations(p, m.get("route"), field))
 
 
-def _l4_match(
-    p: v.Problems, raw: object, field: str, hosts: tuple[str, ...], *, tls: bool
-) -> L4Match:
+def _l4_match(p: v.Problems, raw: object, field: str, vs: _L4Context, *, tls: bool) -> L4Match:
     m = v.mapping(p, raw, field) or {}
-    sni = tuple(s.lower() for s in f.strings(p, m.get("sniHosts"), f"{field}.sniHosts"))
-    if tls and not sni:
+    written = f.strings(p, m.get("sniHosts"), f"{field}.sniHosts")
+    if tls and not written:
         p.add(f"{field}.sniHosts", "must list at least one SNI host for a TLS route")
-    for k, name in enumerate(sni):
-        if not any(_host_covers(h, name) or _host_covers(name, h) for h in hosts):
-            p.add(
-                f"{field}.sniHosts[{k}]",
-                f"{name!r} is not covered by any host of the VirtualService ({', '.join(hosts)})",
-            )
+    for k, name in enumerate(written):
+        _check_sni(p, name, f"{field}.sniHosts[{k}]", vs)
+    _ignored_subnets(p, m, field, vs.warnings)
     return L4Match(
-        port=v.port(p, m.get("port"), f"{field}.port", required=False),
+        port=f.match_port(p, m.get("port"), f"{field}.port"),
         source_labels=v.labels(p, m.get("sourceLabels"), f"{field}.sourceLabels"),
         source_namespace=v.string(p, m.get("sourceNamespace"), f"{field}.sourceNamespace") or "",
-        gateways=f.strings(p, m.get("gateways"), f"{field}.gateways"),
-        sni_hosts=sni,
+        gateways=f.gateway_refs(
+            p, m.get("gateways"), f"{field}.gateways", vs.namespace, vs.warnings
+        ),
+        sni_hosts=tuple(s.lower() for s in written),
     )
 
 
-def _host_covers(pattern: str, name: str) -> bool:
-    if pattern == "*":
-        return True
-    if pattern.startswith("*."):
-        return name.endswith(pattern[1:])
-    return pattern == name
+def _check_sni(p: v.Problems, name: str, field: str, vs: _L4Context) -> None:
+    """Invariant 3 (Istio's ``validateSniHost``)."""
+    problem = f.wildcard_domain_problem(name)
+    if problem is not None and _is_ip(name):
+        vs.warnings.append(
+            f"{field}: using an IP address ({name!r}) goes against SNI spec and most clients "
+            "do not support this"
+        )
+    elif problem is not None:
+        p.add(field, problem)
+    elif name.startswith("*") and not name.startswith("*."):
+        p.add(field, f"partial wildcard SNI host {name!r} is not supported yet")
+    elif not any(_subset_of(name, host) for host in vs.hosts):
+        p.add(
+            field,
+            f"SNI host {name!r} is not a compatible subset of any of the virtual service hosts: "
+            f"[{', '.join(vs.hosts)}]",
+        )
+
+
+def _ignored_subnets(
+    p: v.Problems, m: Mapping[str, object], field: str, warnings: list[str]
+) -> None:
+    """``destinationSubnets`` are IPs or CIDRs (Istio's ``ValidateIPSubnet``); both they and
+    ``sourceSubnet`` (which Istio does not check) are ignored for now (invariant 6)."""
+    subnets = f.strings(p, m.get("destinationSubnets"), f"{field}.destinationSubnets")
+    for i, subnet in enumerate(subnets):
+        if not _is_subnet(subnet):
+            p.add(
+                f"{field}.destinationSubnets[{i}]",
+                f"{subnet!r} is not a valid IP address or CIDR block",
+            )
+    warnings.extend(
+        f"{field}.{key} is not supported yet and is ignored"
+        for key in ("destinationSubnets", "sourceSubnet")
+        if m.get(key) is not None
+    )
+
+
+def _is_subnet(text: str) -> bool:
+    if text.count("/") != 1:
+        return _is_ip(text)
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return False
+    return True
 
 
 def resolve_hosts(vs: VirtualService, domain_suffix: str) -> VirtualService:
     """``vs`` with short hosts (no dot) as FQDNs in its namespace (invariant 5)."""
 
     def fqdn(host: str) -> str:
-        if "." in host or host == "*" or not host:
+        if "." in host or host == "*" or not host or _is_ip(host):
             return host
         return f"{host}.{vs.namespace}.svc.{domain_suffix}"
 

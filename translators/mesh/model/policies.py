@@ -85,6 +85,9 @@ class Source:
     not_ip_blocks: tuple[str, ...] = ()
     remote_ip_blocks: tuple[str, ...] = ()
     not_remote_ip_blocks: tuple[str, ...] = ()
+    service_accounts: tuple[str, ...] = ()
+    """``serviceAccounts`` as ``namespace/name``: a bare name was put in the policy's namespace."""
+    not_service_accounts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,20 +140,26 @@ class AuthzRule:
 
 @dataclass(frozen=True, slots=True)
 class AuthorizationPolicy:
-    """An AuthorizationPolicy: ``rules`` empty means "matches nothing" (ALLOW: deny all)."""
+    """An AuthorizationPolicy: ``rules`` empty means "matches nothing" (ALLOW: deny all).
+
+    ``dry_run`` (annotation ``istio.io/dry-run``, ALLOW and DENY only) means the
+    policy is evaluated and reported but never enforced: Envoy's shadow rules.
+    """
 
     namespace: str
     name: str
     action: AuthzAction = AuthzAction.ALLOW
     selector: Labels = frozenset()
     rules: tuple[AuthzRule, ...] = ()
+    dry_run: bool = False
 
 
 class ClientTlsMode(enum.Enum):
     """DestinationRule ``trafficPolicy.tls.mode``.
 
     SIMPLE and MUTUAL originate TLS to a non-mesh server with certificates
-    from files (``caCertificates``, ``clientCertificate``, ``privateKey``).
+    from files (``caCertificates``, ``clientCertificate``, ``privateKey``) or
+    from the Secret named by ``credentialName``.
     """
 
     DISABLE = "DISABLE"
@@ -173,6 +182,13 @@ class ClientTls:
     """MUTUAL: file of the client's certificate chain."""
     private_key: str = ""
     """MUTUAL: file of the client's private key."""
+    credential_name: str = ""
+    """SIMPLE/MUTUAL: the Secret holding the client certificate, key and CA, instead of the
+    files above (which are then all empty, as validation requires). Not applied by pyistiod's
+    cluster builder yet: parsing warns so."""
+    insecure_skip_verify: bool = False
+    """SIMPLE/MUTUAL: do not verify the server; then ``ca_certificates`` and
+    ``subject_alt_names`` are empty (and, for SIMPLE, ``credential_name``), as Istio validates."""
 
 
 @dataclass(frozen=True, slots=True)

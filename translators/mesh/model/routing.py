@@ -5,7 +5,8 @@ Sources fill these from ``networking.istio.io`` VirtualService documents
 translators read them. Invariants:
 
 1. Everything was validated when parsed: regexes compile under RE2,
-   weights of a multi-destination route sum to 100, durations are whole
+   weights of a multi-destination route are positive in total (Envoy
+   splits by weight / total, as with Istio), durations are whole
    milliseconds (``Millis``), enums are known. Translators never re-check.
 2. ``VirtualService.hosts`` and every ``Destination.host`` are resolved: a
    short name became ``name.<vs namespace>.svc.<suffix>``, as Istio

@@ -64,6 +64,10 @@ class Resolution(enum.Enum):
     """Endpoint addresses are host names that Envoy resolves: STRICT_DNS cluster."""
     NONE = "NONE"
     """Traffic goes to the address the caller dialled: ORIGINAL_DST cluster."""
+    DYNAMIC_DNS = "DYNAMIC_DNS"
+    """Istio resolves the Host header or SNI per request (a dynamic forward proxy); wildcard,
+    mesh-external hosts only. Not served yet: such a service has no endpoints, and a builder
+    that knows only the values above treats it as it treats NONE."""
 
 
 class Location(enum.Enum):

@@ -11,6 +11,9 @@ Frozen and hashable like the rest of ``translators.mesh.model``. Invariants:
 3. ``IngressListener.default_endpoint`` is as written (``127.0.0.1:PORT``,
    ``0.0.0.0:PORT``, ``[::1]:PORT``, ``unix://...``); mapping it to the
    loopback address plan is the translators' business.
+4. ``Sidecar.outbound_traffic_policy`` ``None`` means the mesh's policy; set,
+   it overrides it for the proxies the Sidecar applies to. An
+   ``egress_proxy`` only comes with ALLOW_ANY (refused otherwise when parsed).
 """
 
 from __future__ import annotations
@@ -31,6 +34,34 @@ class CaptureMode(enum.Enum):
     DEFAULT = "DEFAULT"
     IPTABLES = "IPTABLES"
     NONE = "NONE"
+
+
+class OutboundMode(enum.Enum):
+    """``outboundTrafficPolicy.mode``: what happens to traffic for hosts outside the registry.
+
+    REGISTRY_ONLY is the protobuf zero value, so an ``outboundTrafficPolicy``
+    without ``mode`` means it (Istio's BlackHoleCluster); ALLOW_ANY passes
+    such traffic on (Istio's PassthroughCluster, or the egress proxy)."""
+
+    REGISTRY_ONLY = "REGISTRY_ONLY"
+    ALLOW_ANY = "ALLOW_ANY"
+
+
+@dataclass(frozen=True, slots=True)
+class EgressProxy:
+    """``outboundTrafficPolicy.egressProxy``: the destination for traffic to unknown hosts."""
+
+    host: str
+    port: int
+    subset: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundTrafficPolicy:
+    """A Sidecar's ``outboundTrafficPolicy`` (invariant 4)."""
+
+    mode: OutboundMode = OutboundMode.REGISTRY_ONLY
+    egress_proxy: EgressProxy | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,3 +110,5 @@ class Sidecar:
     selector: Labels = frozenset()
     egress: tuple[EgressListener, ...] = ()
     ingress: tuple[IngressListener, ...] = ()
+    outbound_traffic_policy: OutboundTrafficPolicy | None = None
+    """The Sidecar's own outbound traffic policy; ``None``: the mesh's (invariant 4)."""
