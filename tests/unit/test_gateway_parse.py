@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from gateway_example import self_signed, tls_secret
 
-from translators.mesh.documents.gateways import GatewayObject, SecretObject
 from translators.mesh.documents.kinds import parse_object
+from translators.mesh.documents.networking.gateways import GatewayObject, SecretObject
 from translators.mesh.model.gateways import GatewayHost, ServerProtocol, TlsMode
 from translators.mesh.model.services import labels_of
 

@@ -7,9 +7,16 @@ from typing import Any
 import pytest
 
 from translators.mesh.documents.kinds import ParseResult, Skipped, parse_object
-from translators.mesh.documents.kubernetes import EndpointSliceObject, PodObject, ServiceObject
+from translators.mesh.documents.kubernetes.objects import (
+    EndpointSliceObject,
+    PodObject,
+    ServiceObject,
+)
+from translators.mesh.documents.networking.service_entries import (
+    ServiceEntryObject,
+    WorkloadEntryObject,
+)
 from translators.mesh.documents.port_protocol import kubernetes_port_protocol
-from translators.mesh.documents.service_entries import ServiceEntryObject, WorkloadEntryObject
 from translators.mesh.model.services import Location, ObjectKey, Protocol, Resolution, ServicePort
 from xds_server.errors import ConfigError
 

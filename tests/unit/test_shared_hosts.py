@@ -15,7 +15,7 @@ import pytest
 from translators.mesh.builder import build_model, update_endpoints
 from translators.mesh.checks import check_objects, host_owners, shared_hosts
 from translators.mesh.documents.kinds import ParseResult, Skipped, SourceObject, parse_object
-from translators.mesh.documents.kubernetes import EndpointSliceObject
+from translators.mesh.documents.kubernetes.objects import EndpointSliceObject
 from translators.mesh.in_force import InForce, in_force
 from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.services import ObjectKey, Resolution

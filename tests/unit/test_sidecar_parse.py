@@ -7,8 +7,12 @@ from typing import Any
 import pytest
 
 from translators.mesh.documents.kinds import parse_object
-from translators.mesh.documents.kubernetes import ServiceObject
-from translators.mesh.documents.sidecars import SidecarObject, endpoint_host, endpoint_port
+from translators.mesh.documents.kubernetes.objects import ServiceObject
+from translators.mesh.documents.networking.sidecars import (
+    SidecarObject,
+    endpoint_host,
+    endpoint_port,
+)
 from translators.mesh.model.services import Protocol, labels_of
 from translators.mesh.model.sidecars import CaptureMode, EgressHost, SidecarPort
 

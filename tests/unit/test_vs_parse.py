@@ -9,8 +9,11 @@ from typing import Any
 import pytest
 
 from translators.mesh.documents import fields as v
-from translators.mesh.documents.networking_fields import parse_duration_text
-from translators.mesh.documents.virtual_services import read_virtual_service, resolve_hosts
+from translators.mesh.documents.networking.shared_fields import parse_duration_text
+from translators.mesh.documents.networking.virtual_services import (
+    read_virtual_service,
+    resolve_hosts,
+)
 from translators.mesh.model.routing import (
     Cors,
     Destination,
@@ -418,7 +421,7 @@ def test_invalid_virtual_service_file_is_refused_with_file_and_field(tmp_path: P
 
 def test_a_regex_re2_refuses_writes_nothing_to_stderr(capfd: pytest.CaptureFixture[str]) -> None:
     from translators.mesh.documents import fields as fields_module
-    from translators.mesh.documents import networking_fields
+    from translators.mesh.documents.networking import shared_fields as networking_fields
 
     p = fields_module.Problems("vs.yaml", 0)
     assert networking_fields.regex(p, "/x(?=y)", "spec.http[0].match[0].uri.regex") is None

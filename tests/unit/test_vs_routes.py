@@ -14,7 +14,10 @@ from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from translators.envoy.listeners.sidecar import build_listeners
 from translators.envoy.routes.sidecar import build_routes
 from translators.mesh.documents import fields as v
-from translators.mesh.documents.virtual_services import read_virtual_service, resolve_hosts
+from translators.mesh.documents.networking.virtual_services import (
+    read_virtual_service,
+    resolve_hosts,
+)
 from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.policies import DestinationRule, Policies, Subset, TrafficPolicy
 from translators.mesh.model.proxy import Proxy, ProxyType

@@ -40,17 +40,27 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 
 from translators.mesh.checks import check_objects, host_owners, kubernetes_hostname
-from translators.mesh.documents.gateways import GatewayObject, SecretObject
 from translators.mesh.documents.kinds import SourceObject
-from translators.mesh.documents.kubernetes import EndpointSliceObject, PodObject, ServiceObject
+from translators.mesh.documents.kubernetes.objects import (
+    EndpointSliceObject,
+    PodObject,
+    ServiceObject,
+)
+from translators.mesh.documents.networking.gateways import GatewayObject, SecretObject
+from translators.mesh.documents.networking.service_entries import (
+    ServiceEntryObject,
+    WorkloadEntryObject,
+)
+from translators.mesh.documents.networking.sidecars import SidecarObject
+from translators.mesh.documents.networking.virtual_services import (
+    VirtualServiceObject,
+    resolve_hosts,
+)
 from translators.mesh.documents.policies import (
     AuthorizationPolicyObject,
     DestinationRuleObject,
     PeerAuthenticationObject,
 )
-from translators.mesh.documents.service_entries import ServiceEntryObject, WorkloadEntryObject
-from translators.mesh.documents.sidecars import SidecarObject
-from translators.mesh.documents.virtual_services import VirtualServiceObject, resolve_hosts
 from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.policies import Policies
 from translators.mesh.model.services import (

@@ -31,9 +31,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from translators.mesh.documents.kinds import SourceObject
-from translators.mesh.documents.kubernetes import PodObject, ServiceObject
+from translators.mesh.documents.kubernetes.objects import PodObject, ServiceObject
 from translators.mesh.documents.meta import Meta, Origin
-from translators.mesh.documents.service_entries import ServiceEntryObject, WorkloadEntryObject
+from translators.mesh.documents.networking.service_entries import (
+    ServiceEntryObject,
+    WorkloadEntryObject,
+)
 from translators.mesh.model.services import DEFAULT_DOMAIN_SUFFIX, ObjectKey
 from xds_server.errors import ConfigError
 

@@ -26,8 +26,11 @@ import ipaddress
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 
-from translators.mesh.documents.kubernetes import EndpointSliceObject, PodObject
-from translators.mesh.documents.service_entries import ServiceEntryObject, WorkloadEntryObject
+from translators.mesh.documents.kubernetes.objects import EndpointSliceObject, PodObject
+from translators.mesh.documents.networking.service_entries import (
+    ServiceEntryObject,
+    WorkloadEntryObject,
+)
 from translators.mesh.model.services import Endpoint, ObjectKey, Resolution, Service, ServicePort
 from translators.mesh.model.services import selector_matches as matches
 

@@ -28,7 +28,7 @@ from typing import Protocol
 
 from translators.mesh.builder import build_model, update_endpoints
 from translators.mesh.documents.kinds import ParseResult
-from translators.mesh.documents.kubernetes import EndpointSliceObject
+from translators.mesh.documents.kubernetes.objects import EndpointSliceObject
 from translators.mesh.in_force import NOTHING, Objects, Refusal, endpoint_slices_only, in_force
 from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.services import DEFAULT_DOMAIN_SUFFIX

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import pytest
 import yaml
 
-from translators.mesh.documents.gateways import GatewayObject
 from translators.mesh.documents.kinds import ParseResult, parse_object
+from translators.mesh.documents.networking.gateways import GatewayObject
 from translators.mesh.model.gateways import GatewayHost
 
 

@@ -18,7 +18,10 @@ import pytest
 import yaml
 
 from translators.mesh.documents.kinds import ParseResult, parse_object
-from translators.mesh.documents.service_entries import ServiceEntryObject, WorkloadEntryObject
+from translators.mesh.documents.networking.service_entries import (
+    ServiceEntryObject,
+    WorkloadEntryObject,
+)
 from translators.mesh.model.services import Resolution
 
 

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from translators.mesh.documents.kinds import ParseResult, parse_object
-from translators.mesh.documents.sidecars import SidecarObject
+from translators.mesh.documents.networking.sidecars import SidecarObject
 from translators.mesh.model.services import Protocol
 from translators.mesh.model.sidecars import (
     EgressHost,

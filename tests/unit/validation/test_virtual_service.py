@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from translators.mesh.documents.kinds import ParseResult, parse_object
-from translators.mesh.documents.virtual_services import VirtualServiceObject
+from translators.mesh.documents.networking.virtual_services import VirtualServiceObject
 from translators.mesh.model.routing import MatchKind, StringMatch, VirtualService
 from translators.mesh.selection.virtual_services import candidates
 

@@ -1,9 +1,11 @@
 """One Kubernetes or Istio document in, one typed and validated object out.
 
-``kinds.parse_object`` reads apiVersion, kind and metadata and hands the
-document to the reader of its kind (``kubernetes``, ``service_entries``,
-``policies``, ``authorization``, ``gateways``, ``sidecars``,
-``virtual_services``). Readers share the field readers of ``fields`` and
-``networking_fields``: none raises, each records every problem with its field
-path, so one document reports all its errors at once.
+``kinds.parse_object`` reads apiVersion, kind and metadata (``meta``), refuses
+fields Istio's schema does not know (``known_fields``) and hands the document
+to the reader of its kind, in a folder per API group: ``kubernetes/``
+(Service, EndpointSlice, Pod), ``networking/`` (networking.istio.io kinds and
+TLS Secrets), ``security/`` (AuthorizationPolicy) and ``policies``
+(PeerAuthentication, DestinationRule). Readers share the field readers of
+``fields``: none raises, each records every problem with its field path, so
+one document reports all its errors at once.
 """

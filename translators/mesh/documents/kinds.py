@@ -28,15 +28,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from translators.mesh.documents import fields as v
-from translators.mesh.documents.authorization import parse_authorization_policy
-from translators.mesh.documents.gateways import (
-    GatewayObject,
-    SecretObject,
-    parse_gateway,
-    parse_secret,
-)
 from translators.mesh.documents.known_fields import unknown_document_fields
-from translators.mesh.documents.kubernetes import (
+from translators.mesh.documents.kubernetes.objects import (
     EndpointSliceObject,
     PodObject,
     ServiceObject,
@@ -54,6 +47,23 @@ from translators.mesh.documents.meta import (
     Origin,
     read_meta,
 )
+from translators.mesh.documents.networking.gateways import (
+    GatewayObject,
+    SecretObject,
+    parse_gateway,
+    parse_secret,
+)
+from translators.mesh.documents.networking.service_entries import (
+    ServiceEntryObject,
+    WorkloadEntryObject,
+    parse_service_entry,
+    parse_workload_entry,
+)
+from translators.mesh.documents.networking.sidecars import SidecarObject, parse_sidecar
+from translators.mesh.documents.networking.virtual_services import (
+    VirtualServiceObject,
+    parse_virtual_service,
+)
 from translators.mesh.documents.policies import (
     AuthorizationPolicyObject,
     DestinationRuleObject,
@@ -61,14 +71,7 @@ from translators.mesh.documents.policies import (
     parse_destination_rule,
     parse_peer_authentication,
 )
-from translators.mesh.documents.service_entries import (
-    ServiceEntryObject,
-    WorkloadEntryObject,
-    parse_service_entry,
-    parse_workload_entry,
-)
-from translators.mesh.documents.sidecars import SidecarObject, parse_sidecar
-from translators.mesh.documents.virtual_services import VirtualServiceObject, parse_virtual_service
+from translators.mesh.documents.security.authorization import parse_authorization_policy
 from translators.mesh.model.services import ObjectKey
 from xds_server.errors import ConfigError
 

@@ -32,8 +32,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from translators.mesh.documents import fields as v
-from translators.mesh.documents import traffic_policy as tp
 from translators.mesh.documents.meta import Meta
+from translators.mesh.documents.networking import traffic_policy as tp
 from translators.mesh.model.policies import (
     AuthorizationPolicy,
     ClientTls,

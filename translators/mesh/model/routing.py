@@ -1,7 +1,7 @@
 """The VirtualService part of the mesh model: typed, frozen, hashable.
 
 Sources fill these from ``networking.istio.io`` VirtualService documents
-(``translators.mesh.documents.virtual_services``); the route, listener and analysis
+(``translators.mesh.documents.networking.virtual_services``); the route, listener and analysis
 translators read them. Invariants:
 
 1. Everything was validated when parsed: regexes compile under RE2,

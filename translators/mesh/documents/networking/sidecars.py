@@ -37,14 +37,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from translators.mesh.documents import fields as v
-from translators.mesh.documents.gateways import host_part_problem
 from translators.mesh.documents.meta import Meta
+from translators.mesh.documents.networking.gateways import host_part_problem
+from translators.mesh.documents.networking.service_entries import domain_problem
 from translators.mesh.documents.port_protocol import (
     KNOWN_PROTOCOLS,
     parse_protocol,
     protocol_from_port_name,
 )
-from translators.mesh.documents.service_entries import domain_problem
 from translators.mesh.model.services import Protocol
 from translators.mesh.model.sidecars import (
     ANY_NAMESPACE,

@@ -33,7 +33,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 
 from translators.mesh.documents import fields as v
-from translators.mesh.documents.networking_fields import (
+from translators.mesh.documents.networking.shared_fields import (
     duration,
     integer,
     parse_duration_text,

@@ -35,9 +35,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from translators.mesh.documents import fields as v
-from translators.mesh.documents import networking_fields as f
-from translators.mesh.documents.http_routes import http_route
 from translators.mesh.documents.meta import Meta
+from translators.mesh.documents.networking import shared_fields as f
+from translators.mesh.documents.networking.http_routes import http_route
 from translators.mesh.model.routing import (
     MESH_GATEWAY,
     Destination,

@@ -1,8 +1,8 @@
 """Read one ``http[]`` route of a VirtualService: matches, actions and policies.
 
-Used by ``translators.mesh.documents.virtual_services`` (which states the VirtualService-wide
-rules); every reader records errors in ``Problems`` and returns a value anyway. Invariants,
-following Istio's ``validateHTTPRoute`` and the functions it calls:
+Used by ``virtual_services`` (which states the VirtualService-wide rules); every
+reader records errors in ``Problems`` and returns a value anyway. Invariants, following
+Istio's ``validateHTTPRoute`` and the functions it calls:
 
 1. A route sets exactly one of ``route``, ``redirect``, ``directResponse``; ``rewrite`` and
    ``fault`` go with ``route`` only; ``mirror`` and ``mirrors`` not both
@@ -43,7 +43,7 @@ import binascii
 from collections.abc import Callable, Mapping
 
 from translators.mesh.documents import fields as v
-from translators.mesh.documents import networking_fields as f
+from translators.mesh.documents.networking import shared_fields as f
 from translators.mesh.model.routing import (
     Cors,
     DirectResponse,

@@ -1,0 +1,1 @@
+"""Readers of the ``security.istio.io`` kinds: AuthorizationPolicy (``authorization``)."""
