@@ -127,7 +127,7 @@ SERVICE_ENTRY = [
     # -- hosts ----------------------------------------------------------------------------
     Case("star_host", f"{{hosts: ['*'], {HTTP}}}", "spec.hosts[0]", "'*' matches all"),
     Case("bad_label", f"{{hosts: [b_d.example.com], {HTTP}}}", "spec.hosts[0]", "'b_d'"),
-    Case("ip_as_host", f"{{hosts: [1.2.3.4], {HTTP}}}", "spec.hosts[0]", "all digits"),
+    Case("ip_as_host", f"{{hosts: [1.2.3.4], {HTTP}}}", "spec.hosts[0]", "all-numeric"),
     Case("trailing_dot", f"{{hosts: [a.example.com.], resolution: DNS, {HTTP}}}"),
     Case("upper_case_host", f"{{hosts: [A.Example.com], resolution: DNS, {HTTP}}}"),
     Case(

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from translators.mesh.documents import fields as v
+from translators.mesh.documents.hosts import export_to_list
 from translators.mesh.documents.kubernetes.ports import (
     SlicePort,
     container_ports,
@@ -27,7 +28,6 @@ from translators.mesh.documents.kubernetes.ports import (
     slice_ports,
 )
 from translators.mesh.documents.meta import Meta
-from translators.mesh.documents.networking.service_entries import export_to_list
 from translators.mesh.model.policies import TLS_MODE_ISTIO, TLS_MODE_LABEL
 from translators.mesh.model.services import Labels, ObjectKey, ServicePort
 

@@ -37,11 +37,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from translators.mesh.documents import fields as v
+from translators.mesh.documents.hosts import domain_problem, is_partial_wildcard
 from translators.mesh.documents.meta import Meta
-from translators.mesh.documents.networking.service_entries import (
-    domain_problem,
-    is_partial_wildcard,
-)
 from translators.mesh.model.gateways import (
     Gateway,
     GatewayHost,

@@ -43,6 +43,7 @@ import binascii
 from collections.abc import Callable, Mapping
 
 from translators.mesh.documents import fields as v
+from translators.mesh.documents.hosts import GO_INTEGER
 from translators.mesh.documents.networking import shared_fields as f
 from translators.mesh.model.routing import (
     Cors,
@@ -349,7 +350,7 @@ def _retry_on(p: v.Problems, value: object, field: str) -> str:
     text = v.string(p, value, field) or ""
     parts: list[str] = []
     for part in text.split(",") if text else ():
-        if f.GO_INTEGER.match(part) and int(part) in HTTP_STATUS_CODES:
+        if GO_INTEGER.match(part) and int(part) in HTTP_STATUS_CODES:
             parts.append(str(int(part)))
         elif part in RETRY_ON_POLICIES:
             parts.append(part)

@@ -33,11 +33,11 @@ Invariants, following Istio's ``ValidateServiceEntry`` / ``ValidateWorkloadEntry
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from translators.mesh.documents import fields as v
+from translators.mesh.documents.hosts import domain_problem, export_to_list, is_partial_wildcard
 from translators.mesh.documents.meta import Meta
 from translators.mesh.documents.port_protocol import (
     KNOWN_PROTOCOLS,
@@ -58,9 +58,6 @@ _RESOLUTIONS = {
 _TELLS_HOSTS_APART = (Protocol.HTTP, Protocol.HTTP2, Protocol.GRPC, Protocol.HTTPS, Protocol.TLS)
 """Istio's ``IsHTTP() || IsTLS()``: protocols whose Host header or SNI names the host."""
 
-_LABEL = "[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?"
-_WILDCARD_LABEL = re.compile(rf"^(?:\*|(?:\*|\*-)?{_LABEL})$")
-_ALL_DIGITS = re.compile(r"^[+-]?[0-9]+$")
 UNIX_PREFIX = "unix://"
 _Spec = Mapping[str, object]
 _Ports = tuple[ServicePort, ...]
@@ -124,53 +121,6 @@ def parse_service_entry(
     export_to = export_to_list(p, spec.get("exportTo"), "spec.exportTo", meta.namespace)
     found = (tuple(hosts), ports, addresses, location, _RESOLUTIONS[name], endpoints, selector)
     return ServiceEntryObject(meta, *found, export_to, round_robin=name == "DNS_ROUND_ROBIN")
-
-
-def export_to_list(p: v.Problems, raw: object, field: str, namespace: str) -> frozenset[str]:
-    """Istio's ``exportTo``: ``.`` becomes ``namespace``; ``*`` and ``~`` stand alone."""
-    out: set[str] = set()
-    items = v.sequence(p, raw, field)
-    for i, item in enumerate(items):
-        text = v.string(p, item, f"{field}[{i}]", required=True)
-        if text is None:
-            continue
-        if text in ("*", "~") and len(items) > 1:
-            p.add(f"{field}[{i}]", f"{text!r} must be the only entry")
-        elif text not in ("*", "~", ".") and not v.is_dns_label(text):
-            p.add(f"{field}[{i}]", f"must be '.', '*', '~' or a namespace, got {text!r}")
-        out.add(namespace if text == "." else text)
-    return frozenset(out)
-
-
-def domain_problem(name: str, *, wildcard: bool = False) -> str | None:
-    """Why ``name`` is not a DNS name as Istio checks one, or ``None`` when it is.
-
-    Istio's ``ValidateFQDN``, or with ``wildcard`` its ``ValidateWildcardDomain``,
-    where the first label may also be ``*``, ``*foo`` or ``*-foo``. Labels may
-    hold upper case (``labels.IsDNS1123Label``), a trailing dot is allowed and
-    the last label may not be all digits, so an IP address is no DNS name.
-    """
-    if not 0 < len(name) <= 255:
-        return f"a DNS name has 1-255 characters, got {len(name)}"
-    rest = name
-    if wildcard:
-        first, dot, rest = name.partition(".")
-        if len(first) > 63 or not _WILDCARD_LABEL.match(first):
-            return f"first label {first!r} is neither a DNS-1123 label nor '*'-prefixed one"
-        if not dot:
-            return None
-    labels = rest.split(".")
-    if _ALL_DIGITS.match(labels[-1]):
-        return f"top-level label {labels[-1]!r} cannot be all digits"
-    for i, label in enumerate(labels):
-        if not v.is_istio_label(label) and not (label == "" and i == len(labels) - 1):
-            return f"label {label!r} is not a DNS-1123 label (letters, digits, '-')"
-    return None
-
-
-def is_partial_wildcard(host: str) -> bool:
-    """Istio's ``ValidatePartialWildCard`` fails: a ``*`` other than ``*`` alone or ``*.``."""
-    return "*" in host and host != "*" and not host.startswith("*.")
 
 
 def parse_workload_entry(

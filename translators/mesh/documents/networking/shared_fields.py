@@ -41,6 +41,7 @@ from typing import Any
 import re2  # type: ignore[import-untyped]
 
 from translators.mesh.documents import fields as v
+from translators.mesh.documents.hosts import domain_problem
 from translators.mesh.model.routing import (
     MESH_GATEWAY,
     Destination,
@@ -56,8 +57,6 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _UNIT_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9}
 _UNIT_NS["h"] = 3600 * 10**9
 _MAX_REGEX = 1024
-_WILDCARD_LABEL = re.compile(r"^(\*|(\*|\*-)?[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)$")
-GO_INTEGER = re.compile(r"^[+-]?[0-9]+$")
 """What Go's ``strconv.Atoi`` parses (Istio's test for a number in a name or ``retryOn``)."""
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~A-Za-z0-9]+$")  # RFC 7230 tchar
 PSEUDO_HEADERS = frozenset({":method", ":scheme", ":authority", ":path", ":status"})
@@ -239,40 +238,6 @@ def strings(p: v.Problems, value: object, field: str) -> tuple[str, ...]:
     )
 
 
-def _preconditions(name: str) -> str | None:
-    if not name:
-        return "empty domain name not allowed"
-    return f"domain name {name!r} too long (max 255)" if len(name) > 255 else None
-
-
-def _labels_problem(domain: str) -> str | None:
-    parts = domain.split(".")
-    if GO_INTEGER.match(parts[-1]):
-        return f"domain name {domain!r} invalid (top level domain {parts[-1]!r} is all-numeric)"
-    for i, label in enumerate(parts):
-        if i == len(parts) - 1 and label == "":
-            return None  # one trailing dot: 'istio.io.'
-        if not v.is_istio_label(label):
-            return f"domain name {domain!r} invalid (label {label!r} invalid)"
-    return None
-
-
-def wildcard_domain_problem(domain: str) -> str | None:
-    """Why ``domain`` is no host (invariant 4; Istio's ``ValidateWildcardDomain``), or ``None``."""
-    problem = _preconditions(domain)
-    if problem is not None:
-        return problem
-    first, dot, rest = domain.partition(".")
-    if len(first) > 63 or not _WILDCARD_LABEL.match(first):
-        return f"domain name {domain!r} invalid (label {first!r} invalid)"
-    return _labels_problem(rest) if dot else None
-
-
-def fqdn_problem(name: str) -> str | None:
-    """Why ``name`` is no DNS name without wildcards (Istio's ``ValidateFQDN``), or ``None``."""
-    return _preconditions(name) or _labels_problem(name)
-
-
 def match_port(p: v.Problems, value: object, field: str) -> int | None:
     """A match's ``port``: 1-65535, or unset (absent or 0, as Istio reads a proto zero)."""
     unset = value is None or (type(value) is int and value == 0)
@@ -308,7 +273,7 @@ def _gateway_ref(
             )
             return None
         return name
-    problem = fqdn_problem(name)
+    problem = domain_problem(name)
     if problem is not None:
         p.add(field, f"{problem}: a gateway reference is 'namespace/name', a name, or 'mesh'")
         return None
@@ -421,7 +386,7 @@ def destination(p: v.Problems, raw: object, field: str) -> Destination:
     host = v.string(p, m.get("host"), f"{field}.host", required=True) or ""
     if host == "*":
         p.add(f"{field}.host", "invalid destination host *: name one service (or a '*.' domain)")
-    elif host and (problem := wildcard_domain_problem(host)) is not None:
+    elif host and (problem := domain_problem(host, wildcard=True)) is not None:
         p.add(f"{field}.host", problem)
     subset = v.string(p, m.get("subset"), f"{field}.subset") or ""
     if subset and not v.is_istio_label(subset):

@@ -37,9 +37,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from translators.mesh.documents import fields as v
+from translators.mesh.documents.hosts import domain_problem
 from translators.mesh.documents.meta import Meta
 from translators.mesh.documents.networking.gateways import host_part_problem
-from translators.mesh.documents.networking.service_entries import domain_problem
 from translators.mesh.documents.port_protocol import (
     KNOWN_PROTOCOLS,
     parse_protocol,

@@ -35,6 +35,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from translators.mesh.documents import fields as v
+from translators.mesh.documents.hosts import domain_problem
 from translators.mesh.documents.meta import Meta
 from translators.mesh.documents.networking import shared_fields as f
 from translators.mesh.documents.networking.http_routes import http_route
@@ -124,7 +125,7 @@ def _host_problem(host: str, *, mesh: bool) -> str | None:
         return None
     if _is_ip(host):
         return None
-    problem = f.wildcard_domain_problem(host)
+    problem = domain_problem(host, wildcard=True)
     if problem is None and host.startswith("*") and not host.startswith("*."):
         return f"partial wildcard host {host!r} is not supported yet: use '*.' and a domain"
     return problem
@@ -219,7 +220,7 @@ def _l4_match(p: v.Problems, raw: object, field: str, vs: _L4Context, *, tls: bo
 
 def _check_sni(p: v.Problems, name: str, field: str, vs: _L4Context) -> None:
     """Invariant 3 (Istio's ``validateSniHost``)."""
-    problem = f.wildcard_domain_problem(name)
+    problem = domain_problem(name, wildcard=True)
     if problem is not None and _is_ip(name):
         vs.warnings.append(
             f"{field}: using an IP address ({name!r}) goes against SNI spec and most clients "
