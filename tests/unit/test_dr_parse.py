@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from translators.mesh.documents.kinds import parse_object
-from translators.mesh.documents.policies import DestinationRuleObject
+from translators.mesh.documents.networking.destination_rules import DestinationRuleObject
 from translators.mesh.model.policies import ClientTls, ClientTlsMode, DestinationRule
 from translators.mesh.model.services import labels_of
 from translators.mesh.model.traffic import (

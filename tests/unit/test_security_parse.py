@@ -9,11 +9,9 @@ from typing import Any
 import pytest
 
 from translators.mesh.documents.kinds import parse_object
-from translators.mesh.documents.policies import (
-    AuthorizationPolicyObject,
-    DestinationRuleObject,
-    PeerAuthenticationObject,
-)
+from translators.mesh.documents.networking.destination_rules import DestinationRuleObject
+from translators.mesh.documents.security.authorization import AuthorizationPolicyObject
+from translators.mesh.documents.security.peer_authentication import PeerAuthenticationObject
 from translators.mesh.model.policies import (
     AuthzAction,
     AuthzRule,

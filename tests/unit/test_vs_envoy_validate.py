@@ -20,7 +20,7 @@ from test_vs_routes import PRODUCTPAGE, tcp_mesh, with_vs
 from translators.envoy.resources import build_resources
 from translators.mesh.documents import fields as v
 from translators.mesh.documents.meta import Meta, Origin
-from translators.mesh.documents.policies import parse_destination_rule
+from translators.mesh.documents.networking.destination_rules import parse_destination_rule
 from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.policies import Policies
 from translators.mesh.model.services import ObjectKey

@@ -46,6 +46,7 @@ from translators.mesh.documents.kubernetes.objects import (
     PodObject,
     ServiceObject,
 )
+from translators.mesh.documents.networking.destination_rules import DestinationRuleObject
 from translators.mesh.documents.networking.gateways import GatewayObject, SecretObject
 from translators.mesh.documents.networking.service_entries import (
     ServiceEntryObject,
@@ -56,11 +57,8 @@ from translators.mesh.documents.networking.virtual_services import (
     VirtualServiceObject,
     resolve_hosts,
 )
-from translators.mesh.documents.policies import (
-    AuthorizationPolicyObject,
-    DestinationRuleObject,
-    PeerAuthenticationObject,
-)
+from translators.mesh.documents.security.authorization import AuthorizationPolicyObject
+from translators.mesh.documents.security.peer_authentication import PeerAuthenticationObject
 from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.policies import Policies
 from translators.mesh.model.services import (

@@ -26,7 +26,7 @@ from test_envoy_accepts_config import as_dict, base_bootstrap, inline_cluster, i
 from translators.envoy.listeners.sidecar import build_inbound_listeners
 from translators.envoy.resources import build_resources
 from translators.mesh.documents.kinds import parse_object
-from translators.mesh.documents.policies import AuthorizationPolicyObject
+from translators.mesh.documents.security.authorization import AuthorizationPolicyObject
 from translators.mesh.model.policies import AuthorizationPolicy, Policies
 from translators.mesh.model.proxy import Proxy
 from xds_server import types

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from translators.mesh.documents.kinds import ParseResult, parse_object
-from translators.mesh.documents.policies import DestinationRuleObject
+from translators.mesh.documents.networking.destination_rules import DestinationRuleObject
 from translators.mesh.model.policies import ClientTls, ClientTlsMode
 from translators.mesh.model.traffic import ConnectionPool
 

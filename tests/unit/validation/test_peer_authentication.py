@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from translators.mesh.documents.kinds import ParseResult, parse_object
-from translators.mesh.documents.policies import PeerAuthenticationObject
+from translators.mesh.documents.security.peer_authentication import PeerAuthenticationObject
 from translators.mesh.model.policies import MtlsMode
 
 

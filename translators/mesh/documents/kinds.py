@@ -2,12 +2,14 @@
 
 ``parse_object`` reads ``apiVersion``, ``kind`` and ``metadata``, then hands
 the document to the reader of its kind (``_PARSERS``): ``v1`` Service and Pod
-and ``discovery.k8s.io/v1`` EndpointSlice (``kubernetes``); ``networking.istio.io``
-(``v1``, ``v1beta1``, ``v1alpha3``) ServiceEntry and WorkloadEntry
-(``service_entries``), DestinationRule (``policies``), Gateway and ``v1``
-Secret (``gateways``), Sidecar (``sidecars``) and VirtualService
-(``virtual_services``); ``security.istio.io`` (``v1``, ``v1beta1``)
-PeerAuthentication (``policies``) and AuthorizationPolicy (``authorization``).
+and ``discovery.k8s.io/v1`` EndpointSlice (``kubernetes.objects``);
+``networking.istio.io`` (``v1``, ``v1beta1``, ``v1alpha3``) ServiceEntry and
+WorkloadEntry (``networking.service_entries``), DestinationRule
+(``networking.destination_rules``), Gateway and ``v1`` Secret
+(``networking.gateways``), Sidecar (``networking.sidecars``) and
+VirtualService (``networking.virtual_services``); ``security.istio.io``
+(``v1``, ``v1beta1``) PeerAuthentication (``security.peer_authentication``)
+and AuthorizationPolicy (``security.authorization``).
 Invariants:
 
 1. ``parse_object`` is pure and total: it never raises on bad input. It returns
@@ -47,6 +49,10 @@ from translators.mesh.documents.meta import (
     Origin,
     read_meta,
 )
+from translators.mesh.documents.networking.destination_rules import (
+    DestinationRuleObject,
+    parse_destination_rule,
+)
 from translators.mesh.documents.networking.gateways import (
     GatewayObject,
     SecretObject,
@@ -64,14 +70,14 @@ from translators.mesh.documents.networking.virtual_services import (
     VirtualServiceObject,
     parse_virtual_service,
 )
-from translators.mesh.documents.policies import (
+from translators.mesh.documents.security.authorization import (
     AuthorizationPolicyObject,
-    DestinationRuleObject,
+    parse_authorization_policy,
+)
+from translators.mesh.documents.security.peer_authentication import (
     PeerAuthenticationObject,
-    parse_destination_rule,
     parse_peer_authentication,
 )
-from translators.mesh.documents.security.authorization import parse_authorization_policy
 from translators.mesh.model.services import ObjectKey
 from xds_server.errors import ConfigError
 

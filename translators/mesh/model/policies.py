@@ -2,7 +2,7 @@
 
 Typed, frozen and hashable like the rest of ``translators.mesh.model``; sources
 fill them from ``security.istio.io`` and ``networking.istio.io`` documents
-(``documents.policies``, ``documents.authorization``), translators read them
+(``documents.networking.destination_rules``, ``documents.security``), translators read them
 (``selection.peer_authentication``, ``envoy.tls.mtls``, ``envoy.listeners.authz``). Invariants:
 
 1. ``Policies`` holds every collection as a tuple sorted by (namespace,

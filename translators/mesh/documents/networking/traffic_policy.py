@@ -1,6 +1,6 @@
 """Read a DestinationRule's ``loadBalancer``, ``connectionPool``, ``outlierDetection`` and subsets.
 
-Called by ``policies.parse_destination_rule`` (which owns ``host``, TLS and
+Called by ``destination_rules.parse_destination_rule`` (which owns ``host``, TLS and
 the shape of ``trafficPolicy``). Invariants, following Istio's
 ``validateLoadBalancer``, ``validateConnectionPool``, ``validateOutlierDetection``,
 ``validateSubset`` and ``agent.ValidateLocalityLbSetting``:
@@ -15,10 +15,7 @@ the shape of ``trafficPolicy``). Invariants, following Istio's
    where ``0s`` disables the timeout.
 3. ``outlierDetection.consecutiveLocalOriginFailures`` needs
    ``splitExternalLocalOriginErrors: true``.
-4. ``localityLbSetting`` sets ``distribute`` or ``failover``, not both; a
-   ``distribute`` entry weighs localities 1-100, summing to 100, and no
-   locality of a list overlaps an earlier one; ``failover`` goes between two
-   different regions, with no ``/`` or ``*``.
+4. ``localityLbSetting`` follows ``locality``.
 5. Subset names are unique Istio DNS labels (upper case allowed). Labels are
    optional (no labels: every endpoint of the host) and follow
    ``fields.labels``; a subset's policy is read with the same rules.
@@ -33,11 +30,11 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 
 from translators.mesh.documents import fields as v
+from translators.mesh.documents.networking.locality import locality_lb_setting
 from translators.mesh.documents.networking.shared_fields import (
     duration,
     integer,
     parse_duration_text,
-    strings,
 )
 from translators.mesh.model.policies import Subset, TrafficPolicy
 from translators.mesh.model.traffic import (
@@ -53,14 +50,11 @@ from translators.mesh.model.traffic import (
 )
 
 PolicyReader = Callable[[v.Problems, object, str, list[str]], TrafficPolicy]
-"""``policies``' traffic policy reader, passed in to read subset policies."""
+"""``destination_rules``' traffic policy reader, passed in to read subset policies."""
 
 INT32_MAX = 2**31 - 1
 _UINT64 = 2**64 - 1
 _MAGLEV_LIMIT = 5_000_011  # Envoy's largest maglev table
-_TOPOLOGY_LABELS = (
-    "topology.kubernetes.io/region", "topology.kubernetes.io/zone", "topology.istio.io/subzone",
-)  # fmt: skip
 _IGNORED_LB = ("localityLbSetting", "warmup", "warmupDurationSecs")
 _IGNORED_TCP = ("idleTimeout", "maxConnectionDuration")
 _IGNORED_HTTP = ("maxConcurrentStreams", "useClientProtocol")
@@ -95,7 +89,7 @@ def load_balancer(
     hashing = _consistent_hash(p, m.get("consistentHash"), f"{field}.consistentHash")
     if "simple" in m and "consistentHash" in m:
         p.add(field, "must set only one of simple and consistentHash")
-    _locality_lb(p, m.get("localityLbSetting"), f"{field}.localityLbSetting")
+    locality_lb_setting(p, m.get("localityLbSetting"), f"{field}.localityLbSetting")
     _warmup(p, m.get("warmup"), f"{field}.warmup")
     warnings.extend(ignored(m, _IGNORED_LB, field))
     return LoadBalancer(simple if "simple" in m else None, hashing)
@@ -169,106 +163,6 @@ def _is_prime(x: int) -> bool:
     if x % 2 == 0:
         return False
     return all(x % factor for factor in range(3, math.isqrt(x) + 1, 2))
-
-
-def _locality_lb(p: v.Problems, raw: object, field: str) -> None:
-    """``localityLbSetting`` (invariant 4): checked, then dropped (the caller warns)."""
-    m = v.mapping(p, raw, field)
-    if m is None:
-        return
-    v.boolean(p, m.get("enabled"), f"{field}.enabled", True)
-    distribute = v.sequence(p, m.get("distribute"), f"{field}.distribute")
-    failover = v.sequence(p, m.get("failover"), f"{field}.failover")
-    priority = strings(p, m.get("failoverPriority"), f"{field}.failoverPriority")
-    if distribute and failover:
-        p.add(field, "may not set both distribute and failover")
-        return
-    topology = [label for label in priority if label in _TOPOLOGY_LABELS]
-    if failover and topology:
-        p.add(
-            f"{field}.failoverPriority",
-            f"may not hold the topology label {topology[0]!r} together with failover",
-        )
-        return
-    sources: list[str] = []
-    for i, item in enumerate(distribute):
-        source = _distribute(p, item, f"{field}.distribute[{i}]")
-        if source is None:
-            return  # as Istio, which stops at the first bad weight
-        sources.append(source)
-    if reason := _locality_clash(sources):
-        p.add(f"{field}.distribute", reason)
-    for i, item in enumerate(failover):
-        _failover(p, item, f"{field}.failover[{i}]")
-
-
-def _distribute(p: v.Problems, raw: object, field: str) -> str | None:
-    """One ``distribute`` entry; its ``from`` locality, or ``None`` if its weights are bad."""
-    m = v.mapping(p, raw, field) or {}
-    source = v.string(p, m.get("from"), f"{field}.from", required=True) or ""
-    to = v.mapping(p, m.get("to"), f"{field}.to") or {}
-    total = 0
-    for locality, weight in to.items():
-        number = integer(p, weight, f"{field}.to.{locality}", 1, 100)
-        if number is None:
-            return None
-        total += number
-    if total != 100:
-        p.add(f"{field}.to", f"locality weights must sum to 100, got {total}")
-        return None
-    if reason := _locality_clash(list(to)):
-        p.add(f"{field}.to", reason)
-    return source
-
-
-def _failover(p: v.Problems, raw: object, field: str) -> None:
-    m = v.mapping(p, raw, field) or {}
-    source = v.string(p, m.get("from"), f"{field}.from") or ""
-    target = v.string(p, m.get("to"), f"{field}.to") or ""
-    if source == target:
-        p.add(field, f"from and to must be different regions, got {source!r} for both")
-    if "/" in source + target:
-        p.add(field, f"from and to name regions only (no '/'), got {source!r} -> {target!r}")
-    if "*" in source + target:
-        p.add(field, f"from and to may not hold the '*' wildcard, got {source!r} -> {target!r}")
-
-
-def _locality_clash(localities: Sequence[str]) -> str:
-    """Why ``region[/zone[/subzone]]`` localities are not a valid list ('' if they are).
-
-    A ``*`` may end a locality, once; no locality may overlap an earlier one.
-    """
-    seen: dict[str, dict[str, set[str]]] = {}  # region -> zone -> subzones, '*' for "all"
-    for locality in localities:
-        stars = locality.count("*")
-        if stars > 1 or (stars and not locality.endswith("*")):
-            return f"locality {locality!r} may hold one '*', at its end only"
-        parts = locality.split("/", 2)
-        if "*" not in seen and "" in parts:
-            return f"locality {locality!r} has an empty region, zone or subzone"
-        if "*" in seen or _overlaps(seen, parts):
-            return f"locality {locality!r} overlaps an earlier one"
-    return ""
-
-
-def _overlaps(seen: dict[str, dict[str, set[str]]], parts: list[str]) -> bool:
-    """Whether the locality ``parts`` overlaps one in ``seen``; if not, it is added to it."""
-    region, rest = parts[0], parts[1:]
-    zones = seen.get(region)
-    if not rest:
-        seen[region] = {"*": {"*"}}
-        return zones is not None
-    if zones is not None and "*" in zones:
-        return True
-    zones = seen.setdefault(region, {})
-    subzones = zones.get(rest[0])
-    if len(rest) == 1:
-        zones[rest[0]] = {"*"}
-        return subzones is not None
-    if subzones is not None and ("*" in subzones or rest[1] in subzones):
-        return True
-    zones.setdefault(rest[0], set()).add(rest[1])
-    return False
 
 
 def _warmup(p: v.Problems, raw: object, field: str) -> None:

@@ -1,1 +1,2 @@
-"""Readers of the ``security.istio.io`` kinds: AuthorizationPolicy (``authorization``)."""
+"""Readers of the ``security.istio.io`` kinds: PeerAuthentication (``peer_authentication``)
+and AuthorizationPolicy (``authorization``), both selecting workloads as ``selector`` reads."""

@@ -29,10 +29,11 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from translators.mesh.documents import fields as v
 from translators.mesh.documents.meta import DRY_RUN_ANNOTATION, Meta
-from translators.mesh.documents.policies import AuthorizationPolicyObject, workload_selector
+from translators.mesh.documents.security.selector import workload_selector
 from translators.mesh.model.policies import (
     AuthorizationPolicy,
     AuthzAction,
@@ -76,6 +77,14 @@ _OPERATION_FIELDS = (
     ("paths", "notPaths"),
     ("ports", "notPorts"),
 )
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationPolicyObject:
+    """A parsed AuthorizationPolicy with its metadata."""
+
+    meta: Meta
+    policy: AuthorizationPolicy
 
 
 def parse_authorization_policy(

@@ -1,29 +1,23 @@
-"""Read PeerAuthentication (``security.istio.io``) and DestinationRule (``networking.istio.io``).
+"""Read a DestinationRule (``networking.istio.io``), as Istio's ``ValidateDestinationRule``.
 
-Invariants, following Istio's ``ValidatePeerAuthentication`` and
-``ValidateDestinationRule`` (client TLS: ``agent.ValidateTLS``):
+Invariants (client TLS: Istio's ``agent.ValidateTLS``):
 
 1. A reader records every problem in ``Problems`` and returns an object
    anyway; ``parse_object`` drops it if any error was recorded.
-2. ``selector.matchLabels`` is the only workload selection; an empty one is
-   no selector (with a warning, as Istio warns). Its labels follow
-   ``fields.labels``, so a ``*`` in a key or value is refused.
-   ``portLevelMtls``, when present, holds at least one port, needs a
-   selector and is keyed by port number (a YAML integer or a numeric string).
-3. A ``trafficPolicy`` (of the rule or a subset) and each
+2. A ``trafficPolicy`` (of the rule or a subset) and each
    ``portLevelSettings`` entry set at least one field (besides ``port``); a
    null field or an empty list does not count (``traffic_policy.is_empty``).
-4. Client TLS SIMPLE or MUTUAL: ``credentialName`` names a Secret holding
+3. Client TLS SIMPLE or MUTUAL: ``credentialName`` names a Secret holding
    every file, so it comes with none of ``clientCertificate``,
    ``privateKey``, ``caCertificates``, ``caCrl``; without it, MUTUAL needs
    ``clientCertificate`` and ``privateKey``. ``insecureSkipVerify: true``
    excludes ``caCertificates`` and ``subjectAltNames`` (SIMPLE: and
    ``credentialName``), since nothing is verified.
-5. A field pyistiod validates but does not apply is accepted with a warning,
+4. A field pyistiod validates but does not apply is accepted with a warning,
    never silently: ``exportTo``, ``workloadSelector`` (its labels checked as
-   in 2), ``tunnel``, ``proxyProtocol``, ``retryBudget``, ``caCrl``, and
-   ``credentialName``, which the model carries but the cluster builder does
-   not fetch yet. ``traffic_policy`` warns for the fields it reads.
+   any selector's), ``tunnel``, ``proxyProtocol``, ``retryBudget``, ``caCrl``,
+   and ``credentialName``, which the model carries but the cluster builder
+   does not fetch yet. ``traffic_policy`` warns for the fields it reads.
 """
 
 from __future__ import annotations
@@ -35,36 +29,16 @@ from translators.mesh.documents import fields as v
 from translators.mesh.documents.meta import Meta
 from translators.mesh.documents.networking import traffic_policy as tp
 from translators.mesh.model.policies import (
-    AuthorizationPolicy,
     ClientTls,
     ClientTlsMode,
     DestinationRule,
-    MtlsMode,
-    PeerAuthentication,
     PortTrafficPolicy,
     TrafficPolicy,
 )
-from translators.mesh.model.services import Labels
 
 _IGNORED_DR_FIELDS = ("exportTo", "workloadSelector")
 _IGNORED_POLICY_FIELDS = ("tunnel", "proxyProtocol", "retryBudget")
 _ORIGINATING = (ClientTlsMode.SIMPLE, ClientTlsMode.MUTUAL)
-
-
-@dataclass(frozen=True, slots=True)
-class PeerAuthenticationObject:
-    """A parsed PeerAuthentication with its metadata."""
-
-    meta: Meta
-    policy: PeerAuthentication
-
-
-@dataclass(frozen=True, slots=True)
-class AuthorizationPolicyObject:
-    """A parsed AuthorizationPolicy with its metadata."""
-
-    meta: Meta
-    policy: AuthorizationPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,81 +47,6 @@ class DestinationRuleObject:
 
     meta: Meta
     rule: DestinationRule
-
-
-def workload_selector(
-    p: v.Problems, spec: Mapping[str, object], warnings: list[str] | None = None
-) -> Labels:
-    """``spec.selector.matchLabels`` (empty when absent: no selector; invariant 2).
-
-    Given ``warnings``, a selector without labels is reported there, as Istio
-    warns: it selects every workload of the namespace.
-    """
-    raw = spec.get("selector")
-    selector = v.mapping(p, raw, "spec.selector") or {}
-    labels = v.labels(p, selector.get("matchLabels"), "spec.selector.matchLabels")
-    if warnings is not None and raw is not None and not selector.get("matchLabels"):
-        warnings.append(
-            "spec.selector has no matchLabels: the policy applies to every workload of "
-            "the namespace, as without a selector"
-        )
-    return labels
-
-
-def parse_peer_authentication(
-    p: v.Problems, doc: Mapping[str, object], meta: Meta, warnings: list[str]
-) -> PeerAuthenticationObject:
-    """Read and validate a PeerAuthentication's ``spec`` (errors go to ``p``)."""
-    spec = v.mapping(p, doc.get("spec"), "spec") or {}
-    selector = workload_selector(p, spec, warnings)
-    mtls = v.mapping(p, spec.get("mtls"), "spec.mtls") or {}
-    mode = v.choice(p, mtls.get("mode"), "spec.mtls.mode", MtlsMode, MtlsMode.UNSET)
-    raw_ports = spec.get("portLevelMtls")
-    port_modes = _port_modes(p, raw_ports)
-    if isinstance(raw_ports, Mapping) and not raw_ports:
-        p.add(
-            "spec.portLevelMtls",
-            "must hold at least one port when set: Istio refuses an empty portLevelMtls",
-        )
-    elif isinstance(raw_ports, Mapping) and not selector:
-        p.add(
-            "spec.portLevelMtls",
-            "requires spec.selector.matchLabels: port-level mTLS applies to selected "
-            "workloads only (Istio refuses it on namespace- and mesh-wide policies)",
-        )
-    policy = PeerAuthentication(meta.namespace, meta.name, selector, mode, port_modes)
-    return PeerAuthenticationObject(meta, policy)
-
-
-def _port_modes(p: v.Problems, raw: object) -> tuple[tuple[int, MtlsMode], ...]:
-    if raw is None:
-        return ()
-    if not isinstance(raw, Mapping):
-        p.add(
-            "spec.portLevelMtls", f"must be a mapping of port number to mtls, got {v.describe(raw)}"
-        )
-        return ()
-    out: dict[int, MtlsMode] = {}
-    for key, value in raw.items():
-        field = f"spec.portLevelMtls.{key}"
-        port = _port_key(key)
-        if port is None:
-            p.add(field, f"key must be a port number 1-65535, got {v.describe(key)}")
-            continue
-        entry = v.mapping(p, value, field) or {}
-        mode = v.choice(p, entry.get("mode"), f"{field}.mode", MtlsMode, MtlsMode.UNSET)
-        if port in out:
-            p.add(field, f"duplicates port {port}")
-        out[port] = mode
-    return tuple(sorted(out.items()))
-
-
-def _port_key(key: object) -> int | None:
-    if isinstance(key, str) and key.isdigit():
-        key = int(key)
-    if isinstance(key, int) and not isinstance(key, bool) and 1 <= key <= 65535:
-        return key
-    return None
 
 
 def parse_destination_rule(
