@@ -7,18 +7,23 @@ when the call came over mTLS).
 sidecar (its outbound address, with ``Host: HOST``) and wraps the answer, so
 one request crosses both sidecars. ``GET /flaky...`` fails every other request
 with 500; ``GET /__count`` tells how many requests the app has served (to see
-mirrored copies arrive). ``--tcp-port`` adds a line-echo TCP server.
+mirrored copies arrive). A request with ``Upgrade: websocket`` becomes a websocket
+(RFC 6455) that echoes each text message back. ``--tcp-port`` adds a line-echo TCP server.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
 import json
+import os
 import socketserver
 import threading
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 
 def _handler(pod: str, outbound: str) -> type[BaseHTTPRequestHandler]:
@@ -29,6 +34,9 @@ def _handler(pod: str, outbound: str) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:
+            if self.headers.get("Upgrade", "").lower() == "websocket":
+                self._websocket()
+                return
             if self.path == "/__count":
                 self._reply(200, {"pod": pod, "count": served[0]})
                 return
@@ -68,10 +76,61 @@ def _handler(pod: str, outbound: str) -> type[BaseHTTPRequestHandler]:
             except OSError as err:
                 return 502, {"error": str(err)}
 
+        def _websocket(self) -> None:
+            """Accept the upgrade, then echo text messages until the peer closes."""
+            key = self.headers.get("Sec-WebSocket-Key", "")
+            self.send_response(101)
+            self.send_header("Upgrade", "websocket")
+            self.send_header("Connection", "Upgrade")
+            self.send_header("Sec-WebSocket-Accept", websocket_accept(key))
+            self.end_headers()
+            self.wfile.flush()
+            while (message := read_frame(self.rfile)) is not None:
+                self.wfile.write(frame(message, mask=False))
+                self.wfile.flush()
+            self.close_connection = True
+
         def log_message(self, format: str, *args: object) -> None:
             pass
 
     return Handler
+
+
+_WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def websocket_accept(key: str) -> str:
+    """The ``Sec-WebSocket-Accept`` answering ``key`` (RFC 6455, 4.2.2)."""
+    digest = hashlib.sha1((key + _WEBSOCKET_GUID).encode()).digest()
+    return base64.b64encode(digest).decode()
+
+
+def frame(text: str, *, mask: bool) -> bytes:
+    """One final text frame (a client masks, a server does not; RFC 6455, 5.2)."""
+    payload = text.encode()
+    size = len(payload)
+    head = bytes([0x81]) + (
+        bytes([size | (0x80 if mask else 0)])
+        if size < 126
+        else bytes([126 | (0x80 if mask else 0)]) + size.to_bytes(2, "big")
+    )
+    if not mask:
+        return head + payload
+    key = os.urandom(4)
+    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
+def read_frame(stream: Any) -> str | None:
+    """The text of the next frame on ``stream`` (masked or not); None at a close or EOF."""
+    head = stream.read(2)
+    if len(head) < 2 or head[0] & 0x0F == 0x8:
+        return None
+    size = head[1] & 0x7F
+    if size == 126:
+        size = int.from_bytes(stream.read(2), "big")
+    key = stream.read(4) if head[1] & 0x80 else b"\0\0\0\0"
+    payload = stream.read(size)
+    return bytes(b ^ key[i % 4] for i, b in enumerate(payload)).decode(errors="replace")
 
 
 class _Echo(socketserver.StreamRequestHandler):

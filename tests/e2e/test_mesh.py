@@ -6,7 +6,9 @@ that edits the config directory restores it before it ends.
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import socket
 import time
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import Any
 import pytest
 from loopback_mesh import Mesh
 
+from pyistiod.echo_app import frame, read_frame, websocket_accept
 from pyistiod.local_mesh import Pod, get_ok, http_get, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -89,6 +92,29 @@ def test_tcp_service_through_both_sidecars(mesh: Mesh) -> None:
     with socket.create_connection(("127.2.0.11", 9090), timeout=5) as conn:
         conn.sendall(b"ping over tcp_proxy\n")
         assert conn.makefile("rb").readline() == b"ping over tcp_proxy\n"
+
+
+def test_a_websocket_upgrades_through_both_sidecars(mesh: Mesh) -> None:
+    """Istio allows websocket upgrades on every HTTP listener: the frontend's outbound
+    listener and the backend's inbound one both pass the Upgrade, and messages echo."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    with socket.create_connection(("127.2.0.11", 9080), timeout=5) as conn:
+        conn.sendall(
+            "GET /chat HTTP/1.1\r\nHost: backend:9080\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        stream = conn.makefile("rb")
+        status = stream.readline().decode()
+        headers = {}
+        while (line := stream.readline().decode().strip()) != "":
+            name, _, value = line.partition(":")
+            headers[name.lower()] = value.strip()
+        assert status.startswith("HTTP/1.1 101"), status
+        assert headers["sec-websocket-accept"] == websocket_accept(key)
+        for text in ("hello through two sidecars", "x" * 300):
+            conn.sendall(frame(text, mask=True))
+            assert read_frame(stream) == text
 
 
 def test_unknown_host_gets_404_from_the_sidecar(mesh: Mesh) -> None:

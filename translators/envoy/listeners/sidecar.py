@@ -244,12 +244,15 @@ def _listener(address: str, port: int, direction: int) -> listener_pb2.Listener:
 def _hcm(
     stat_prefix: str, filters: Sequence[hcm_pb2.HttpFilter] = ()
 ) -> hcm_pb2.HttpConnectionManager:
+    """An HTTP connection manager ending in the router; websocket upgrades are allowed, as
+    Istio allows them on every HTTP listener (``upgrade_configs``)."""
     router = hcm_pb2.HttpFilter(name=ROUTER_FILTER)
     router.typed_config.Pack(router_pb2.Router())
     return hcm_pb2.HttpConnectionManager(
         stat_prefix=stat_prefix,
         codec_type=hcm_pb2.HttpConnectionManager.AUTO,
         http_filters=[*filters, router],
+        upgrade_configs=[hcm_pb2.HttpConnectionManager.UpgradeConfig(upgrade_type="websocket")],
     )
 
 
