@@ -7,7 +7,9 @@ Runs after test_mesh.py against the same mesh; every test removes what it adds.
 from __future__ import annotations
 
 import json
+import re
 import time
+import urllib.parse
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -146,10 +148,16 @@ spec:
 """
 
 
-def shadow_denials(mesh: Mesh, pod: str) -> int:
-    """Envoy's count of requests a dry-run (shadow) policy would have denied, on ``pod``."""
-    body = http_get(f"http://{mesh.admin(pod)}/stats?filter=shadow_denied")[1]
-    return sum(int(v) for line in body.splitlines() for v in [line.rpartition(": ")[2]] if v)
+def backend_stat(mesh: Mesh, name: str) -> int:
+    """A counter of backend-0's Envoy, summed over the stats whose name ends in ``name``."""
+    pattern = urllib.parse.quote(re.escape(name) + "$")
+    body = http_get(f"http://{mesh.admin('backend-0')}/stats?filter={pattern}")[1]
+    pairs = (line.rpartition(": ") for line in body.splitlines())
+    return sum(int(value) for key, _, value in pairs if key.endswith(name))
+
+
+SHADOW_DENIED = "istio_dry_run_deny_.shadow_denied"
+INBOUND_REQUESTS = "inbound|9080||.upstream_rq_total"
 
 
 def test_a_dry_run_deny_all_denies_nothing_and_envoy_counts_what_it_would_deny(
@@ -157,19 +165,20 @@ def test_a_dry_run_deny_all_denies_nothing_and_envoy_counts_what_it_would_deny(
 ) -> None:
     """Istio's dry run: the policy goes to the RBAC filter's shadow rules, so requests pass
     and Envoy's shadow stats count the would-be denials (enforced, it would take the
-    backend down)."""
-    before = shadow_denials(mesh, "backend-0")
+    backend down). Counted on backend-0: test_mesh may have started a second backend."""
     path = applied(mesh, "dry-run.yaml", DRY_RUN_DENY_ALL)
     try:
 
         def counted_once() -> bool:
             backend_reply(mesh)  # a request, so the filter, once pushed, has one to count
-            return shadow_denials(mesh, "backend-0") > before
+            return backend_stat(mesh, SHADOW_DENIED) > 0
 
         wait_for(counted_once, timeout=10)
-        counted = shadow_denials(mesh, "backend-0")
-        assert [backend_reply(mesh)[0] for _ in range(5)] == [200] * 5
-        assert shadow_denials(mesh, "backend-0") >= counted + 5
+        denied, served = backend_stat(mesh, SHADOW_DENIED), backend_stat(mesh, INBOUND_REQUESTS)
+        assert [backend_reply(mesh)[0] for _ in range(10)] == [200] * 10
+        reached = backend_stat(mesh, INBOUND_REQUESTS) - served
+        assert reached >= 1
+        assert backend_stat(mesh, SHADOW_DENIED) - denied == reached
     finally:
         path.unlink()
 
