@@ -317,9 +317,10 @@ async def test_streams_beyond_the_limit_are_refused_saying_so(model: MeshModel) 
     port, _ = await server.start("127.0.0.1:0")
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
-            first, second = open_stream(ch, ADS), open_stream(ch, ADS)
+            first = open_stream(ch, ADS)
             await first.send(discovery_pb2.DiscoveryRequest(node=node(), type_url=types.CLUSTER))
             await first.expect_response()
+            second = open_stream(ch, ADS)  # only now: a stream starts when it is opened
             await second.send(discovery_pb2.DiscoveryRequest(node=node(), type_url=types.CLUSTER))
             with pytest.raises(grpc.aio.AioRpcError) as err:
                 await second.expect_response()
