@@ -91,18 +91,14 @@ def in_force(
     invalid = [r for r in results if r.obj is None]
     fallback = _last_valid(read, invalid, previous, unreadable)
     rank = _rank(previous)
-    first = sorted([*read, *(previous[k] for k in fallback)], key=rank)
-    lost = conflicts(first, domain_suffix)
-    winners = _without(first, lost)
-    # A loser that was in force before falls back to that version (invariant 2);
-    # older than every newcomer, it may in turn push a newcomer out.
-    held = {o.meta.key for o in winners}
-    again = {c.obj.meta.key for c in lost if c.obj.meta.key in previous} - held - fallback
-    second = sorted([*winners, *(previous[k] for k in again)], key=rank) if again else winners
-    lost_again = conflicts(second, domain_suffix) if again else ()
-    objects = {o.meta.key: o for o in _without(second, lost_again)}
+    candidates = sorted([*read, *(previous[k] for k in fallback)], key=rank)
+    # A loser never has a version of its own to fall back to: the objects in force before
+    # rank first and held their names together then, so only a newcomer or a second
+    # definition of one key can lose, and the key's other definition holds it.
+    lost = conflicts(candidates, domain_suffix)
+    objects = {o.meta.key: o for o in _without(candidates, lost)}
     refused = [(r.errors, r.key) for r in invalid]
-    refused += [((c.error,), c.obj.meta.key) for c in (*lost, *lost_again)]
+    refused += [((c.error,), c.obj.meta.key) for c in lost]
     refusals = sorted((_refusal(e, k, objects, previous) for e, k in refused), key=_where)
     warnings = tuple(s.warning() for s in shared_hosts(objects.values(), domain_suffix))
     return InForce(MappingProxyType(dict(sorted(objects.items()))), tuple(refusals), warnings)
