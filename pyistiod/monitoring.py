@@ -5,7 +5,13 @@ Paths:
 - ``/metrics`` (also ``/stats/prometheus``): Prometheus text, istiod's metric names;
 - ``/ready``: 200 once the control plane serves (sources synced, xDS listening),
   503 while it stops, the probe a Deployment's ``readinessProbe`` asks;
+- ``/version``: pyistiod's version, as JSON;
+- the JSON views the control plane adds once it serves (``views``: ``/debug/syncz``,
+  what each connected proxy was sent and ACKed or NACKed); 503 before;
 - anything else: 404.
+
+Nothing here shows a private key or a token: the views hold versions, nonces and
+Envoy's messages only.
 
 It runs in a thread of its own (as ``prometheus_client.start_http_server``
 does), so a busy event loop never makes a probe time out.
@@ -13,8 +19,12 @@ does), so a busy event loop never makes a probe time out.
 
 from __future__ import annotations
 
+import asyncio
+import json
+import platform
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from importlib import metadata
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
@@ -29,12 +39,51 @@ class _QuietHandler(WSGIRequestHandler):
         """Probes every few seconds would flood the log: say nothing."""
 
 
-def monitoring_app(ready: Callable[[], bool]) -> WSGIApp:
-    """The WSGI application of the monitoring port."""
+View = Callable[[], object]
+"""A debug view: returns what to answer as JSON."""
+
+DEBUG_PATHS = ("/debug/syncz",)
+"""The views the control plane adds (503 until it does)."""
+
+
+def version() -> dict[str, str]:
+    """pyistiod's version and the Python it runs on."""
+    try:
+        own = metadata.version("pyistiod")
+    except metadata.PackageNotFoundError:
+        own = "unknown"
+    return {"version": own, "python": platform.python_version()}
+
+
+def on_loop(loop: asyncio.AbstractEventLoop, view: View, timeout: float = 5.0) -> View:
+    """``view`` run on ``loop`` (which owns what it reads), called from another thread."""
+
+    async def call() -> object:
+        return view()
+
+    return lambda: asyncio.run_coroutine_threadsafe(call(), loop).result(timeout)
+
+
+def monitoring_app(ready: Callable[[], bool], views: Mapping[str, View] | None = None) -> WSGIApp:
+    """The WSGI application of the monitoring port; ``views`` may be filled in later."""
     metrics = prometheus_client.make_wsgi_app()
+    views = {} if views is None else views
+
+    def json_reply(start_response: Callable[..., Any], status: str, body: object) -> list[bytes]:
+        start_response(status, [("Content-Type", "application/json")])
+        return [json.dumps(body, indent=1).encode() + b"\n"]
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
+        if path == "/version":
+            return json_reply(start_response, "200 OK", version())
+        if path in DEBUG_PATHS:
+            view = views.get(path)
+            if view is None:
+                return json_reply(
+                    start_response, "503 Service Unavailable", {"error": "not serving yet"}
+                )
+            return json_reply(start_response, "200 OK", view())
         if path in ("/metrics", "/stats/prometheus"):
             result: Iterable[bytes] = metrics(environ, start_response)
             return result
@@ -44,7 +93,7 @@ def monitoring_app(ready: Callable[[], bool]) -> WSGIApp:
             start_response(status, [("Content-Type", "text/plain")])
             return [b"ready\n" if ok else b"not ready\n"]
         start_response("404 Not Found", [("Content-Type", "text/plain")])
-        return [b"not found: try /metrics or /ready\n"]
+        return [b"not found: try /metrics, /ready, /version or /debug/syncz\n"]
 
     return app
 
@@ -52,9 +101,15 @@ def monitoring_app(ready: Callable[[], bool]) -> WSGIApp:
 class Monitoring:
     """The monitoring server; ``ready`` says whether the control plane serves."""
 
-    def __init__(self, host: str, port: int, ready: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        ready: Callable[[], bool],
+        views: Mapping[str, View] | None = None,
+    ) -> None:
         """Listen on ``host:port``; raises ``OSError`` naming the address if it cannot."""
-        app = monitoring_app(ready)
+        app = monitoring_app(ready, views)
         try:
             self._server = make_server(
                 host, port, app, server_class=ThreadingWSGIServer, handler_class=_QuietHandler

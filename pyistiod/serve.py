@@ -19,7 +19,7 @@ from pyistiod.ca_service import CertificateService
 from pyistiod.config_sources import config_sources
 from pyistiod.config_watcher import ConfigWatcher, read_and_report
 from pyistiod.istiod_cert import issue_istiod_cert
-from pyistiod.monitoring import Monitoring
+from pyistiod.monitoring import Monitoring, View, on_loop
 from pyistiod.registry import ProxyRegistry
 from pyistiod.secret_store import SecretStore
 from pyistiod.settings import Settings, host_port
@@ -112,10 +112,11 @@ async def serve(settings: Settings) -> None:
     source is synced and xDS serves, and again while stopping.
     """
     ready = threading.Event()
+    views: dict[str, View] = {}
     async with contextlib.AsyncExitStack() as stack:
         if settings.monitoring_address:
             host, port = host_port(settings.monitoring_address)
-            monitoring = Monitoring(host, port, ready.is_set)
+            monitoring = Monitoring(host, port, ready.is_set, views)
             monitoring.start()
             stack.callback(monitoring.stop)
         changes = Changes(Debouncer(settings.debounce_after, settings.debounce_max))
@@ -125,6 +126,7 @@ async def serve(settings: Settings) -> None:
         loader.commit(initial)
         cp = await _control_plane(settings, initial.model, found.kube_api)
         stack.push_async_callback(cp.server.stop)
+        views["/debug/syncz"] = on_loop(asyncio.get_running_loop(), cp.server.sync_status)
         if found.kube_api is not None and settings.webhook_address:
             from pyistiod.webhook import admission_webhook
 

@@ -88,7 +88,7 @@ class XdsServer:
         self.limiter = PushLimiter(push_limit)
         self.stall_after = stall_after
         self.max_streams = max_streams
-        self.streams = 0
+        self.live: set[XdsStream] = set()
         """Streams open now, across every service (bounded by ``max_streams``)."""
         self.admission = AdmissionLimiter(connection_rate, burst=connection_rate)
         self.cache = cache
@@ -120,10 +120,10 @@ class XdsServer:
             async def handle(
                 requests: AsyncIterator[Any], context: grpc.aio.ServicerContext
             ) -> None:
-                if self.streams >= self.max_streams:
+                if len(self.live) >= self.max_streams:
                     await context.abort(
                         grpc.StatusCode.RESOURCE_EXHAUSTED,
-                        f"too many xDS streams: {self.streams} open, at most "
+                        f"too many xDS streams: {len(self.live)} open, at most "
                         f"{self.max_streams}; retry later",
                     )
                 stream = XdsStream(
@@ -136,11 +136,11 @@ class XdsServer:
                     self.admission,
                     self.stall_after,
                 )
-                self.streams += 1
+                self.live.add(stream)
                 try:
                     await stream.run(requests, context)
                 finally:
-                    self.streams -= 1
+                    self.live.discard(stream)
 
             return grpc.stream_stream_rpc_method_handler(
                 handle,
@@ -192,6 +192,17 @@ class XdsServer:
             secure = _bound(server.add_secure_port, tls.address, creds)
         await server.start()
         return plain, secure
+
+    @property
+    def streams(self) -> int:
+        """How many streams are open now."""
+        return len(self.live)
+
+    def sync_status(self) -> list[dict[str, object]]:
+        """Each connected proxy's stream: what was sent per type, what it ACKed or NACKed
+        (istiod's ``/debug/syncz``). Call it on the event loop."""
+        found = [s.status.as_dict() for s in self.live if s.status is not None]
+        return sorted(found, key=lambda d: (str(d["proxy"]), str(d["connected_at"])))
 
     async def stop(self, grace: float = 1.0) -> None:
         """Stop serving; open streams get ``grace`` seconds."""

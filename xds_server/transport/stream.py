@@ -40,6 +40,7 @@ from xds_server.transport.admission import AdmissionLimiter
 from xds_server.transport.convert import NodeInfo, delta_request, node_info, sotw_request
 from xds_server.transport.log_limit import LogLimiter, clip
 from xds_server.transport.push_limit import PushLimiter
+from xds_server.transport.sync_status import SyncStatus
 from xds_server.transport.watchdog import Watchdog
 from xds_server.types import SECRET, short_name
 
@@ -120,6 +121,8 @@ class XdsStream:
         self.converging_since: float | None = None
         self.log_limit = LogLimiter()
         self.sent_any = False
+        self.status: SyncStatus | None = None
+        """What was sent and said, per type; set once the node is known (``/debug/syncz``)."""
         self.watchdog = Watchdog(stall_after, lambda: self.inbox.put_nowait(_STALLED))
         self.core: SotwStream | DeltaStream = self._core(authenticated=False)
 
@@ -166,6 +169,7 @@ class XdsStream:
             await _deny(context, node, grpc.StatusCode[err.grpc_status.value], str(err))
 
     async def _serve(self, node: NodeInfo, first: Any, context: grpc.aio.ServicerContext) -> None:
+        self.status = SyncStatus(node.id, self.config.delta)
         cancel_watch = self.cache.watch(node.id, self._wake)
         metrics.XDS_CONNECTIONS.inc()
         log.info("xds.connected", node=node.id, delta=self.config.delta)
@@ -214,6 +218,8 @@ class XdsStream:
                     action, self.control_plane, context.write, first=first
                 )
                 self.watchdog.sent()
+                if self.status is not None:
+                    self.status.sent(action.type_url, action.version, action.nonce)
                 kind = short_name(action.type_url)
                 metrics.XDS_PUSHES.labels(kind).inc()
                 metrics.XDS_CONFIG_SIZE.labels(kind).observe(size)
@@ -231,6 +237,10 @@ class XdsStream:
                 await _deny(context, node, grpc.StatusCode[action.code], action.reason)
             else:
                 _record(node, action, self.log_limit)
+                if self.status is not None and isinstance(action, Acked):
+                    self.status.acked(action.type_url, action.version)
+                elif self.status is not None and isinstance(action, Nacked):
+                    self.status.nacked(action.type_url, action.version, action.detail)
 
     async def _next(self) -> object:
         item = await self.inbox.get()
