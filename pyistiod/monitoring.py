@@ -6,8 +6,10 @@ Paths:
 - ``/ready``: 200 once the control plane serves (sources synced, xDS listening),
   503 while it stops, the probe a Deployment's ``readinessProbe`` asks;
 - ``/version``: pyistiod's version, as JSON;
-- the JSON views the control plane adds once it serves (``views``: ``/debug/syncz``,
-  what each connected proxy was sent and ACKed or NACKed); 503 before;
+- the JSON views the control plane adds once it serves (``views``): ``/debug/syncz``
+  (what each connected proxy was sent and ACKed or NACKed), ``/debug/config_dump?proxyID=``
+  (what that proxy is served), ``/debug/configz`` (the objects in force and the refused
+  ones); 503 before, 404 for a proxy that is not connected;
 - anything else: 404.
 
 Nothing here shows a private key or a token: the views hold versions, nonces and
@@ -26,6 +28,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from importlib import metadata
 from typing import Any
+from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import prometheus_client
@@ -39,10 +42,10 @@ class _QuietHandler(WSGIRequestHandler):
         """Probes every few seconds would flood the log: say nothing."""
 
 
-View = Callable[[], object]
-"""A debug view: returns what to answer as JSON."""
+View = Callable[[Mapping[str, str]], object]
+"""A debug view: given the query parameters, what to answer as JSON (``None``: not found)."""
 
-DEBUG_PATHS = ("/debug/syncz",)
+DEBUG_PATHS = ("/debug/syncz", "/debug/config_dump", "/debug/configz")
 """The views the control plane adds (503 until it does)."""
 
 
@@ -58,10 +61,10 @@ def version() -> dict[str, str]:
 def on_loop(loop: asyncio.AbstractEventLoop, view: View, timeout: float = 5.0) -> View:
     """``view`` run on ``loop`` (which owns what it reads), called from another thread."""
 
-    async def call() -> object:
-        return view()
+    async def call(query: Mapping[str, str]) -> object:
+        return view(query)
 
-    return lambda: asyncio.run_coroutine_threadsafe(call(), loop).result(timeout)
+    return lambda query: asyncio.run_coroutine_threadsafe(call(query), loop).result(timeout)
 
 
 def monitoring_app(ready: Callable[[], bool], views: Mapping[str, View] | None = None) -> WSGIApp:
@@ -83,7 +86,11 @@ def monitoring_app(ready: Callable[[], bool], views: Mapping[str, View] | None =
                 return json_reply(
                     start_response, "503 Service Unavailable", {"error": "not serving yet"}
                 )
-            return json_reply(start_response, "200 OK", view())
+            query = {k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+            body = view(query)
+            if body is None:
+                return json_reply(start_response, "404 Not Found", {"error": "no such proxy"})
+            return json_reply(start_response, "200 OK", body)
         if path in ("/metrics", "/stats/prometheus"):
             result: Iterable[bytes] = metrics(environ, start_response)
             return result

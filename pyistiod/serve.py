@@ -18,6 +18,7 @@ from pyistiod.authn import TokenAuthenticator
 from pyistiod.ca_service import CertificateService
 from pyistiod.config_sources import config_sources
 from pyistiod.config_watcher import ConfigWatcher, read_and_report
+from pyistiod.debug_views import config_dump, configz
 from pyistiod.istiod_cert import issue_istiod_cert
 from pyistiod.monitoring import Monitoring, View, on_loop
 from pyistiod.registry import ProxyRegistry
@@ -126,7 +127,12 @@ async def serve(settings: Settings) -> None:
         loader.commit(initial)
         cp = await _control_plane(settings, initial.model, found.kube_api)
         stack.push_async_callback(cp.server.stop)
-        views["/debug/syncz"] = on_loop(asyncio.get_running_loop(), cp.server.sync_status)
+        loop = asyncio.get_running_loop()
+        views["/debug/syncz"] = on_loop(loop, lambda _: cp.server.sync_status())
+        views["/debug/config_dump"] = on_loop(
+            loop, lambda query: config_dump(cp.cache, query.get("proxyID", ""))
+        )
+        views["/debug/configz"] = on_loop(loop, lambda _: configz(loader))
         if found.kube_api is not None and settings.webhook_address:
             from pyistiod.webhook import admission_webhook
 

@@ -13,6 +13,7 @@ from google.rpc import status_pb2
 from xds_client import ADS, FRONTEND, Running, node, open_stream, start
 
 from pyistiod.cli import EXAMPLE_MESH
+from pyistiod.debug_views import config_dump
 from pyistiod.local_mesh import http_get
 from pyistiod.monitoring import Monitoring, View, on_loop
 from translators.sources.files import load_dir
@@ -38,7 +39,11 @@ async def test_syncz_shows_what_each_proxy_was_sent_acked_and_nacked(running: Ru
     base = f"http://127.0.0.1:{monitoring.port}"
     try:
         assert (await get_json(f"{base}/debug/syncz"))[0] == 503  # not serving yet
-        views["/debug/syncz"] = on_loop(asyncio.get_running_loop(), running.server.sync_status)
+        loop = asyncio.get_running_loop()
+        views["/debug/syncz"] = on_loop(loop, lambda _: running.server.sync_status())
+        views["/debug/config_dump"] = on_loop(
+            loop, lambda q: config_dump(running.cache, q.get("proxyID", ""))
+        )
         async with running.channel() as ch:
             s = open_stream(ch, ADS)
             await s.send(discovery_pb2.DiscoveryRequest(node=node(), type_url=types.CLUSTER))
@@ -59,6 +64,7 @@ async def test_syncz_shows_what_each_proxy_was_sent_acked_and_nacked(running: Ru
             )
             await s.expect_no_response()
             status, body = await get_json(f"{base}/debug/syncz")
+            dump_status, dump = await get_json(f"{base}/debug/config_dump?proxyID={FRONTEND}")
             await s.close()
         assert status == 200 and isinstance(body, list)
         (proxy,) = body
@@ -69,6 +75,13 @@ async def test_syncz_shows_what_each_proxy_was_sent_acked_and_nacked(running: Ru
         assert listeners["synced"] is False
         assert listeners["nack"]["message"] == "bad listener"
         assert listeners["nack"]["version"] == lds.version_info
+        assert dump_status == 200 and isinstance(dump, dict)
+        cds_dump = dump["configs"]["cds"]
+        assert cds_dump["version"] == cds.version_info
+        names = {c["name"] for c in cds_dump["resources"]}
+        assert "outbound|9080||backend.default.svc.cluster.local" in names
+        assert all(c["@type"] == types.CLUSTER for c in cds_dump["resources"])
+        assert (await get_json(f"{base}/debug/config_dump?proxyID=nobody"))[0] == 404
         status, version = await get_json(f"{base}/version")
         assert status == 200 and isinstance(version, dict) and version["version"]
     finally:

@@ -133,6 +133,7 @@ class Loader:
         self.domain_suffix = domain_suffix
         self._in_force: Objects = NOTHING
         self._model: MeshModel | None = None
+        self._refusals: tuple[Refusal, ...] = ()
 
     def read(self) -> LoadResult:
         """Read every source now and settle against what is in force; nothing is remembered."""
@@ -143,11 +144,18 @@ class Loader:
         """``result`` is now served: its objects are what the next read starts from."""
         self._in_force = result.in_force
         self._model = result.model
+        if not result.endpoints_only:  # an EndpointSlice edit settles nothing else
+            self._refusals = result.refusals
 
     @property
     def in_force(self) -> Objects:
         """The objects in force after the last committed read."""
         return self._in_force
+
+    @property
+    def refusals(self) -> tuple[Refusal, ...]:
+        """What the last committed read refused (and what stands in for each)."""
+        return self._refusals
 
     @property
     def model(self) -> MeshModel | None:
