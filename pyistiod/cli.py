@@ -1,4 +1,4 @@
-"""The ``pyistiod`` command: serve, validate, analyze, bootstrap, demo."""
+"""The ``pyistiod`` command: serve, validate, analyze, bootstrap, proxy-status, demo."""
 
 from __future__ import annotations
 
@@ -291,6 +291,18 @@ def _ca_problem(ca_dir: Path) -> str | None:
     return None
 
 
+def _proxy_status(a: argparse.Namespace) -> int:
+    from pyistiod.proxy_status import fetch, table
+
+    try:
+        proxies = fetch(a.monitoring_address)
+    except OSError as err:
+        print(f"pyistiod: {err}", file=sys.stderr)
+        return 1
+    print(table(proxies))
+    return 0
+
+
 def _demo(a: argparse.Namespace) -> int:
     from pyistiod.demo import run_demo
 
@@ -323,6 +335,11 @@ def parser() -> argparse.ArgumentParser:
     _bootstrap_args(
         sub.add_parser("bootstrap", help="print an Envoy bootstrap that connects to pyistiod")
     )
+    ps = sub.add_parser(
+        "proxy-status", help="every connected proxy and whether it is in sync (istioctl's view)"
+    )
+    ps.add_argument("--monitoring-address", default="127.0.0.1:15014", type=address)
+    ps.set_defaults(func=_proxy_status)
     d = sub.add_parser("demo", help="run pyistiod with real Envoy sidecars on an example mesh")
     d.add_argument("--duration", type=float, default=0, help="stop after N seconds (0: Ctrl-C)")
     d.add_argument("--workdir", default=".demo")

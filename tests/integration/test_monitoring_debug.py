@@ -16,6 +16,7 @@ from pyistiod.cli import EXAMPLE_MESH
 from pyistiod.debug_views import config_dump
 from pyistiod.local_mesh import http_get
 from pyistiod.monitoring import Monitoring, View, on_loop
+from pyistiod.proxy_status import fetch, table
 from translators.sources.files import load_dir
 from xds_server import types
 
@@ -65,6 +66,7 @@ async def test_syncz_shows_what_each_proxy_was_sent_acked_and_nacked(running: Ru
             await s.expect_no_response()
             status, body = await get_json(f"{base}/debug/syncz")
             dump_status, dump = await get_json(f"{base}/debug/config_dump?proxyID={FRONTEND}")
+            shown = table(await asyncio.to_thread(fetch, f"127.0.0.1:{monitoring.port}"))
             await s.close()
         assert status == 200 and isinstance(body, list)
         (proxy,) = body
@@ -82,6 +84,19 @@ async def test_syncz_shows_what_each_proxy_was_sent_acked_and_nacked(running: Ru
         assert "outbound|9080||backend.default.svc.cluster.local" in names
         assert all(c["@type"] == types.CLUSTER for c in cds_dump["resources"])
         assert (await get_json(f"{base}/debug/config_dump?proxyID=nobody"))[0] == 404
+        header, row = shown.splitlines()
+        assert header.split() == ["NAME", "CDS", "LDS", "EDS", "RDS", "SDS"]
+        assert row.split() == [
+            FRONTEND,
+            "SYNCED",
+            "NACKED",
+            "NOT",
+            "SENT",
+            "NOT",
+            "SENT",
+            "NOT",
+            "SENT",
+        ]
         status, version = await get_json(f"{base}/version")
         assert status == 200 and isinstance(version, dict) and version["version"]
     finally:

@@ -287,3 +287,10 @@ def test_analyze_a_missing_directory_or_a_bad_level_is_one_line(
     assert len(capsys.readouterr().err.splitlines()) == 1
     assert run(["analyze", "--failure-threshold", "loud", str(tmp_path)]) == 2
     assert "invalid level option 'loud'" in capsys.readouterr().err
+
+
+def test_proxy_status_without_pyistiod_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    port = free_port()
+    assert run(["proxy-status", "--monitoring-address", f"127.0.0.1:{port}"]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("pyistiod: cannot reach pyistiod's monitoring port at http://127.0.0.1:")
