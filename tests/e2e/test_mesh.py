@@ -19,6 +19,7 @@ from loopback_mesh import Mesh
 
 from pyistiod.echo_app import frame, read_frame, websocket_accept
 from pyistiod.local_mesh import Pod, get_ok, http_get, wait_for
+from pyistiod.proxy_status import fetch, state, table
 
 pytestmark = pytest.mark.e2e
 
@@ -115,6 +116,23 @@ def test_a_websocket_upgrades_through_both_sidecars(mesh: Mesh) -> None:
         for text in ("hello through two sidecars", "x" * 300):
             conn.sendall(frame(text, mask=True))
             assert read_frame(stream) == text
+
+
+def test_proxy_status_shows_every_real_envoy_in_sync(mesh: Mesh) -> None:
+    """Real Envoys ACK what they apply: proxy-status reads SYNCED for each type it was sent."""
+
+    def in_sync() -> list[dict[str, object]] | None:
+        proxies = fetch(f"127.0.0.1:{mesh.ports.monitoring}")
+        rows = {str(p["proxy"]): p for p in proxies}
+        wanted = [f"sidecar~{pod.ip}~{name}.default~default.svc.cluster.local"
+                  for name, pod in mesh.pods.items()]  # fmt: skip
+        if not all(w in rows for w in wanted):
+            return None
+        states = [state(rows[w]["types"].get(t)) for w in wanted for t in ("cds", "lds", "eds")]
+        return proxies if all(s == "SYNCED" for s in states) else None
+
+    proxies = wait_for(in_sync, timeout=10)
+    assert "SYNCED" in table(proxies)
 
 
 def test_unknown_host_gets_404_from_the_sidecar(mesh: Mesh) -> None:
