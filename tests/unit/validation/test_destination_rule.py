@@ -11,32 +11,14 @@ rule found there.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 import pytest
 import yaml
+from verdicts import Accept, Refuse, check, document
 
-from translators.mesh.documents.kinds import ParseResult, parse_object
+from translators.mesh.documents.kinds import ParseResult
 from translators.mesh.documents.networking.destination_rules import DestinationRuleObject
 from translators.mesh.model.policies import ClientTls, ClientTlsMode
 from translators.mesh.model.traffic import ConnectionPool
-
-
-@dataclass(frozen=True)
-class Accept:
-    """Istio accepts the rule; pyistiod too, with a warning holding ``warning`` if set."""
-
-    warning: str = ""
-
-
-@dataclass(frozen=True)
-class Refuse:
-    """Istio refuses the rule; pyistiod names ``field`` with a reason holding ``reason``."""
-
-    field: str
-    reason: str
-
 
 TP = "spec.trafficPolicy"
 TLS = f"{TP}.tls"
@@ -258,30 +240,17 @@ SPECS = {name: spec for name, spec, _ in CASES}
 
 
 def parse(spec: str) -> ParseResult:
-    """``spec`` (YAML) as a whole DestinationRule document, through ``parse_object``."""
-    fields: dict[str, Any] = {"host": "reviews", **(yaml.safe_load(spec) or {})}
-    doc = {
-        "apiVersion": "networking.istio.io/v1",
-        "kind": "DestinationRule",
-        "metadata": {"name": "r", "namespace": "default"},
-        "spec": fields,
-    }
-    return parse_object(doc, path="dr.yaml", document=0)
+    """``spec`` (YAML) as a whole DestinationRule document."""
+    return document(
+        "networking.istio.io/v1",
+        "DestinationRule",
+        {"host": "reviews", **(yaml.safe_load(spec) or {})},
+    )
 
 
 @pytest.mark.parametrize(("spec", "verdict"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_destination_rule_verdict(spec: str, verdict: Accept | Refuse) -> None:
-    result = parse(spec)
-    if isinstance(verdict, Refuse):
-        reasons = {e.field: e.reason for e in result.errors}
-        assert result.obj is None
-        assert verdict.field in reasons, reasons
-        assert verdict.reason in reasons[verdict.field], reasons[verdict.field]
-        return
-    assert result.errors == ()
-    assert isinstance(result.obj, DestinationRuleObject)
-    if verdict.warning:
-        assert any(verdict.warning in w for w in result.warnings), result.warnings
+    check(parse(spec), verdict, DestinationRuleObject, quiet=False)
 
 
 def test_accepted_settings_reach_the_model() -> None:

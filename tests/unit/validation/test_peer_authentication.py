@@ -10,30 +10,13 @@ Istio).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 import yaml
+from verdicts import Accept, Refuse, check, document
 
-from translators.mesh.documents.kinds import ParseResult, parse_object
+from translators.mesh.documents.kinds import ParseResult
 from translators.mesh.documents.security.peer_authentication import PeerAuthenticationObject
 from translators.mesh.model.policies import MtlsMode
-
-
-@dataclass(frozen=True)
-class Accept:
-    """Istio accepts the policy; pyistiod too, with a warning holding ``warning`` if set."""
-
-    warning: str = ""
-
-
-@dataclass(frozen=True)
-class Refuse:
-    """Istio refuses the policy; pyistiod names ``field`` with a reason holding ``reason``."""
-
-    field: str
-    reason: str
-
 
 SELECTOR = "selector: {matchLabels: {app: reviews}}"
 
@@ -93,31 +76,13 @@ CASES = [
 
 
 def parse(spec: str) -> ParseResult:
-    """``spec`` (YAML) as a whole PeerAuthentication document, through ``parse_object``."""
-    doc = {
-        "apiVersion": "security.istio.io/v1",
-        "kind": "PeerAuthentication",
-        "metadata": {"name": "p", "namespace": "default"},
-        "spec": yaml.safe_load(spec),
-    }
-    return parse_object(doc, path="pa.yaml", document=0)
+    """``spec`` (YAML) as a whole PeerAuthentication document."""
+    return document("security.istio.io/v1", "PeerAuthentication", yaml.safe_load(spec))
 
 
 @pytest.mark.parametrize(("spec", "verdict"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_peer_authentication_verdict(spec: str, verdict: Accept | Refuse) -> None:
-    result = parse(spec)
-    if isinstance(verdict, Refuse):
-        reasons = {e.field: e.reason for e in result.errors}
-        assert result.obj is None
-        assert verdict.field in reasons, reasons
-        assert verdict.reason in reasons[verdict.field], reasons[verdict.field]
-        return
-    assert result.errors == ()
-    assert isinstance(result.obj, PeerAuthenticationObject)
-    if verdict.warning:
-        assert any(verdict.warning in w for w in result.warnings), result.warnings
-    else:
-        assert result.warnings == ()
+    check(parse(spec), verdict, PeerAuthenticationObject, quiet=True)
 
 
 def test_port_level_modes_reach_the_model() -> None:

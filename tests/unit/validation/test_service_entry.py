@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 import pytest
 import yaml
+from verdicts import check, document, verdict
 
-from translators.mesh.documents.kinds import ParseResult, parse_object
+from translators.mesh.documents.kinds import ParseResult
 from translators.mesh.documents.networking.service_entries import (
     ServiceEntryObject,
     WorkloadEntryObject,
@@ -274,40 +275,28 @@ WORKLOAD_ENTRY = [
 ]
 
 
-def _document(kind: str, spec: str) -> object:
-    return {
-        "apiVersion": "networking.istio.io/v1",
-        "kind": kind,
-        "metadata": {"name": "probe", "namespace": "default"},
-        "spec": yaml.safe_load(spec),
-    }
-
-
 def _parse(kind: str, spec: str) -> ParseResult:
-    return parse_object(_document(kind, spec), path="probe.yaml", document=0)
-
-
-def _check(result: ParseResult, case: Case) -> None:
-    if case.refused:
-        errors = {e.field: e.reason for e in result.errors}
-        assert result.obj is None and case.refused in errors, errors
-        assert case.reason in errors[case.refused]
-        return
-    assert result.errors == (), result.errors
-    if case.reason:
-        assert any(case.reason in w for w in result.warnings), result.warnings
-    else:
-        assert result.warnings == ()
+    return document("networking.istio.io/v1", kind, yaml.safe_load(spec), name="probe")
 
 
 @pytest.mark.parametrize("case", SERVICE_ENTRY, ids=lambda c: c.name)
 def test_service_entry(case: Case) -> None:
-    _check(_parse("ServiceEntry", case.spec), case)
+    check(
+        _parse("ServiceEntry", case.spec),
+        verdict(case.refused, case.reason),
+        ServiceEntryObject,
+        quiet=True,
+    )
 
 
 @pytest.mark.parametrize("case", WORKLOAD_ENTRY, ids=lambda c: c.name)
 def test_workload_entry(case: Case) -> None:
-    _check(_parse("WorkloadEntry", case.spec), case)
+    check(
+        _parse("WorkloadEntry", case.spec),
+        verdict(case.refused, case.reason),
+        WorkloadEntryObject,
+        quiet=True,
+    )
 
 
 def test_duplicate_hosts_are_kept_once() -> None:

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 import pytest
 import yaml
+from verdicts import check, document, verdict
 
-from translators.mesh.documents.kinds import ParseResult, parse_object
+from translators.mesh.documents.kinds import ParseResult
 from translators.mesh.documents.networking.sidecars import SidecarObject
 from translators.mesh.model.services import Protocol
 from translators.mesh.model.sidecars import (
@@ -259,28 +260,12 @@ SIDECAR = [
 
 
 def _parse(spec: str) -> ParseResult:
-    document = {
-        "apiVersion": "networking.istio.io/v1",
-        "kind": "Sidecar",
-        "metadata": {"name": "probe", "namespace": "default"},
-        "spec": yaml.safe_load(spec),
-    }
-    return parse_object(document, path="probe.yaml", document=0)
+    return document("networking.istio.io/v1", "Sidecar", yaml.safe_load(spec), name="probe")
 
 
 @pytest.mark.parametrize("case", SIDECAR, ids=lambda c: c.name)
 def test_sidecar(case: Case) -> None:
-    result = _parse(case.spec)
-    if case.refused:
-        errors = {e.field: e.reason for e in result.errors}
-        assert result.obj is None and case.refused in errors, errors
-        assert case.reason in errors[case.refused]
-        return
-    assert result.errors == (), result.errors
-    if case.reason:
-        assert any(case.reason in w for w in result.warnings), result.warnings
-    else:
-        assert result.warnings == ()
+    check(_parse(case.spec), verdict(case.refused, case.reason), SidecarObject, quiet=True)
 
 
 def test_outbound_traffic_policy_reaches_the_model() -> None:
