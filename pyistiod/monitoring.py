@@ -2,7 +2,9 @@
 
 Paths:
 
-- ``/metrics`` (also ``/stats/prometheus``): Prometheus text, istiod's metric names;
+- ``/metrics`` (also ``/stats/prometheus``): Prometheus text with istiod's metric names,
+  counters as istiod exposes them (``pilot_xds_pushes``, not ``pilot_xds_pushes_total``,
+  which Istio's dashboards do not query; ``istiod_text``);
 - ``/ready``: 200 once the control plane serves (sources synced, xDS listening),
   503 while it stops, the probe a Deployment's ``readinessProbe`` asks;
 - ``/version``: pyistiod's version, as JSON;
@@ -33,6 +35,7 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import prometheus_client
 from prometheus_client.exposition import ThreadingWSGIServer
+from prometheus_client.registry import CollectorRegistry
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -67,9 +70,48 @@ def on_loop(loop: asyncio.AbstractEventLoop, view: View, timeout: float = 5.0) -
     return lambda query: asyncio.run_coroutine_threadsafe(call(query), loop).result(timeout)
 
 
+def istiod_text(registry: CollectorRegistry = prometheus_client.REGISTRY) -> bytes:
+    """The registry in Prometheus text format, counters named as istiod names them.
+
+    prometheus_client writes a counter ``c`` as ``c_total`` (and a ``c_created``
+    sample); istiod exposes ``c`` itself, which the text format allows, and
+    Istio's dashboards query that name.
+    """
+    lines: list[str] = []
+    for metric in registry.collect():
+        if metric.type != "counter":
+            lines.append(prometheus_client.generate_latest(_Single(metric)).decode())
+            continue
+        lines.append(f"# HELP {metric.name} {_escape_help(metric.documentation)}\n")
+        lines.append(f"# TYPE {metric.name} counter\n")
+        for sample in (s for s in metric.samples if s.name.endswith("_total")):
+            pairs = sorted(sample.labels.items())
+            labels = ",".join(f'{k}="{_escape_value(v)}"' for k, v in pairs)
+            name = f"{metric.name}{{{labels}}}" if labels else metric.name
+            lines.append(f"{name} {float(sample.value)!r}\n")
+    return "".join(lines).encode()
+
+
+class _Single:
+    """One collected metric, as a collector ``generate_latest`` can write."""
+
+    def __init__(self, metric: Any) -> None:
+        self.metric = metric
+
+    def collect(self) -> Iterable[Any]:
+        return [self.metric]
+
+
+def _escape_help(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def _escape_value(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
 def monitoring_app(ready: Callable[[], bool], views: Mapping[str, View] | None = None) -> WSGIApp:
     """The WSGI application of the monitoring port; ``views`` may be filled in later."""
-    metrics = prometheus_client.make_wsgi_app()
     views = {} if views is None else views
 
     def json_reply(start_response: Callable[..., Any], status: str, body: object) -> list[bytes]:
@@ -92,8 +134,8 @@ def monitoring_app(ready: Callable[[], bool], views: Mapping[str, View] | None =
                 return json_reply(start_response, "404 Not Found", {"error": "no such proxy"})
             return json_reply(start_response, "200 OK", body)
         if path in ("/metrics", "/stats/prometheus"):
-            result: Iterable[bytes] = metrics(environ, start_response)
-            return result
+            start_response("200 OK", [("Content-Type", prometheus_client.CONTENT_TYPE_LATEST)])
+            return [istiod_text()]
         if path == "/ready":
             ok = ready()
             status = "200 OK" if ok else "503 Service Unavailable"

@@ -420,7 +420,8 @@ def test_metrics_carry_istiods_names(mesh: Mesh) -> None:
             samples[name] = float(value)
     assert samples["pilot_xds"] == 3  # frontend-0, backend-0, backend-1
     assert samples["pilot_proxy_convergence_time_count"] > 0
-    assert samples['pilot_total_xds_rejects_total{type="lds"}'] >= 1
-    assert samples['pilot_xds_pushes_total{type="eds"}'] > 0
+    assert samples['pilot_total_xds_rejects{type="lds"}'] >= 1
+    assert samples['pilot_xds_pushes{type="eds"}'] > 0
+    assert "# TYPE pilot_xds_pushes counter" in body and "pilot_xds_pushes_total" not in body
     assert samples["pilot_services"] == 3
     assert samples["pilot_debounce_time_count"] > 0

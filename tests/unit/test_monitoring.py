@@ -6,7 +6,7 @@ import threading
 
 from pyistiod.local_mesh import http_get
 from pyistiod.monitoring import Monitoring
-from xds_server import metrics  # noqa: F401 - registers pilot_xds, as serve's imports do
+from xds_server import metrics  # registers pilot_xds, as serve's imports do
 
 
 def test_ready_follows_the_control_plane_and_metrics_carry_istiods_names() -> None:
@@ -23,3 +23,20 @@ def test_ready_follows_the_control_plane_and_metrics_carry_istiods_names() -> No
         assert http_get(f"{base}/debug/nothing")[0] == 404
     finally:
         monitoring.stop()
+
+
+def test_counters_are_named_as_istiod_names_them_and_the_text_parses() -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from pyistiod.monitoring import istiod_text
+
+    metrics.XDS_PUSHES.labels("cds").inc()
+    text = istiod_text().decode()
+    assert "# TYPE pilot_xds_pushes counter" in text
+    assert 'pilot_xds_pushes{type="cds"}' in text
+    names = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line[:1] != "#"}
+    assert not {n for n in names if n.endswith(("_total", "_created"))}, names
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert families["pilot_xds_pushes"].type == "counter"
+    assert families["pilot_xds"].type == "gauge"
+    assert families["pilot_xds_push_time"].type == "histogram"
