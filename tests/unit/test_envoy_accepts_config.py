@@ -13,6 +13,7 @@ Two bootstraps per proxy, both validated by ``envoy --mode validate``:
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,22 @@ def inline_listener(listener: Any, routes: dict[str, Any]) -> Any:
     return inlined
 
 
+def inlined_config(proxy: Proxy, resources: Mapping[str, Sequence[Any]]) -> dict[str, Any]:
+    """A static bootstrap for ``proxy`` holding ``resources`` inline (EDS clusters STATIC with
+    their assignments, RDS replaced by its route configuration, SDS secrets static), which
+    ``envoy --mode validate`` can check whole."""
+    assignments = {cla.cluster_name: cla for cla in resources[types.ENDPOINT]}
+    routes = {route.name: route for route in resources[types.ROUTE]}
+    config = base_bootstrap(proxy)
+    config["static_resources"]["clusters"] += [
+        as_dict(inline_cluster(c, assignments)) for c in resources[types.CLUSTER]
+    ]
+    config["static_resources"]["listeners"] = [
+        as_dict(inline_listener(v, routes)) for v in resources[types.LISTENER]
+    ]
+    return with_static_secrets(config)
+
+
 @pytest.mark.parametrize("proxy", PROXIES, ids=lambda p: p.pod_name)
 def test_envoy_accepts_config_as_served(proxy: Proxy, tmp_path: Path) -> None:
     resources = build_resources(sample_model(), proxy)
@@ -77,15 +94,6 @@ def test_envoy_accepts_config_as_served(proxy: Proxy, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("proxy", PROXIES, ids=lambda p: p.pod_name)
 def test_envoy_accepts_config_inlined(proxy: Proxy, tmp_path: Path) -> None:
-    resources = build_resources(sample_model(), proxy)
-    assignments = {cla.cluster_name: cla for cla in resources[types.ENDPOINT]}
-    routes = {route.name: route for route in resources[types.ROUTE]}
-    config = base_bootstrap(proxy)
-    config["static_resources"]["clusters"] += [
-        as_dict(inline_cluster(c, assignments)) for c in resources[types.CLUSTER]
-    ]
-    config["static_resources"]["listeners"] = [
-        as_dict(inline_listener(v, routes)) for v in resources[types.LISTENER]
-    ]
-    result = envoy_validate(with_static_secrets(config), tmp_path)
+    config = inlined_config(proxy, build_resources(sample_model(), proxy))
+    result = envoy_validate(config, tmp_path)
     assert result.returncode == 0, result.stderr + result.stdout

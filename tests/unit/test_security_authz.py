@@ -12,10 +12,10 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
 from envoy.extensions.filters.network.rbac.v3 import rbac_pb2 as network_rbac_pb2
-from envoy_validate import envoy_validate, with_static_secrets
+from envoy_validate import envoy_validate
 from google.protobuf import json_format
 from sample_mesh import BACKEND_PROXY, meshed_model, sidecar
-from test_envoy_accepts_config import as_dict, base_bootstrap, inline_cluster, inline_listener
+from test_envoy_accepts_config import inlined_config
 
 from translators.envoy.listeners.sidecar import build_inbound_listeners
 from translators.envoy.resources import build_resources
@@ -30,7 +30,6 @@ from translators.mesh.model.policies import (
 )
 from translators.mesh.model.proxy import Proxy
 from translators.mesh.model.services import labels_of
-from xds_server import types
 
 ALLOW, DENY, AUDIT = AuthzAction.ALLOW, AuthzAction.DENY, AuthzAction.AUDIT
 DB_PROXY = sidecar("db-1", "127.0.2.1", namespace="data", app="db")
@@ -319,14 +318,5 @@ EVERYTHING = [
 def test_envoy_validates_rbac(proxy: Proxy, tmp_path: Path) -> None:
     model = meshed_model(Policies.build(authorization_policies=tuple(EVERYTHING)))
     resources = build_resources(model, proxy)
-    assignments = {cla.cluster_name: cla for cla in resources[types.ENDPOINT]}
-    routes = {route.name: route for route in resources[types.ROUTE]}
-    config = base_bootstrap(proxy)
-    config["static_resources"]["clusters"] += [
-        as_dict(inline_cluster(c, assignments)) for c in resources[types.CLUSTER]
-    ]
-    config["static_resources"]["listeners"] = [
-        as_dict(inline_listener(v, routes)) for v in resources[types.LISTENER]
-    ]
-    result = envoy_validate(with_static_secrets(config), tmp_path)
+    result = envoy_validate(inlined_config(proxy, resources), tmp_path)
     assert result.returncode == 0, result.stderr + result.stdout

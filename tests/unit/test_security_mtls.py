@@ -12,7 +12,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
 from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
-from envoy_validate import envoy_validate, with_static_secrets
+from envoy_validate import envoy_validate
 from sample_mesh import (
     API,
     BACKEND,
@@ -24,7 +24,7 @@ from sample_mesh import (
     ROUTER,
     meshed_model,
 )
-from test_envoy_accepts_config import as_dict, base_bootstrap, inline_cluster, inline_listener
+from test_envoy_accepts_config import inlined_config
 
 from translators.envoy.clusters import build_clusters
 from translators.envoy.endpoints import build_endpoints
@@ -42,7 +42,6 @@ from translators.mesh.model.policies import (
 )
 from translators.mesh.model.proxy import Proxy
 from translators.mesh.model.services import labels_of
-from xds_server import types
 
 
 def cluster(policies: Policies, name: str) -> cluster_pb2.Cluster:
@@ -272,14 +271,5 @@ def test_http_inbound_forwards_client_identity() -> None:
 )
 def test_envoy_validates_mtls_config(mode: MtlsMode, proxy: Proxy, tmp_path: Path) -> None:
     resources = build_resources(meshed_model(mesh_mode(mode)), proxy)
-    assignments = {cla.cluster_name: cla for cla in resources[types.ENDPOINT]}
-    routes = {route.name: route for route in resources[types.ROUTE]}
-    config = base_bootstrap(proxy)
-    config["static_resources"]["clusters"] += [
-        as_dict(inline_cluster(c, assignments)) for c in resources[types.CLUSTER]
-    ]
-    config["static_resources"]["listeners"] = [
-        as_dict(inline_listener(v, routes)) for v in resources[types.LISTENER]
-    ]
-    result = envoy_validate(with_static_secrets(config), tmp_path)
+    result = envoy_validate(inlined_config(proxy, resources), tmp_path)
     assert result.returncode == 0, result.stderr + result.stdout

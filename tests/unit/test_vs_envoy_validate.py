@@ -13,8 +13,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from envoy_validate import _self_signed, envoy_validate, with_static_secrets
-from test_envoy_accepts_config import as_dict, base_bootstrap, inline_cluster, inline_listener
+from envoy_validate import _self_signed, envoy_validate
+from test_envoy_accepts_config import inlined_config
 from test_vs_routes import PRODUCTPAGE, tcp_mesh, with_vs
 
 from translators.envoy.resources import build_resources
@@ -24,7 +24,6 @@ from translators.mesh.documents.networking.destination_rules import parse_destin
 from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.policies import Policies
 from translators.mesh.model.services import ObjectKey
-from xds_server import types
 
 EVERYTHING = {
     "hosts": ["reviews"],
@@ -193,21 +192,11 @@ def full_model(tmp_path: Path) -> MeshModel:
     return replace(model, policies=rules(tmp_path))
 
 
-def inlined_config(model: MeshModel) -> dict[str, Any]:
-    resources = build_resources(model, PRODUCTPAGE)
-    assignments = {c.cluster_name: c for c in resources[types.ENDPOINT]}
-    routes = {r.name: r for r in resources[types.ROUTE]}
-    config = base_bootstrap(PRODUCTPAGE)
-    config["static_resources"]["clusters"] += [
-        as_dict(inline_cluster(c, assignments)) for c in resources[types.CLUSTER]
-    ]
-    config["static_resources"]["listeners"] = [
-        as_dict(inline_listener(x, routes)) for x in resources[types.LISTENER]
-    ]
-    return with_static_secrets(config)
+def productpage_config(model: MeshModel) -> dict[str, Any]:
+    return inlined_config(PRODUCTPAGE, build_resources(model, PRODUCTPAGE))
 
 
 def test_envoy_accepts_virtual_service_and_destination_rule_output(tmp_path: Path) -> None:
     model = full_model(tmp_path)
-    result = envoy_validate(inlined_config(model), tmp_path)
+    result = envoy_validate(productpage_config(model), tmp_path)
     assert result.returncode == 0, result.stderr + result.stdout

@@ -18,10 +18,10 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
 from envoy.extensions.filters.network.rbac.v3 import rbac_pb2 as network_rbac_pb2
-from envoy_validate import envoy_validate, with_static_secrets
+from envoy_validate import envoy_validate
 from google.protobuf import json_format
 from sample_mesh import BACKEND_PROXY, meshed_model, sidecar
-from test_envoy_accepts_config import as_dict, base_bootstrap, inline_cluster, inline_listener
+from test_envoy_accepts_config import inlined_config
 
 from translators.envoy.listeners.sidecar import build_inbound_listeners
 from translators.envoy.resources import build_resources
@@ -29,7 +29,6 @@ from translators.mesh.documents.kinds import parse_object
 from translators.mesh.documents.security.authorization import AuthorizationPolicyObject
 from translators.mesh.model.policies import AuthorizationPolicy, Policies
 from translators.mesh.model.proxy import Proxy
-from xds_server import types
 
 DRY_RUN = "metadata.annotations.istio.io/dry-run"
 SOURCE = "spec.rules[0].from[0].source"
@@ -372,14 +371,5 @@ def test_envoy_accepts_dry_run_and_service_account_rules(proxy: Proxy, tmp_path:
     ]
     model = meshed_model(policies(*docs, namespace=proxy.namespace))
     resources = build_resources(model, proxy)
-    assignments = {cla.cluster_name: cla for cla in resources[types.ENDPOINT]}
-    routes = {route.name: route for route in resources[types.ROUTE]}
-    config = base_bootstrap(proxy)
-    config["static_resources"]["clusters"] += [
-        as_dict(inline_cluster(c, assignments)) for c in resources[types.CLUSTER]
-    ]
-    config["static_resources"]["listeners"] = [
-        as_dict(inline_listener(v, routes)) for v in resources[types.LISTENER]
-    ]
-    result = envoy_validate(with_static_secrets(config), tmp_path)
+    result = envoy_validate(inlined_config(proxy, resources), tmp_path)
     assert result.returncode == 0, result.stderr + result.stdout
