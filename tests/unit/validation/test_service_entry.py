@@ -12,11 +12,9 @@ here each object is read alone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 import yaml
-from verdicts import check, document, verdict
+from verdicts import Case, check, document
 
 from translators.mesh.documents.kinds import ParseResult
 from translators.mesh.documents.networking.service_entries import (
@@ -24,20 +22,6 @@ from translators.mesh.documents.networking.service_entries import (
     WorkloadEntryObject,
 )
 from translators.mesh.model.services import Resolution
-
-
-@dataclass(frozen=True)
-class Case:
-    """One rule: a spec, and pyistiod's verdict next to Istio's."""
-
-    name: str
-    spec: str
-    refused: str = ""
-    """The field refused; empty when the object is accepted."""
-    reason: str = ""
-    """A fragment of the refusal reason, or (accepted) of a warning; empty: no warning."""
-    istio: str = ""
-
 
 HTTP = "ports: [{number: 80, name: http, protocol: HTTP}]"
 TCP = "ports: [{number: 5432, name: tcp, protocol: TCP}]"
@@ -283,7 +267,7 @@ def _parse(kind: str, spec: str) -> ParseResult:
 def test_service_entry(case: Case) -> None:
     check(
         _parse("ServiceEntry", case.spec),
-        verdict(case.refused, case.reason),
+        case.verdict,
         ServiceEntryObject,
         quiet=True,
     )
@@ -293,7 +277,7 @@ def test_service_entry(case: Case) -> None:
 def test_workload_entry(case: Case) -> None:
     check(
         _parse("WorkloadEntry", case.spec),
-        verdict(case.refused, case.reason),
+        case.verdict,
         WorkloadEntryObject,
         quiet=True,
     )

@@ -11,11 +11,9 @@ Whole documents go through ``parse_object``, so unknown-field checks apply too.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 import yaml
-from verdicts import check, document, verdict
+from verdicts import Case, check, document
 
 from translators.mesh.documents.kinds import ParseResult
 from translators.mesh.documents.networking.sidecars import SidecarObject
@@ -27,20 +25,6 @@ from translators.mesh.model.sidecars import (
     OutboundTrafficPolicy,
     SidecarPort,
 )
-
-
-@dataclass(frozen=True)
-class Case:
-    """One rule: a Sidecar's spec, and pyistiod's verdict next to Istio's."""
-
-    name: str
-    spec: str
-    refused: str = ""
-    """The field refused; empty when the object is accepted."""
-    reason: str = ""
-    """A fragment of the refusal reason, or (accepted) of a warning; empty: no warning."""
-    istio: str = ""
-
 
 ALL = "egress: [{hosts: ['./*']}]"
 NOT_APPLIED = "outboundTrafficPolicy is not applied yet"
@@ -265,7 +249,7 @@ def _parse(spec: str) -> ParseResult:
 
 @pytest.mark.parametrize("case", SIDECAR, ids=lambda c: c.name)
 def test_sidecar(case: Case) -> None:
-    check(_parse(case.spec), verdict(case.refused, case.reason), SidecarObject, quiet=True)
+    check(_parse(case.spec), case.verdict, SidecarObject, quiet=True)
 
 
 def test_outbound_traffic_policy_reaches_the_model() -> None:

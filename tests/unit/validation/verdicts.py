@@ -58,3 +58,21 @@ def check(result: ParseResult, verdict: Accept | Refuse, kind: type, *, quiet: b
 def verdict(refused: str, reason: str) -> Accept | Refuse:
     """A row's verdict from its refused field (empty: accepted) and its reason or warning."""
     return Refuse(refused, reason) if refused else Accept(reason)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One row: a ``spec`` (YAML), and pyistiod's verdict next to Istio's."""
+
+    name: str
+    spec: str
+    refused: str = ""
+    """The field refused; empty when the object is accepted."""
+    reason: str = ""
+    """A fragment of the refusal reason, or (accepted) of a warning; empty: no warning."""
+    istio: str = ""
+
+    @property
+    def verdict(self) -> Accept | Refuse:
+        """The row's verdict."""
+        return verdict(self.refused, self.reason)
