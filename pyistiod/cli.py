@@ -24,7 +24,7 @@ from translators.mesh.analysis import Level
 from translators.mesh.documents.fields import is_label_key
 from translators.mesh.model.proxy import parse_node_id
 from translators.mesh.model.services import Workload
-from translators.sources.files import load_dir, read_dir
+from translators.sources.files import read_dir
 from translators.sources.loader import LoadResult, load
 from xds_server.errors import ConfigInvalid, SourceUnavailable
 
@@ -256,11 +256,10 @@ def _bootstrap(a: argparse.Namespace) -> int:
 def _workload(config_dir: Path, namespace: str, pod: str) -> Workload | int | None:
     """The Pod (or WorkloadEntry) ``namespace/pod`` of ``config_dir``; None, with a warning,
     if it holds none; 1 (said in one line) if the directory does not exist."""
-    try:
-        result = load_dir(config_dir)
-    except ConfigInvalid as invalid:
-        print(f"pyistiod: {invalid.errors[0]}", file=sys.stderr)
+    read = _read(str(config_dir))
+    if read is None:
         return 1
+    result = read[0]
     if result.refusals:
         print(
             f"pyistiod: warning: {len(result.refusals)} object(s) of {config_dir} refused "

@@ -22,10 +22,11 @@ Pure: reads the model, returns messages.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from translators.mesh.analysis import messages as msg
 from translators.mesh.analysis.hosts import ALL, HostIndex
+from translators.mesh.model.gateways import Gateway
 from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.routing import MESH_GATEWAY, Destination, VirtualService
 from translators.mesh.model.services import ObjectKey
@@ -42,15 +43,15 @@ def key_of(vs: VirtualService) -> ObjectKey:
 def analyze_virtual_services(model: MeshModel, index: HostIndex) -> Iterator[msg.Message]:
     """Every message of invariants 1-5 about the model's VirtualServices."""
     subsets = {(dr.host, s.name) for dr in model.policies.destination_rules for s in dr.subsets}
+    gateways = {f"{g.namespace}/{g.name}": g for g in model.gateways}
     for vs in model.virtual_services:
-        yield from _gateways(model, vs)
+        yield from _gateways(gateways, vs)
         for field, dest, mirror in _destinations(vs):
             yield from _destination(index, subsets, vs, field, dest, mirror)
     yield from _conflicts(model)
 
 
-def _gateways(model: MeshModel, vs: VirtualService) -> Iterator[msg.Message]:
-    by_name = {f"{g.namespace}/{g.name}": g for g in model.gateways}
+def _gateways(by_name: Mapping[str, Gateway], vs: VirtualService) -> Iterator[msg.Message]:
     for i, name in enumerate(vs.gateways):
         if name == MESH_GATEWAY:
             continue
