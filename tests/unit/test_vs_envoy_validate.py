@@ -175,6 +175,9 @@ def rules(tmp_path: Path) -> Policies:
             "subsets": [{"name": "v1", "labels": {"version": "v1"}}],
             "trafficPolicy": {"tls": {"mode": "SIMPLE"}},
         },
+        "productpage": {  # accepted as Istio accepts it; the Secret is not applied yet
+            "trafficPolicy": {"tls": {"mode": "MUTUAL", "credentialName": "productpage-client"}},
+        },
     }
     out = []
     for host, spec in specs.items():
