@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import yaml
 
@@ -29,6 +30,8 @@ from translators.sources.loader import LoadResult
 
 Lines = Mapping[tuple[str, int], int]
 """The line each document starts on, by (file, document index)."""
+
+NO_LINES: Lines = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,13 +70,13 @@ class Finding:
         return dict(sorted(out.items()))
 
 
-def findings(result: LoadResult, lines: Lines = {}) -> list[Finding]:  # noqa: B006 (read only)
+def findings(result: LoadResult, lines: Lines = NO_LINES) -> list[Finding]:
     """Every refusal of ``result`` (IST0106) and every analysis message, in Istio's order."""
     found = [*schema_findings(result, lines), *analysis_findings(result, lines)]
     return sorted(found, key=lambda f: f.message.sort_key())
 
 
-def schema_findings(result: LoadResult, lines: Lines = {}) -> list[Finding]:  # noqa: B006
+def schema_findings(result: LoadResult, lines: Lines = NO_LINES) -> list[Finding]:
     """Each error of each object ``result`` refused, as an IST0106 schema error."""
     return [
         Finding(
@@ -89,7 +92,7 @@ def schema_findings(result: LoadResult, lines: Lines = {}) -> list[Finding]:  # 
     ]
 
 
-def analysis_findings(result: LoadResult, lines: Lines = {}) -> list[Finding]:  # noqa: B006
+def analysis_findings(result: LoadResult, lines: Lines = NO_LINES) -> list[Finding]:
     """Every analysis message about the objects in force, with where each object was read."""
     out = []
     for message in analyze(result.model):
