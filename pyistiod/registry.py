@@ -13,6 +13,9 @@ Invariants:
 4. A node's SDS secrets are added only for a stream authenticated as the
    very identity (namespace and service account) the node claims; a claim
    for another identity is refused before anything is published.
+5. A node whose stream is not authenticated (plain text) is served its
+   snapshot without references to secrets (``secretless_view``): it never
+   waits for a certificate it cannot get. Said once per node, when it connects.
 """
 
 from __future__ import annotations
@@ -21,8 +24,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
+
 from ca.spiffe import SpiffeId
 from pyistiod.secret_store import SecretStore
+from pyistiod.secretless_view import SecretlessView
 from pyistiod.snapshot_builder import SnapshotBuilder
 from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.proxy import Proxy, proxy_from_node
@@ -31,12 +37,15 @@ from xds_server.snapshot import ResourceSet, Snapshot
 from xds_server.transport.convert import NodeInfo
 from xds_server.types import SECRET
 
+log = structlog.get_logger("xds")
+
 
 @dataclass(slots=True)
 class _Connected:
     metadata: dict[str, Any]
     proxy: Proxy
     streams: int
+    authenticated: bool
 
 
 class ProxyRegistry:
@@ -58,6 +67,7 @@ class ProxyRegistry:
         self.builder_factory = builder_factory
         self.builder = builder_factory(model, None)
         self.nodes: dict[str, _Connected] = {}
+        self.secretless = SecretlessView()
 
     async def connect(self, node: NodeInfo, identity: SpiffeId | None = None) -> None:
         """A stream opened for ``node``: publish its snapshot.
@@ -73,10 +83,21 @@ class ProxyRegistry:
             if self.secrets is not None:
                 await self.secrets.ensure(node.id, identity)
         known = self.nodes.get(node.id)  # the await may have let another stream in
+        authenticated = identity is not None
         if known is not None:
             known.streams += 1
+            if authenticated and not known.authenticated:
+                known.authenticated = True  # certificates now reach it on this stream
         else:
-            self.nodes[node.id] = _Connected(node.metadata, proxy, 1)
+            self.nodes[node.id] = _Connected(node.metadata, proxy, 1, authenticated)
+            if not authenticated:
+                log.info(
+                    "xds.plaintext_proxy",
+                    node=node.id,
+                    why="its stream is not authenticated (plain-text xDS), so it gets no "
+                    "certificates: its mesh traffic is plain text and ports that require "
+                    "mTLS (STRICT) are not opened for it; bootstrap it for TLS xDS (15012)",
+                )
         self._republish(node.id)
 
     def disconnect(self, node_id: str) -> None:
@@ -107,7 +128,7 @@ class ProxyRegistry:
             proxy = (
                 known.proxy if same_workloads else proxy_from_node(node_id, known.metadata, model)
             )
-            built[node_id] = (proxy, self._with_secrets(node_id, builder.snapshot(proxy)))
+            built[node_id] = (proxy, self._served(node_id, builder.snapshot(proxy)))
         builder.seal()
         self.builder = builder
         for node_id, (proxy, snapshot) in built.items():
@@ -118,10 +139,14 @@ class ProxyRegistry:
     def _republish(self, node_id: str) -> None:
         known = self.nodes.get(node_id)
         if known is not None:
-            snapshot = self._with_secrets(node_id, self.builder.snapshot(known.proxy))
+            snapshot = self._served(node_id, self.builder.snapshot(known.proxy))
             self.cache.set_snapshot(node_id, snapshot)
 
-    def _with_secrets(self, node_id: str, snapshot: Snapshot) -> Snapshot:
+    def _served(self, node_id: str, snapshot: Snapshot) -> Snapshot:
+        """What ``node_id`` is sent of ``snapshot``: with its secrets (invariant 4), or
+        without secret references if it is not authenticated (invariant 5)."""
+        if not self.nodes[node_id].authenticated:
+            return self.secretless.snapshot(snapshot)
         found = self.secrets.secret_set(node_id) if self.secrets is not None else None
         if found is None:
             return snapshot

@@ -90,7 +90,7 @@ class Part:
     joined once, not once per proxy.
     """
 
-    __slots__ = ("_sotw", "resources")
+    __slots__ = ("__weakref__", "_sotw", "resources")
 
     def __init__(self, resources: Mapping[str, Resource]) -> None:
         self.resources = resources
