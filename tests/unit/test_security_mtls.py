@@ -154,6 +154,37 @@ def test_destination_rule_simple_and_mutual_originate_tls_from_files() -> None:
         "/cert.pem",
         "/key.pem",
     )
+
+
+def san_names(context: tls_pb2.UpstreamTlsContext) -> list[str]:
+    sans = context.common_tls_context.validation_context.match_typed_subject_alt_names
+    return [m.matcher.exact for m in sans]
+
+
+def test_origination_verifies_the_host_against_the_system_store_by_default() -> None:
+    """Istio's defaults since 1.20: the server is verified (VERIFY_CERTIFICATE_AT_CLIENT)
+    against the system store when no CA is given, and the SNI is the host, which the
+    certificate must then name."""
+    context = upstream(
+        cluster(dr(API, ClientTls(ClientTlsMode.SIMPLE)), f"outbound|443||{API}").transport_socket
+    )
+    assert context.sni == API
+    validation = context.common_tls_context.validation_context
+    assert validation.trusted_ca.filename == "/etc/ssl/certs/ca-certificates.crt"
+    assert san_names(context) == [API]
+    system = ClientTls(ClientTlsMode.SIMPLE, ca_certificates="system")
+    context = upstream(cluster(dr(API, system), f"outbound|443||{API}").transport_socket)
+    validation = context.common_tls_context.validation_context
+    assert validation.trusted_ca.filename == "/etc/ssl/certs/ca-certificates.crt"
+
+
+def test_an_explicit_sni_checks_no_name_and_insecure_skip_verify_checks_nothing() -> None:
+    named = ClientTls(ClientTlsMode.SIMPLE, sni="front.example.com", ca_certificates="/ca.pem")
+    context = upstream(cluster(dr(API, named), f"outbound|443||{API}").transport_socket)
+    assert (context.sni, san_names(context)) == ("front.example.com", [])
+    skip = ClientTls(ClientTlsMode.SIMPLE, insecure_skip_verify=True)
+    context = upstream(cluster(dr(API, skip), f"outbound|443||{API}").transport_socket)
+    assert context.sni == API
     assert not context.common_tls_context.HasField("validation_context")
 
 

@@ -135,7 +135,7 @@ def apply_upstream_tls(
     tls = client_tls_for(model.policies, service, port.port, subset)
     h2 = port.protocol in (Protocol.HTTP2, Protocol.GRPC)
     if how is UpstreamTls.ORIGINATE and tls is not None:
-        context = originating_tls_context(tls, h2)
+        context = originating_tls_context(tls, h2, service.hostname)
         cluster.transport_socket.CopyFrom(transport_socket(TLS_SOCKET, context))
         return
     sans = (tls.subject_alt_names if tls else ()) or _service_accounts(model, service)

@@ -1,16 +1,21 @@
 """DestinationRule TLS origination (``tls.mode`` SIMPLE and MUTUAL) as an Envoy upstream context.
 
-Invariants, as Istio's ``buildUpstreamTLSSettings`` for file-based settings:
+Invariants, as Istio's ``buildUpstreamTLSSettings`` with its defaults since 1.20
+(``VERIFY_CERTIFICATE_AT_CLIENT`` and ``ENABLE_AUTO_SNI`` on):
 
-1. SIMPLE: the server is verified against ``caCertificates`` (and
-   ``subjectAltNames``) when given, else not verified; MUTUAL also presents
-   ``clientCertificate`` with ``privateKey``. Files are read by Envoy, so a
-   path must exist where the proxy runs.
-2. ``sni`` is sent when set; HTTP/2 ports offer ALPN ``h2``.
-3. ``credentialName`` (a Secret instead of files) is not applied yet: such a
-   context presents no client certificate and verifies nothing, rather than
-   naming empty files, which Envoy would refuse (NACKing every cluster of
-   the proxy). The reader warns about it.
+1. The server is always verified unless ``insecureSkipVerify``: against
+   ``caCertificates``, else (or with ``caCertificates: system``) against the operating
+   system's trust store (``SYSTEM_CA_BUNDLE``, where Debian, Ubuntu and Alpine keep it).
+2. SNI is ``sni`` when set, else the service's host (a wildcard host sends none).
+3. The server's certificate must name ``subjectAltNames`` when given; else, when the SNI
+   was taken from the host, it must name that host (Istio's automatic SAN validation); an
+   explicit ``sni`` without ``subjectAltNames`` checks no name, as in Istio.
+4. MUTUAL also presents ``clientCertificate`` with ``privateKey``. Files are read by
+   Envoy, so a path must exist where the proxy runs. HTTP/2 ports offer ALPN ``h2``.
+5. ``credentialName`` (a Secret instead of files) is not applied yet: no client
+   certificate is presented and the server is verified against the system store, rather
+   than naming empty files, which Envoy would refuse (NACKing every cluster of the
+   proxy). The reader warns about it.
 """
 
 from __future__ import annotations
@@ -22,22 +27,30 @@ from envoy.type.matcher.v3 import string_pb2
 from translators.mesh.model.policies import ClientTls, ClientTlsMode
 
 
-def originating_tls_context(tls: ClientTls, h2: bool) -> tls_pb2.UpstreamTlsContext:
-    """The upstream TLS context of a SIMPLE or MUTUAL DestinationRule (see the invariants)."""
+SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+"""The operating system's trust store as one PEM file (Debian, Ubuntu, Alpine)."""
+
+
+def originating_tls_context(tls: ClientTls, h2: bool, host: str) -> tls_pb2.UpstreamTlsContext:
+    """The upstream TLS context of a SIMPLE or MUTUAL DestinationRule for the service ``host``
+    (see the invariants)."""
     common = tls_pb2.CommonTlsContext(alpn_protocols=["h2"] if h2 else [])
-    if tls.ca_certificates:
+    sni = tls.sni or ("" if host.startswith("*") else host)
+    if not tls.insecure_skip_verify:
         validation = common.validation_context
-        validation.trusted_ca.CopyFrom(base_pb2.DataSource(filename=tls.ca_certificates))
+        ca = tls.ca_certificates if tls.ca_certificates not in ("", "system") else SYSTEM_CA_BUNDLE
+        validation.trusted_ca.CopyFrom(base_pb2.DataSource(filename=ca))
+        names = tls.subject_alt_names or ((sni,) if sni and not tls.sni else ())
         validation.match_typed_subject_alt_names.extend(
             common_pb2.SubjectAltNameMatcher(
                 san_type=common_pb2.SubjectAltNameMatcher.DNS,
-                matcher=string_pb2.StringMatcher(exact=san),
+                matcher=string_pb2.StringMatcher(exact=name),
             )
-            for san in tls.subject_alt_names
+            for name in names
         )
     if tls.mode is ClientTlsMode.MUTUAL and tls.client_certificate and tls.private_key:
         common.tls_certificates.add(
             certificate_chain=base_pb2.DataSource(filename=tls.client_certificate),
             private_key=base_pb2.DataSource(filename=tls.private_key),
         )
-    return tls_pb2.UpstreamTlsContext(common_tls_context=common, sni=tls.sni)
+    return tls_pb2.UpstreamTlsContext(common_tls_context=common, sni=sni)
