@@ -1,5 +1,6 @@
-"""TLS origination to a server outside the mesh, with real Envoy: the sidecar sends SNI and
-verifies the server as Istio does (its CA, its name), and refuses a server it cannot trust.
+"""TLS to servers outside the mesh, with real Envoy: origination (the sidecar sends SNI and
+verifies the server as Istio does, its CA and its name, and refuses a server it cannot trust),
+and two TLS ServiceEntries on one port, told apart by SNI.
 
 Runs against the package's mesh; every test removes what it adds.
 """
@@ -7,13 +8,16 @@ Runs against the package's mesh; every test removes what it adds.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import socket
+import ssl
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from loopback_mesh import Mesh
 from tls_upstream import HttpsEcho, OwnCa
 
-from pyistiod.local_mesh import http_get, wait_for
+from pyistiod.local_mesh import http_get, outbound_address, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -112,3 +116,62 @@ def test_an_explicit_sni_is_sent_as_given(
 
 def ok(reply: tuple[int, dict[str, object]]) -> tuple[int, dict[str, object]] | None:
     return reply if reply[0] == 200 else None
+
+
+def two_tls_entries(port: int) -> str:
+    return "\n---\n".join(
+        f"""
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: {name}, namespace: default}}
+spec:
+  hosts: [{name}.example.test]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports: [{{number: {port}, name: tls, protocol: TLS, targetPort: 8443}}]
+  endpoints: [{{address: {address}}}]
+"""
+        for name, address in (("alpha", "127.0.9.6"), ("beta", "127.0.9.7"))
+    )
+
+
+def handshake(address: tuple[str, int], server_name: str, ca: Path) -> str:
+    """The common name of the certificate the server behind ``address`` shows for SNI
+    ``server_name`` (verified against ``ca``)."""
+    context = ssl.create_default_context(cafile=str(ca))
+    with (
+        socket.create_connection(address, timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname=server_name) as tls,
+    ):
+        cert = tls.getpeercert() or {}
+    subject = dict(pair[0] for pair in cert.get("subject", ()))
+    return str(subject.get("commonName", ""))
+
+
+def test_two_tls_service_entries_share_one_port_told_apart_by_sni(
+    mesh: Mesh, tmp_path: Path
+) -> None:
+    """Passthrough TLS from the app: frontend's sidecar reads the SNI (TLS inspector) and
+    sends each connection to the host it names, both on port 9443."""
+    ca = OwnCa(tmp_path, "passthrough-ca")
+    servers = [
+        HttpsEcho(("127.0.9.6", 8443), *ca.server_files("alpha.example.test")),
+        HttpsEcho(("127.0.9.7", 8443), *ca.server_files("beta.example.test")),
+    ]
+    (mesh.config / "two-tls.yaml").write_text(two_tls_entries(9443))
+    outbound = (outbound_address(mesh.pods["frontend-0"].ip), 9443)
+    try:
+        for name in ("alpha.example.test", "beta.example.test"):
+            seen = wait_for(lambda n=name: _try(handshake, outbound, n, ca.pem), timeout=15)
+            assert seen == name  # the right server answered, for each name
+    finally:
+        (mesh.config / "two-tls.yaml").unlink()
+        for server in servers:
+            server.stop()
+
+
+def _try(check: Callable[..., str], *args: object) -> str | None:
+    try:
+        return check(*args)
+    except OSError:  # not routed yet: the listener or its chain is still on its way
+        return None

@@ -11,7 +11,11 @@ Invariants, following Istio's ``buildSidecarOutboundTCPTLSFilterChainOpts``:
    inspector), in order; a last chain without ``server_names`` sends the
    rest to the TCP choice above. SNI names already claimed by an earlier
    chain are dropped, since Envoy refuses duplicate filter chain matches.
-3. Cluster names follow ``routes.virtual_service.destination_cluster`` (unknown hosts
+3. Services sharing the port by SNI (TLS ServiceEntries on one port,
+   ``OutboundPort.sni_hostnames``) add, each, the chains of their own ``tls[]`` routes and
+   one matching their host, to their ``tcp`` choice (invariant 1); the default chain stays
+   the port's first service's. A name is claimed once across all of them.
+4. Cluster names follow ``routes.virtual_service.destination_cluster`` (unknown hosts
    and subsets give clusters that do not exist: the connection is closed).
 """
 
@@ -77,27 +81,38 @@ def _tcp_choice(
 
 
 def outbound_tcp_chains(
-    view: RoutingView, vss: Sequence[VirtualService], service: Service, port: int
+    view: RoutingView,
+    vss: Sequence[VirtualService],
+    service: Service,
+    port: int,
+    sharing: Sequence[Service] = (),
 ) -> tuple[list[lc.ListenerFilter], list[lc.FilterChain]]:
-    """Listener filters and filter chains of the outbound TCP listener (invariants 1, 2)."""
+    """Listener filters and filter chains of the outbound TCP listener (invariants 1-3)."""
     vs = virtual_service_for(vss, service.hostname)
     default = lc.FilterChain(
         filters=[_filter(TCP_PROXY_FILTER, _tcp_choice(view, vs, service, port))]
     )
     chains: list[lc.FilterChain] = []
     claimed: set[str] = set()
-    for route in vs.tls if vs is not None else ():
-        names = [n for n in (_applies(view, route, port) or []) if n not in claimed]
-        if not names:
-            continue
-        claimed.update(names)
-        config = tcp_proxy(view, route.route, port, outbound_cluster_name(port, service.hostname))
-        chains.append(
-            lc.FilterChain(
-                filter_chain_match=lc.FilterChainMatch(server_names=names),
-                filters=[_filter(TCP_PROXY_FILTER, config)],
+
+    def add(names: Sequence[str], config: tcp_proxy_pb2.TcpProxy) -> None:
+        names = [n for n in names if n not in claimed]
+        if names:
+            claimed.update(names)
+            chains.append(
+                lc.FilterChain(
+                    filter_chain_match=lc.FilterChainMatch(server_names=names),
+                    filters=[_filter(TCP_PROXY_FILTER, config)],
+                )
             )
-        )
+
+    for owner in (service, *sharing):
+        owned = vs if owner is service else virtual_service_for(vss, owner.hostname)
+        stat_prefix = outbound_cluster_name(port, owner.hostname)
+        for route in owned.tls if owned is not None else ():
+            add(_applies(view, route, port) or [], tcp_proxy(view, route.route, port, stat_prefix))
+        if owner is not service:
+            add([owner.hostname], _tcp_choice(view, owned, owner, port))
     if not chains:
         return [], [default]
     inspector = lc.ListenerFilter(name=TLS_INSPECTOR)

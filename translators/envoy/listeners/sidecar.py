@@ -33,6 +33,7 @@ from envoy.config.route.v3 import route_components_pb2, route_pb2
 from envoy.extensions.filters.http.cors.v3 import cors_pb2
 from envoy.extensions.filters.http.fault.v3 import fault_pb2
 from envoy.extensions.filters.http.router.v3 import router_pb2
+from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
@@ -53,7 +54,7 @@ from translators.envoy.listeners.authz import (
     http_rbac_filters,
     network_rbac_filters,
 )
-from translators.envoy.listeners.l4_routes import outbound_tcp_chains
+from translators.envoy.listeners.l4_routes import TLS_INSPECTOR, outbound_tcp_chains
 from translators.envoy.routes.sidecar import catch_all_route
 from translators.envoy.routes.virtual_service import CORS_FILTER, FAULT_FILTER, RoutingView
 from translators.envoy.tls.mtls import inbound_chains
@@ -61,7 +62,7 @@ from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.policies import AuthorizationPolicy
 from translators.mesh.model.proxy import Proxy
 from translators.mesh.model.routing import VirtualService
-from translators.mesh.model.services import Service
+from translators.mesh.model.services import Protocol, Service
 from translators.mesh.selection.peer_authentication import effective_mode
 from translators.mesh.selection.virtual_services import mesh_virtual_services
 
@@ -75,19 +76,25 @@ class OutboundPort:
     """What the outbound listener on one port number serves.
 
     ``tcp_hostname`` is empty for an HTTP listener (routed by RDS ``"PORT"``),
-    else the hostname of the TCP service that got the port.
+    else the hostname of the TCP service that got the port. ``sni_hostnames`` are the TLS
+    (and HTTPS) services that share that port with it: each gets a filter chain matching
+    its host as SNI, as Istio serves several TLS ServiceEntries on one port.
     """
 
     port: int
     tcp_hostname: str = ""
+    sni_hostnames: tuple[str, ...] = ()
 
 
 def outbound_listener_ports(model: MeshModel) -> tuple[list[OutboundPort], list[str]]:
     """The outbound port plan, sorted by port, and a description of every service port dropped."""
     http: dict[int, list[Service]] = {}
     tcp: dict[int, list[Service]] = {}
+    sni: set[tuple[int, str]] = set()
     for service, sp in outbound_ports(model):
         (http if sp.protocol.is_http else tcp).setdefault(sp.port, []).append(service)
+        if sp.protocol in (Protocol.TLS, Protocol.HTTPS) and service.hostname != "*":
+            sni.add((sp.port, service.hostname))
     plan: list[OutboundPort] = []
     dropped: list[str] = []
     for port in sorted(http.keys() | tcp.keys()):
@@ -96,8 +103,11 @@ def outbound_listener_ports(model: MeshModel) -> tuple[list[OutboundPort], list[
             winner = "HTTP services " + ", ".join(s.hostname for s in http[port])
             plan.append(OutboundPort(port))
         else:
-            winner, losers = f"TCP service {losers[0].hostname}", losers[1:]
-            plan.append(OutboundPort(port, tcp_hostname=tcp[port][0].hostname))
+            first, rest = losers[0], losers[1:]
+            winner = f"TCP service {first.hostname}"
+            sharing = tuple(s.hostname for s in rest if (port, s.hostname) in sni)
+            losers = [s for s in rest if (port, s.hostname) not in sni]
+            plan.append(OutboundPort(port, first.hostname, sharing))
         dropped += [
             f"port {port}: TCP service {s.hostname} gets no outbound listener; "
             f"the port is taken by {winner}"
@@ -166,8 +176,13 @@ def _outbound_listener(
     listener = _listener(address, port.port, base_pb2.OUTBOUND)
     service = routing.view.services.get(port.tcp_hostname) if routing is not None else None
     if routing is not None and service is not None:
+        sharing = [routing.view.services.get(h) for h in port.sni_hostnames]
         listener_filters, chains = outbound_tcp_chains(
-            routing.view, routing.virtual_services, service, port.port
+            routing.view,
+            routing.virtual_services,
+            service,
+            port.port,
+            [s for s in sharing if s is not None],
         )
         listener.listener_filters.extend(listener_filters)
         listener.filter_chains.extend(chains)
@@ -175,6 +190,15 @@ def _outbound_listener(
     if port.tcp_hostname:
         cluster = outbound_cluster_name(port.port, port.tcp_hostname)
         network_filter = _tcp_proxy(cluster)
+        if port.sni_hostnames:
+            listener.listener_filters.add(name=TLS_INSPECTOR).typed_config.Pack(
+                tls_inspector_pb2.TlsInspector()
+            )
+        for host in port.sni_hostnames:
+            listener.filter_chains.add(
+                filter_chain_match=listener_components_pb2.FilterChainMatch(server_names=[host]),
+                filters=[_tcp_proxy(outbound_cluster_name(port.port, host))],
+            )
     else:
         hcm = _hcm(f"outbound_{address}_{port.port}", outbound_http_filters())
         hcm.rds.config_source.CopyFrom(ads_config_source())

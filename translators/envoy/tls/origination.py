@@ -26,7 +26,6 @@ from envoy.type.matcher.v3 import string_pb2
 
 from translators.mesh.model.policies import ClientTls, ClientTlsMode
 
-
 SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 """The operating system's trust store as one PEM file (Debian, Ubuntu, Alpine)."""
 
