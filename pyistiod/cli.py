@@ -1,4 +1,5 @@
-"""The ``pyistiod`` command: serve, validate, analyze, bootstrap, proxy-status, demo."""
+"""The ``pyistiod`` command: serve, validate, analyze, bootstrap, proxy-status, proxy-config,
+demo."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ from translators.sources.loader import LoadResult, load
 from xds_server.errors import ConfigInvalid, SourceUnavailable
 
 EXAMPLE_MESH = Path(__file__).parent / "examples" / "mesh"
+DEFAULT_CA_DIR = ".pyistiod/ca"
+"""Where ``serve`` keeps its CA, and where ``bootstrap`` mints tokens from, unless told."""
 
 
 def _now() -> datetime:
@@ -212,14 +215,16 @@ def _bootstrap(a: argparse.Namespace) -> int:
         if workload is not None:
             labels = labels if labels is not None else dict(sorted(workload.labels))
             service_account = service_account or workload.service_account
-    if a.ca_dir and (problem := _ca_problem(Path(a.ca_dir))):
-        print(f"pyistiod: {problem}", file=sys.stderr)
-        return 1
     tls = None
     try:
         identity = SpiffeId(a.trust_domain, node.namespace, service_account or "default")
     except CAError as err:
         print(f"pyistiod: {err}", file=sys.stderr)
+        return 2
+    modes = [f for f, on in (("--plaintext", a.plaintext), ("--ca-dir", a.ca_dir),
+             ("--token-file", a.token_file), ("--kubeconfig", a.kubeconfig)) if on]  # fmt: skip
+    if len(modes) > 1:
+        print(f"pyistiod: {' and '.join(modes)} exclude each other: give one", file=sys.stderr)
         return 2
     if a.token_file:
         try:
@@ -237,9 +242,20 @@ def _bootstrap(a: argparse.Namespace) -> int:
         except (ApiException, OSError, ValueError, CAError, SourceUnavailable) as err:
             print(f"pyistiod: cannot get a token for {identity}: {err}", file=sys.stderr)
             return 1
-    elif a.ca_dir:
-        tls = workload_xds_tls(Path(a.ca_dir), identity, _now(), a.token_ttl)
-    host, port = host_port(a.xds_address or ("127.0.0.1:15012" if tls else "127.0.0.1:15010"))
+    elif not a.plaintext:
+        ca_dir = Path(a.ca_dir or DEFAULT_CA_DIR)
+        if problem := _ca_problem(ca_dir):
+            print(f"pyistiod: {problem}; or --plaintext, without certificates", file=sys.stderr)
+            return 1
+        tls = workload_xds_tls(ca_dir, identity, _now(), a.token_ttl)
+    else:
+        print(
+            "pyistiod: warning: --plaintext: plain-text xDS gets no certificates, so this "
+            "proxy's mesh traffic is plain text and ports that require mTLS refuse it",
+            file=sys.stderr,
+        )
+    plain, tls_port = "127.0.0.1:15010", "127.0.0.1:15012"
+    host, port = host_port(a.xds_address or (plain if a.plaintext else tls_port))
     doc = render_bootstrap(
         a.node_id,
         host,
@@ -304,10 +320,61 @@ def _proxy_status(a: argparse.Namespace) -> int:
     return 0
 
 
+def _proxy_config(a: argparse.Namespace) -> int:
+    from pyistiod.proxy_config import UnknownProxy, show
+
+    try:
+        print(show(a.monitoring_address, a.kind, a.proxy, a.output, datetime.now(UTC)))
+    except (OSError, UnknownProxy) as err:
+        print(f"pyistiod: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+PROXY_CONFIG_KINDS = {
+    # kind: (istioctl's aliases, help)
+    "clusters": (["cluster", "c"], "SERVICE FQDN, PORT, SUBSET, DIRECTION, TYPE, DESTINATION RULE"),
+    "listeners": (["listener", "l"], "ADDRESS, PORT, MATCH, DESTINATION per filter chain"),
+    "routes": (["route", "r"], "NAME, VHOST NAME, DOMAINS, MATCH, VIRTUAL SERVICE"),
+    "endpoints": (["endpoint", "ep"], "ENDPOINT, STATUS, OUTLIER CHECK, CLUSTER"),
+    "secrets": (["secret", "s"], "the workload certificate and roots: serial, validity (no key)"),
+}
+
+
+def _proxy_config_args(pc: argparse.ArgumentParser) -> None:
+    kinds = pc.add_subparsers(dest="kind", required=True, metavar="KIND")
+    for kind, (aliases, shown) in PROXY_CONFIG_KINDS.items():
+        k = kinds.add_parser(
+            kind,
+            aliases=aliases,
+            help=shown,
+            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        )
+        k.add_argument(
+            "proxy",
+            metavar="PROXY",
+            help="the node ID, or istioctl's POD.NAMESPACE (POD alone: namespace default)",
+        )
+        k.add_argument(
+            "--monitoring-address",
+            default="127.0.0.1:15014",
+            type=address,
+            help="pyistiod's monitoring port",
+        )
+        k.add_argument(
+            "-o",
+            "--output",
+            choices=("short", "json"),
+            default="short",
+            help="short: istioctl's table; json: the resources pyistiod serves",
+        )
+        k.set_defaults(func=_proxy_config, kind=kind)
+
+
 def _demo(a: argparse.Namespace) -> int:
     from pyistiod.demo import run_demo
 
-    return run_demo(duration=a.duration, workdir=Path(a.workdir))
+    return run_demo(duration=a.duration, workdir=Path(a.workdir), reset=a.reset)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -339,11 +406,23 @@ def parser() -> argparse.ArgumentParser:
     ps = sub.add_parser(
         "proxy-status", help="every connected proxy and whether it is in sync (istioctl's view)"
     )
-    ps.add_argument("--monitoring-address", default="127.0.0.1:15014", type=address)
+    ps.add_argument("--monitoring-address", default="127.0.0.1:15014", type=address,
+                    help="pyistiod's monitoring port (default 127.0.0.1:15014)")  # fmt: skip
     ps.set_defaults(func=_proxy_status)
-    d = sub.add_parser("demo", help="run pyistiod with real Envoy sidecars on an example mesh")
+    _proxy_config_args(
+        sub.add_parser(
+            "proxy-config",
+            aliases=["pc"],
+            help="what pyistiod serves one proxy, as istioctl's tables (or -o json)",
+        )
+    )
+    d = sub.add_parser(
+        "demo", help="a bookinfo-style mesh on loopback: real Envoy sidecars, a gateway, mTLS"
+    )
     d.add_argument("--duration", type=float, default=0, help="stop after N seconds (0: Ctrl-C)")
-    d.add_argument("--workdir", default=".demo")
+    d.add_argument("--workdir", default=".demo", help="config (WORKDIR/config/), logs, CA")
+    d.add_argument("--reset", action="store_true",
+                   help="restore WORKDIR/config/ from the example first")  # fmt: skip
     d.set_defaults(func=_demo)
     return p
 
@@ -359,7 +438,7 @@ def _serve_args(s: argparse.ArgumentParser) -> None:
     s.add_argument("--monitoring-address", default="127.0.0.1:15014", type=address)
     s.add_argument("--webhook-address", default="127.0.0.1:15017", type=address,
                    help="admission webhook, in Kubernetes mode ('' to disable)")  # fmt: skip
-    s.add_argument("--ca-dir", default=".pyistiod/ca",
+    s.add_argument("--ca-dir", default=DEFAULT_CA_DIR,
                    help="file mode: root CA (made if absent) or Istio cacerts")  # fmt: skip
     s.add_argument("--discovery-selector", action="append", default=[], type=_selector,
                    help="Kubernetes mode: only namespaces with these labels")  # fmt: skip
@@ -383,8 +462,13 @@ def _serve_args(s: argparse.ArgumentParser) -> None:
 def _bootstrap_args(b: argparse.ArgumentParser) -> None:
     b.add_argument("--node-id", required=True, help="sidecar~IP~POD.NS~NS.svc.cluster.local")
     b.add_argument("--xds-address", default=None, type=address,
-                   help="default 127.0.0.1:15012 with --ca-dir, else 127.0.0.1:15010")  # fmt: skip
-    b.add_argument("--ca-dir", help="use TLS xDS and mint this workload's token from the CA")
+                   help="default 127.0.0.1:15012; with --plaintext 127.0.0.1:15010")  # fmt: skip
+    b.add_argument("--ca-dir",
+                   help="TLS xDS with this workload's token minted from the CA serve uses "
+                   f"(default without --token-file or --kubeconfig: {DEFAULT_CA_DIR})")  # fmt: skip
+    b.add_argument("--plaintext", action="store_true",
+                   help="plain-text xDS (15010) without a token: the proxy gets no certificates "
+                   "(no mTLS); for trying things out only")  # fmt: skip
     b.add_argument("--kubeconfig",
                    help="Kubernetes mode: TLS xDS with the ServiceAccount's token (TokenRequest) "
                    "and the root of istio-ca-secret")  # fmt: skip

@@ -11,8 +11,10 @@ Invariants:
 1. Read only, on the event loop that owns the cache and the loader (see
    ``monitoring.on_loop``); nothing is built or changed for a view.
 2. No private key leaves: every ``privateKey`` field of a Secret (the
-   workload's key, a gateway's credential) is replaced by ``[redacted]``;
-   tokens are never in a snapshot.
+   workload's key, a gateway's credential), and every other field Envoy keeps
+   secret material in (``password``, ``sessionTicketKeys``, a generic
+   secret's ``secret``), is replaced by ``[redacted]``; tokens are never in a
+   snapshot.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from xds_server import types
 from xds_server.cache import SnapshotCache
 
 REDACTED = "[redacted]"
+
+SECRET_FIELDS = frozenset({"privateKey", "password", "sessionTicketKeys", "secret"})
+"""Envoy's fields (protobuf JSON names) that hold key material (invariant 2)."""
 
 
 def config_dump(cache: SnapshotCache, proxy_id: str) -> dict[str, Any] | None:
@@ -49,9 +54,9 @@ def _as_json(any_bytes: bytes) -> Any:
 
 
 def _redact(value: Any) -> Any:
-    """``value`` with every ``privateKey`` replaced (invariant 2)."""
+    """``value`` with every secret field replaced (invariant 2)."""
     if isinstance(value, dict):
-        return {k: REDACTED if k == "privateKey" else _redact(v) for k, v in value.items()}
+        return {k: REDACTED if k in SECRET_FIELDS else _redact(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_redact(v) for v in value]
     return value

@@ -9,13 +9,17 @@ Paths:
   503 while it stops, the probe a Deployment's ``readinessProbe`` asks;
 - ``/version``: pyistiod's version, as JSON;
 - the JSON views the control plane adds once it serves (``views``): ``/debug/syncz``
-  (what each connected proxy was sent and ACKed or NACKed), ``/debug/config_dump?proxyID=``
-  (what that proxy is served), ``/debug/configz`` (the objects in force and the refused
-  ones); 503 before, 404 for a proxy that is not connected;
+  (what each connected proxy was sent and ACKed or NACKed), ``/debug/adsz[?proxyID=]``
+  (each xDS stream: connection ID, proxy, peer address, since when, TLS and the
+  identity it authenticated as, the types and names it watches),
+  ``/debug/config_dump?proxyID=`` (what that proxy is served), ``/debug/configz``
+  (the objects in force and the refused ones); 503 before, 404 for a proxy that is
+  not connected;
 - anything else: 404.
 
-Nothing here shows a private key or a token: the views hold versions, nonces and
-Envoy's messages only.
+Nothing here shows a private key or a token: the views hold versions, nonces,
+Envoy's messages, addresses and identities (SPIFFE IDs, not the tokens that proved
+them); ``/debug/config_dump`` redacts every private key.
 
 It runs in a thread of its own (as ``prometheus_client.start_http_server``
 does), so a busy event loop never makes a probe time out.
@@ -48,7 +52,7 @@ class _QuietHandler(WSGIRequestHandler):
 View = Callable[[Mapping[str, str]], object]
 """A debug view: given the query parameters, what to answer as JSON (``None``: not found)."""
 
-DEBUG_PATHS = ("/debug/syncz", "/debug/config_dump", "/debug/configz")
+DEBUG_PATHS = ("/debug/syncz", "/debug/adsz", "/debug/config_dump", "/debug/configz")
 """The views the control plane adds (503 until it does)."""
 
 
@@ -142,7 +146,7 @@ def monitoring_app(ready: Callable[[], bool], views: Mapping[str, View] | None =
             start_response(status, [("Content-Type", "text/plain")])
             return [b"ready\n" if ok else b"not ready\n"]
         start_response("404 Not Found", [("Content-Type", "text/plain")])
-        return [b"not found: try /metrics, /ready, /version or /debug/syncz\n"]
+        return [b"not found: try /metrics, /ready, /version, /debug/syncz or /debug/adsz\n"]
 
     return app
 

@@ -130,6 +130,9 @@ async def serve(settings: Settings) -> None:
         stack.push_async_callback(cp.server.stop)
         loop = asyncio.get_running_loop()
         views["/debug/syncz"] = on_loop(loop, lambda _: cp.server.sync_status())
+        views["/debug/adsz"] = on_loop(
+            loop, lambda query: cp.server.ads_clients(query.get("proxyID", ""))
+        )
         views["/debug/config_dump"] = on_loop(
             loop, lambda query: config_dump(cp.cache, query.get("proxyID", ""))
         )

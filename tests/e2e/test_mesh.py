@@ -10,7 +10,10 @@ import base64
 import json
 import os
 import socket
+import subprocess
+import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,7 @@ from pyistiod.proxy_status import fetch, state, table
 pytestmark = pytest.mark.e2e
 
 BACKEND = "backend.default.svc.cluster.local"
+TYPE_PREFIX = "type.googleapis.com/"
 
 
 def dynamic(dump: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
@@ -133,6 +137,68 @@ def test_proxy_status_shows_every_real_envoy_in_sync(mesh: Mesh) -> None:
 
     proxies = wait_for(in_sync, timeout=10)
     assert "SYNCED" in table(proxies)
+
+
+def pyistiod_cli(*argv: str) -> subprocess.CompletedProcess[str]:
+    """``pyistiod ARGV`` as an operator runs it, in its own process."""
+    command = [sys.executable, "-m", "pyistiod.cli", *argv]
+    return subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+
+
+def test_proxy_config_shows_what_a_real_envoy_is_served(mesh: Mesh) -> None:
+    """``pyistiod proxy-config`` names the proxy istioctl's way (pod.namespace) and lists the
+    mesh's clusters, and the workload certificate Envoy holds, by serial, never its key."""
+    at = ("--monitoring-address", f"127.0.0.1:{mesh.ports.monitoring}")
+    done = pyistiod_cli("proxy-config", "clusters", "frontend-0.default", *at)
+    assert done.returncode == 0, done.stderr
+    rows = [r.split() for r in done.stdout.splitlines()[1:]]
+    assert [BACKEND, "9080", "-", "outbound", "EDS", "-"] in rows
+    assert ["frontend.default.svc.cluster.local", "8080", "-", "outbound", "EDS", "-"] in rows
+    envoy_clusters = set(dynamic(mesh.dump("frontend-0"), "clusters"))
+    shown = {f"{r[3]}|{r[1]}||{r[0]}" for r in rows if len(r) == 6}
+    assert shown <= envoy_clusters and f"outbound|9080||{BACKEND}" in shown
+
+    def secrets_active() -> dict[str, list[str]] | None:
+        done = pyistiod_cli("proxy-config", "secrets", "frontend-0.default", *at)
+        assert done.returncode == 0, done.stderr
+        rows = {r.split()[0]: r.split() for r in done.stdout.splitlines()[1:]}
+        return rows if rows["default"][3] == "ACTIVE" else None  # ACKed (it rotates often)
+
+    rows_by_name = wait_for(secrets_active, timeout=10)
+    _, kind, chain, _, valid, serial, not_after, not_before = rows_by_name["default"]
+    assert (kind, chain, valid) == ("Cert", "Chain", "true")
+    held = envoy_cert_serials(mesh, "frontend-0")  # read first: issued ones are logged first
+    issued = {int(e["serial"], 16) for e in mesh.log_events()
+              if e["event"] == "sds.issued" and "~frontend-0.default~" in e["node"]}  # fmt: skip
+    assert int(serial, 16) in issued  # the certificate pyistiod issued that workload
+    assert held and held <= issued  # and Envoy holds one of them
+    lifetime = datetime.fromisoformat(not_after) - datetime.fromisoformat(not_before)
+    assert timedelta(seconds=5) <= lifetime <= timedelta(minutes=10)  # CERT_TTL, backdated
+    assert rows_by_name["ROOTCA"][1:4] == ["CA", "ACTIVE", "true"]
+    raw = pyistiod_cli("proxy-config", "secrets", "frontend-0", *at, "-o", "json")
+    assert raw.returncode == 0 and "PRIVATE KEY" not in raw.stdout
+    assert {s["name"] for s in json.loads(raw.stdout)} == {"default", "ROOTCA"}
+    missing = pyistiod_cli("proxy-config", "clusters", "nobody.default", *at)
+    assert missing.returncode == 1 and missing.stderr.count("\n") == 1
+    assert "frontend-0.default" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def envoy_cert_serials(mesh: Mesh, pod: str) -> set[int]:
+    """The serials of the certificate chains Envoy holds now (its admin ``/certs``)."""
+    body = json.loads(http_get(f"http://{mesh.admin(pod)}/certs")[1])
+    return {int(e["serial_number"], 16) for c in body.get("certificates", [])
+            for e in c.get("cert_chain", [])}  # fmt: skip
+
+
+def test_adsz_shows_each_envoy_authenticated_over_tls(mesh: Mesh) -> None:
+    """Every real sidecar's stream came over TLS as its workload identity."""
+    status, body = http_get(f"http://127.0.0.1:{mesh.ports.monitoring}/debug/adsz")
+    assert status == 200 and "PRIVATE KEY" not in body
+    clients = {c["proxy"].split("~")[2]: c for c in json.loads(body)["clients"]}
+    for name in mesh.pods:
+        client = clients[f"{name}.default"]
+        assert client["tls"] is True and client["identity"].startswith("spiffe://cluster.local/")
+        assert client["watches"][f"{TYPE_PREFIX}envoy.config.cluster.v3.Cluster"]["wildcard"]
 
 
 def test_unknown_host_gets_404_from_the_sidecar(mesh: Mesh) -> None:

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import time
 import urllib.parse
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,14 @@ from loopback_mesh import Mesh
 
 from ca.spiffe import SpiffeId
 from pyistiod.credentials import workload_xds_tls
-from pyistiod.local_mesh import ENVOY_FLAGS, envoy_binary, get_ok, http_get, wait_for
+from pyistiod.local_mesh import (
+    ENVOY_FLAGS,
+    envoy_binary,
+    get_ok,
+    http_get,
+    outbound_address,
+    wait_for,
+)
 from translators.envoy.bootstrap import render_bootstrap
 
 pytestmark = pytest.mark.e2e
@@ -214,3 +224,38 @@ def test_proxy_claiming_another_identity_gets_no_secret(mesh: Mesh, tmp_path: Pa
     assert denied[0]["code"] == "PERMISSION_DENIED"
     assert "authenticated as spiffe://cluster.local/ns/default/sa/backend" in denied[0]["reason"]
     assert not any(e["event"] == "sds.issued" and e.get("node") == node for e in mesh.log_events())
+
+
+def test_a_plaintext_proxy_is_ready_at_once_and_talks_plain_text(
+    mesh: Mesh, tmp_path: Path
+) -> None:
+    """A proxy bootstrapped with ``--plaintext`` gets no secrets, so its config names none:
+    Envoy does not wait out its 15 s initial fetch timeout for one, and its auto mTLS dials
+    plain text (backend is PERMISSIVE, so it answers, without a client identity)."""
+    ip = "127.0.0.33"
+    node = f"sidecar~{ip}~frontend-7.default~default.svc.cluster.local"
+    argv = [sys.executable, "-m", "pyistiod.cli", "bootstrap", "--node-id", node, "--plaintext",
+            "--xds-address", f"127.0.0.1:{mesh.ports.xds}", "--config-dir", str(mesh.config),
+            "--labels", "app=frontend", "--service-account", "frontend"]  # fmt: skip
+    bootstrap = subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "no certificates" in bootstrap.stderr
+    config = tmp_path / "plain.yaml"
+    config.write_text(bootstrap.stdout)
+    started = time.monotonic()
+    mesh.local.spawn("envoy-plain", [envoy_binary(), "-c", str(config), *ENVOY_FLAGS])
+    wait_for(lambda: get_ok(f"http://{ip}:15000/ready") == "LIVE\n", timeout=10)
+    assert time.monotonic() - started < 8  # not the 15 s a referenced secret would cost
+    request = urllib.request.Request(
+        f"http://{outbound_address(ip)}:9080/plain", headers={"Host": "backend"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as reply:
+        assert json.loads(reply.read())["xfcc"] == ""  # plain text: no client certificate
+    clusters = http_get(f"http://{ip}:15000/config_dump?resource=dynamic_active_clusters")[1]
+    assert "tlsMode-istio" not in clusters and "ROOTCA" not in clusters
+    said = [e for e in mesh.log_events() if e["event"] == "xds.plaintext_proxy"]
+    assert [e["node"] for e in said if e["node"] == node] == [node]

@@ -56,8 +56,7 @@ def test_bootstrap_takes_labels_and_identity_from_the_pod(
                 NODE,
                 "--config-dir",
                 str(EXAMPLE_MESH),
-                "--xds-address",
-                "127.0.0.1:15010",
+                "--plaintext",
             ]
         )
         == 0
@@ -79,7 +78,8 @@ def test_bootstrap_warns_when_the_pod_or_some_objects_are_missing(
     shutil.copytree(EXAMPLE_MESH, tmp_path / "mesh")
     (tmp_path / "mesh" / "bad.yaml").write_text("apiVersion: v1\nkind: Service\nmetadata: {}\n")
     other = NODE.replace("backend-0", "nobody-0")
-    assert run(["bootstrap", "--node-id", other, "--config-dir", str(tmp_path / "mesh")]) == 0
+    argv = ["bootstrap", "--node-id", other, "--config-dir", str(tmp_path / "mesh"), "--plaintext"]
+    assert run(argv) == 0
     err = capsys.readouterr().err.splitlines()
     assert err[0].startswith("pyistiod: warning: 1 object(s) of ") and "refused" in err[0]
     assert err[1].startswith("pyistiod: warning: no Pod default/nobody-0 in ")
@@ -123,6 +123,42 @@ def test_bootstrap_with_ca_dir_dials_tls_with_a_token_and_envoy_accepts_it(
     assert result.returncode == 0, result.stderr
 
 
+def test_bootstrap_is_tls_by_default_from_serves_default_ca_dir(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime
+
+    from ca.storage import load_or_create_root
+
+    monkeypatch.chdir(tmp_path)
+    assert run(["bootstrap", "--node-id", NODE]) == 1  # no CA yet: said, and nothing made
+    (err,) = capsys.readouterr().err.strip().splitlines()
+    assert "--ca-dir .pyistiod/ca: no such directory" in err and "--plaintext" in err
+    assert not (tmp_path / ".pyistiod").exists()
+    load_or_create_root(tmp_path / ".pyistiod" / "ca", "cluster.local", datetime.now(UTC))
+    assert run(["bootstrap", "--node-id", NODE]) == 0
+    doc = yaml.safe_load(capsys.readouterr().out)
+    xds = doc["static_resources"]["clusters"][0]
+    assert xds["transport_socket"]["name"] == "envoy.transport_sockets.tls"
+    endpoint = xds["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
+    assert endpoint["address"]["socket_address"]["port_value"] == 15012
+
+
+def test_plaintext_bootstrap_dials_15010_without_a_token_and_says_what_it_lacks(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert run(["bootstrap", "--node-id", NODE, "--plaintext"]) == 0
+    out = capsys.readouterr()
+    doc = yaml.safe_load(out.out)
+    xds = doc["static_resources"]["clusters"][0]
+    assert "transport_socket" not in xds
+    endpoint = xds["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
+    assert endpoint["address"]["socket_address"]["port_value"] == 15010
+    assert "initial_metadata" not in doc["dynamic_resources"]["ads_config"]["grpc_services"][0]
+    (warning,) = out.err.strip().splitlines()
+    assert warning.startswith("pyistiod: warning: --plaintext: ") and "no certificates" in warning
+
+
 def test_validate_prints_analysis_warnings_and_still_passes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -156,6 +192,8 @@ def test_bootstrap_with_a_missing_token_file_says_so_in_one_line(
         (["--config-dir", "{tmp}/nowhere"], "no such directory or YAML file"),
         (["--ca-dir", "{tmp}/token"], "--ca-dir {tmp}/token: not a directory"),
         (["--ca-dir", "{tmp}"], "holds no CA (root-cert.pem or ca-cert.pem); pyistiod serve"),
+        (["--ca-dir", "{tmp}", "--plaintext"], "--plaintext and --ca-dir exclude each other"),
+        (["--token-file", "{tmp}/token", "--kubeconfig", "{tmp}/k"], "exclude each other"),
     ],
 )
 def test_bootstrap_mistakes_are_said_in_one_line(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 from pathlib import Path
@@ -31,6 +32,21 @@ def test_config_dump_redacts_every_private_key() -> None:
     assert shown["name"] == "default" and shown["tlsCertificate"]["privateKey"] == REDACTED
     assert "secret" not in json.dumps(dump).replace('"default"', "")
     assert config_dump(cache, "nobody") is None
+
+
+def test_config_dump_redacts_passwords_and_session_ticket_keys() -> None:
+    secret = secret_pb2.Secret(name="gw")  # one kind per Secret: a oneof
+    secret.tls_certificate.password.inline_string = "hunter2"
+    tickets = secret_pb2.Secret(name="tickets")
+    tickets.session_ticket_keys.keys.add().inline_bytes = b"ticket-key-bytes"
+    generic = secret_pb2.Secret(name="hmac")
+    generic.generic_secret.secret.inline_bytes = b"hmac-key"
+    cache = SnapshotCache()
+    cache.set_snapshot("p", Snapshot.from_messages({types.SECRET: [secret, tickets, generic]}))
+    text = json.dumps(config_dump(cache, "p"))
+    for leaked in ("hunter2", "ticket-key-bytes", "hmac-key"):
+        assert leaked not in text and base64.b64encode(leaked.encode()).decode() not in text
+    assert text.count(REDACTED) == 3
 
 
 def test_configz_lists_objects_in_force_and_refused_ones(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ proxy leaves a response unanswered for ``stall_after`` seconds is closed
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,7 @@ from xds_server.cache import SnapshotCache
 from xds_server.transport.admission import AdmissionLimiter
 from xds_server.transport.push_limit import PushLimiter
 from xds_server.transport.stream import Authenticator, NodeRegistry, StreamConfig, XdsStream
+from xds_server.transport.sync_status import ads_client
 
 _SERVICES: dict[str, tuple[str, str, str]] = {
     # service name: (type URL, SotW method, delta method)
@@ -90,6 +92,8 @@ class XdsServer:
         self.max_streams = max_streams
         self.live: set[XdsStream] = set()
         """Streams open now, across every service (bounded by ``max_streams``)."""
+        self.numbers = itertools.count(1)
+        """Stream numbers, for connection IDs (``/debug/adsz``)."""
         self.admission = AdmissionLimiter(connection_rate, burst=connection_rate)
         self.cache = cache
         self.authenticate = authenticate
@@ -135,6 +139,7 @@ class XdsServer:
                     self.limiter,
                     self.admission,
                     self.stall_after,
+                    next(self.numbers),
                 )
                 self.live.add(stream)
                 try:
@@ -203,6 +208,18 @@ class XdsServer:
         (istiod's ``/debug/syncz``). Call it on the event loop."""
         found = [s.status.as_dict() for s in self.live if s.status is not None]
         return sorted(found, key=lambda d: (str(d["proxy"]), str(d["connected_at"])))
+
+    def ads_clients(self, proxy_id: str = "") -> dict[str, object]:
+        """Each connected stream: who (connection, proxy, peer, TLS, identity), since when,
+        and what it watches (istiod's ``/debug/adsz``); only ``proxy_id``'s if given.
+        Call it on the event loop."""
+        clients = [
+            ads_client(s.status, s.subscriptions())
+            for s in self.live
+            if s.status is not None and (not proxy_id or s.status.node_id == proxy_id)
+        ]
+        clients.sort(key=lambda c: (str(c["proxy"]), str(c["connectionId"])))
+        return {"totalClients": len(clients), "clients": clients}
 
     async def stop(self, grace: float = 1.0) -> None:
         """Stop serving; open streams get ``grace`` seconds."""

@@ -18,6 +18,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import unquote
 
 import grpc
 import structlog
@@ -36,6 +37,7 @@ from xds_server.protocol.events import (
     Send,
 )
 from xds_server.protocol.sotw import SotwStream
+from xds_server.protocol.subscription import Subscription
 from xds_server.transport.admission import AdmissionLimiter
 from xds_server.transport.convert import NodeInfo, delta_request, node_info, sotw_request
 from xds_server.transport.log_limit import LogLimiter, clip
@@ -106,7 +108,12 @@ class XdsStream:
         limiter: PushLimiter | None = None,
         admission: AdmissionLimiter | None = None,
         stall_after: float = 60.0,
+        number: int = 0,
     ) -> None:
+        self.number = number
+        """This stream's number on its server (istiod's connection counter)."""
+        self.identity: Any = None
+        """What ``authenticate`` returned for the stream (None: nobody)."""
         self.admission = admission
         self.config = config
         self.authenticate = authenticate
@@ -158,6 +165,7 @@ class XdsStream:
         """Authenticate the stream and register the node, or abort with the reason."""
         try:
             identity = await self.authenticate(context) if self.authenticate else None
+            self.identity = identity
             self.core = self._core(authenticated=identity is not None)
             await self.registry.connect(node, identity)
         except ValueError as err:
@@ -169,7 +177,14 @@ class XdsStream:
             await _deny(context, node, grpc.StatusCode[err.grpc_status.value], str(err))
 
     async def _serve(self, node: NodeInfo, first: Any, context: grpc.aio.ServicerContext) -> None:
-        self.status = SyncStatus(node.id, self.config.delta)
+        self.status = SyncStatus(
+            node.id,
+            self.config.delta,
+            connection_id=f"{node.id}-{self.number}",
+            peer=_peer_address(context),
+            tls=_over_tls(context),
+            identity="" if self.identity is None else str(self.identity),
+        )
         cancel_watch = self.cache.watch(node.id, self._wake)
         metrics.XDS_CONNECTIONS.inc()
         log.info("xds.connected", node=node.id, delta=self.config.delta)
@@ -242,6 +257,14 @@ class XdsStream:
                 elif self.status is not None and isinstance(action, Nacked):
                     self.status.nacked(action.type_url, action.version, action.detail)
 
+    def subscriptions(self) -> dict[str, Subscription]:
+        """What the proxy watches now, per type URL (``/debug/adsz``; on the event loop)."""
+        return {
+            type_url: state.subscription
+            for type_url, state in self.core.types.items()
+            if state.subscription is not None
+        }
+
     async def _next(self) -> object:
         item = await self.inbox.get()
         if item is not _WAKE and item is not _END and item is not _STALLED:
@@ -264,6 +287,18 @@ class XdsStream:
             pass
         finally:
             self.inbox.put_nowait(_END)
+
+
+def _peer_address(context: grpc.aio.ServicerContext) -> str:
+    """The peer as ``host:port`` (gRPC says ``ipv4:1.2.3.4:5`` or ``ipv6:%5B::1%5D:5``)."""
+    peer = unquote(str(context.peer() or ""))
+    scheme, _, address = peer.partition(":")
+    return address if scheme in ("ipv4", "ipv6") else peer
+
+
+def _over_tls(context: grpc.aio.ServicerContext) -> bool:
+    """Whether the stream came over TLS (gRPC's auth context says ``ssl``)."""
+    return b"ssl" in context.auth_context().get("transport_security_type", [])
 
 
 async def _deny(

@@ -1,8 +1,11 @@
-"""What each stream has sent its proxy and what the proxy said of it: istiod's ``/debug/syncz``.
+"""What each stream has sent its proxy and what the proxy said of it: istiod's ``/debug/syncz``;
+and who is on the other end and what it watches: istiod's ``/debug/adsz``.
 
 The protocol core decides; this is the transport's record of the outcome, per
 stream and per type: the version and nonce last sent, the version last
-acknowledged, and the last rejection (NACK) with Envoy's message. Invariants:
+acknowledged, and the last rejection (NACK) with Envoy's message; and, per
+stream, its connection ID, peer address, whether it came over TLS and the
+identity it authenticated as. Invariants:
 
 1. One ``SyncStatus`` per stream, owned and written by that stream's task
    only; readers get ``as_dict()`` copies, taken on the event loop.
@@ -10,16 +13,28 @@ acknowledged, and the last rejection (NACK) with Envoy's message. Invariants:
 3. Times are wall-clock seconds, shown RFC 3339 (UTC), for people; nothing
    decides by them. Recording allocates nothing once a type is known: it runs
    for every response to every proxy.
+4. ``ads_client`` shows no credential: the identity is the authenticated
+   principal's name (a SPIFFE ID), never the token that proved it; a
+   subscription's names are bounded (``MAX_WATCHED_NAMES``, each clipped).
 """
 
 from __future__ import annotations
 
+import heapq
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from xds_server.protocol.subscription import Subscription
 from xds_server.transport.log_limit import clip
 from xds_server.types import short_name
+
+MAX_WATCHED_NAMES = 100
+"""Names shown per watched type in ``/debug/adsz`` (an EDS watch may list thousands)."""
+
+MAX_NAME_SHOWN = 256
+"""Characters shown of one watched name (the proxy chose it)."""
 
 
 def _shown(seconds: float) -> str:
@@ -46,6 +61,14 @@ class SyncStatus:
     node_id: str
     delta: bool
     connected_at: float = field(default_factory=time.time)
+    connection_id: str = ""
+    """The node ID and a per-server stream number, as istiod names connections."""
+    peer: str = ""
+    """The peer's address (``host:port``) as gRPC saw it."""
+    tls: bool = False
+    """The stream came over TLS (the secure port)."""
+    identity: str = ""
+    """Whom the stream authenticated as (a SPIFFE ID); "" when it did not."""
     types: dict[str, TypeSync] = field(default_factory=dict)
 
     def _of(self, type_url: str) -> TypeSync:
@@ -91,3 +114,33 @@ def _type_dict(s: TypeSync) -> dict[str, object]:
             "at": _shown(s.nacked_at),
         }
     return out
+
+
+def ads_client(status: SyncStatus, watched: Mapping[str, Subscription]) -> dict[str, object]:
+    """One stream as istiod's ``/debug/adsz`` shows a client (invariant 4).
+
+    istiod's keys (``connectionId``, ``connectedAt``, ``address``, ``watches`` by
+    type URL) plus the proxy, the variant and the stream's authentication. A
+    watch is an object rather than istiod's bare list of names, so that a
+    wildcard watch and a watch of nothing can be told apart.
+    """
+    return {
+        "connectionId": status.connection_id,
+        "proxy": status.node_id,
+        "connectedAt": _shown(status.connected_at),
+        "address": status.peer,
+        "delta": status.delta,
+        "tls": status.tls,
+        "authenticated": bool(status.identity),
+        "identity": status.identity or None,
+        "watches": {t: _watch(sub) for t, sub in sorted(watched.items())},
+    }
+
+
+def _watch(sub: Subscription) -> dict[str, object]:
+    shown = heapq.nsmallest(MAX_WATCHED_NAMES, sub.names)
+    return {
+        "wildcard": sub.wildcard,
+        "names": [clip(n, MAX_NAME_SHOWN) for n in shown],
+        "namesTotal": len(sub.names),
+    }
