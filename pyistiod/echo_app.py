@@ -9,6 +9,12 @@ one request crosses both sidecars. ``GET /flaky...`` fails every other request
 with 500; ``GET /__count`` tells how many requests the app has served (to see
 mirrored copies arrive). A request with ``Upgrade: websocket`` becomes a websocket
 (RFC 6455) that echoes each text message back. ``--tcp-port`` adds a line-echo TCP server.
+
+``--calls HOST:PORT,...`` makes the app a middle tier, like bookinfo's productpage:
+every other GET also calls each listed service through the sidecar (same path,
+``Host: HOST``) and puts the answers in its body under ``"calls"``, keyed by host.
+A failed call does not fail the request: its entry holds the status (0 when
+nothing answered) and the error.
 """
 
 from __future__ import annotations
@@ -26,7 +32,33 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
-def _handler(pod: str, outbound: str) -> type[BaseHTTPRequestHandler]:
+def call_upstream(url: str, host: str, timeout: float = 5.0) -> tuple[int, object]:
+    """GET ``url`` with ``Host: host``: 200 and its JSON answer, else the failure's status
+    (0 when nothing answered) and a JSON-ready description of it."""
+    req = urllib.request.Request(url, headers={"Host": host})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return 200, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, {"status": err.code, "body": err.read().decode(errors="replace")}
+    except (OSError, ValueError) as err:  # ValueError: an answer that is not JSON
+        return 0, {"status": 0, "error": str(err)}
+
+
+def parse_calls(text: str) -> tuple[tuple[str, int], ...]:
+    """``HOST:PORT[,HOST:PORT...]`` as pairs; ``ValueError`` naming a malformed entry."""
+    calls = []
+    for entry in filter(None, (e.strip() for e in text.split(","))):
+        host, sep, port = entry.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ValueError(f"--calls wants HOST:PORT entries, got {entry!r}")
+        calls.append((host, int(port)))
+    return tuple(calls)
+
+
+def _handler(
+    pod: str, outbound: str, calls: tuple[tuple[str, int], ...] = ()
+) -> type[BaseHTTPRequestHandler]:
     lock = threading.Lock()
     served = [0]  # requests served, /__count excluded
 
@@ -54,6 +86,11 @@ def _handler(pod: str, outbound: str) -> type[BaseHTTPRequestHandler]:
                 status, body["upstream"] = self._call()
             elif self.path.startswith("/flaky") and n % 2:
                 status = 500  # every other request fails (500: not retried by default)
+            elif calls:
+                body["calls"] = {
+                    host: call_upstream(f"http://{outbound}:{port}{self.path}", host)[1]
+                    for host, port in calls
+                }
             self._reply(status, body)
 
         def _reply(self, status: int, body: dict[str, object]) -> None:
@@ -67,14 +104,8 @@ def _handler(pod: str, outbound: str) -> type[BaseHTTPRequestHandler]:
         def _call(self) -> tuple[int, object]:
             _, _, host, port, *rest = self.path.split("/", 4)
             url = f"http://{outbound}:{port}/{rest[0] if rest else ''}"
-            req = urllib.request.Request(url, headers={"Host": host})
-            try:
-                with urllib.request.urlopen(req, timeout=5) as resp:
-                    return 200, json.loads(resp.read())
-            except urllib.error.HTTPError as err:
-                return 502, {"status": err.code, "body": err.read().decode(errors="replace")}
-            except OSError as err:
-                return 502, {"error": str(err)}
+            status, answer = call_upstream(url, host)
+            return (200, answer) if status == 200 else (502, answer)
 
         def _websocket(self) -> None:
             """Accept the upgrade, then echo text messages until the peer closes."""
@@ -147,13 +178,15 @@ def main() -> None:
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--outbound", default="127.0.0.1", help="the sidecar's outbound address")
     p.add_argument("--tcp-port", type=int)
+    p.add_argument("--calls", type=parse_calls, default=(),
+                   help="HOST:PORT,... to call through the sidecar on every GET")  # fmt: skip
     a = p.parse_args()
     if a.tcp_port:
         socketserver.ThreadingTCPServer.allow_reuse_address = True
         tcp = socketserver.ThreadingTCPServer((a.address, a.tcp_port), _Echo)
         threading.Thread(target=tcp.serve_forever, daemon=True).start()
     ThreadingHTTPServer.allow_reuse_address = True
-    ThreadingHTTPServer((a.address, a.port), _handler(a.pod, a.outbound)).serve_forever()
+    ThreadingHTTPServer((a.address, a.port), _handler(a.pod, a.outbound, a.calls)).serve_forever()
 
 
 if __name__ == "__main__":

@@ -92,6 +92,8 @@ class Pod:
     service_account: str = "default"
     proxy_type: str = "sidecar"
     """``router`` for a gateway pod (no app beside its Envoy)."""
+    calls: str = ""
+    """The app's ``--calls`` (``HOST:PORT,...``): services it calls on every request."""
 
     @property
     def node_id(self) -> str:
@@ -115,13 +117,24 @@ class LocalMesh:
 
     workdir: Path
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    names: dict[int, str] = field(default_factory=dict)
+    """Each process's name (its log is ``workdir/NAME.log``), by pid."""
+    own_groups: bool = False
+    """Start each process in a process group of its own, so that a terminal's Ctrl-C
+    reaches only the caller, which then stops them all (``stop``) in its own time."""
 
     def spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
         """Start a process whose output goes to ``workdir/name.log``."""
-        log = (self.workdir / f"{name}.log").open("wb")
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        with (self.workdir / f"{name}.log").open("wb") as log:
+            group = 0 if self.own_groups else None
+            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, process_group=group)
         self.procs.append(proc)
+        self.names[proc.pid] = name
         return proc
+
+    def log_of(self, proc: subprocess.Popen[bytes]) -> Path:
+        """Where ``proc``'s output goes."""
+        return self.workdir / f"{self.names[proc.pid]}.log"
 
     @property
     def ca_dir(self) -> Path:
@@ -159,6 +172,8 @@ class LocalMesh:
         ]
         if pod.tcp_port:
             argv += ["--tcp-port", str(pod.tcp_port)]
+        if pod.calls:
+            argv += ["--calls", pod.calls]
         return self.spawn(f"app-{pod.name}", argv)
 
     def start_sidecar(self, pod: Pod, ports: Ports, admin_port: int = 15000) -> None:
