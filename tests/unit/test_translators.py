@@ -220,8 +220,8 @@ def test_outbound_listeners_bind_the_outbound_address() -> None:
     assert hcm.rds.route_config_name == "9080"
     assert hcm.rds.config_source.HasField("ads")
     assert [f.name for f in hcm.http_filters] == [
-        "envoy.filters.http.cors",
         "envoy.filters.http.fault",
+        "envoy.filters.http.cors",
         "envoy.filters.http.router",
     ]
     tcp = tcp_proxy_pb2.TcpProxy()

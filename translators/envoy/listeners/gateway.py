@@ -38,7 +38,13 @@ from google.protobuf import wrappers_pb2
 
 from translators.envoy.clusters import outbound_cluster_name, socket_address
 from translators.envoy.config_source import ads_config_source
-from translators.envoy.listeners.sidecar import HCM_FILTER, _filter, _hcm, _tcp_proxy
+from translators.envoy.listeners.sidecar import (
+    HCM_FILTER,
+    _filter,
+    _hcm,
+    _tcp_proxy,
+    outbound_http_filters,
+)
 from translators.envoy.routes.gateway import destination_cluster, route_name
 from translators.envoy.tls.gateway import downstream_context
 from translators.envoy.tls.mtls import TLS_INSPECTOR, TLS_SOCKET, transport_socket
@@ -122,7 +128,7 @@ def _chains(
 
 
 def _http_filter(gateway: Gateway, server: GatewayServer) -> listener_components_pb2.Filter:
-    hcm = _hcm(f"outbound_{server.bind or '0.0.0.0'}_{server.port}")
+    hcm = _hcm(f"outbound_{server.bind or '0.0.0.0'}_{server.port}", outbound_http_filters())
     hcm.rds.config_source.CopyFrom(ads_config_source())
     hcm.rds.route_config_name = route_name(gateway, server) or ""
     hcm.strip_any_host_port = True
