@@ -61,7 +61,7 @@ class CertificateIssuer:
             root_pem=issued.root_pem,
             serial_number=issued.serial_number,
             not_after=issued.not_after,
-            renew_at=renew_at(
-                issued.not_before, issued.not_after, jitter_fraction=draw_jitter(self.rng)
-            ),
+            # From the issue time, not the backdated notBefore: with a lifetime shorter than
+            # the backdating, the certificate would be due for renewal the moment it is made.
+            renew_at=renew_at(now, issued.not_after, jitter_fraction=draw_jitter(self.rng)),
         )

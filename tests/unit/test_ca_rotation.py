@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -97,3 +98,16 @@ def test_renewal_is_always_within_validity(seconds: int, ratio: float, jitter: f
     not_after = T0 + timedelta(seconds=seconds)
     at = renew_at(T0, not_after, ratio, jitter)
     assert T0 <= at <= not_after
+
+
+def test_a_short_lived_workload_certificate_is_not_due_when_it_is_issued(tmp_path: Path) -> None:
+    """Its notBefore is backdated (clock skew grace, 2 min); renewal counts from the issue
+    time, else a 6 s certificate would be renewed again and again from the moment it is made."""
+    from ca.spiffe import SpiffeId
+    from ca.storage import load_or_create_root
+    from pyistiod.workload_certs import CertificateIssuer
+
+    bundle = load_or_create_root(tmp_path, "cluster.local", T0)
+    issuer = CertificateIssuer(bundle, timedelta(seconds=6), clock=lambda: T0)
+    cert = issuer.issue(SpiffeId("cluster.local", "default", "frontend"))
+    assert T0 + timedelta(seconds=2.9) < cert.renew_at < T0 + timedelta(seconds=3.1)
