@@ -310,6 +310,38 @@ async def test_streams_that_never_read_are_closed_and_never_delay_a_new_proxy(
         await server.stop(0)
 
 
+async def test_a_write_the_peer_stopped_draining_is_given_up(model: MeshModel) -> None:
+    """A peer whose transport lives but whose reader hangs: its HTTP/2 window stays full
+    (64 KiB, BDP probing off), so the server's write of a 1 MB CDS never completes. The
+    watchdog counts from the start of that write: after ``stall_after`` the node is
+    forgotten and the stream does no more work."""
+    cache = SnapshotCache()
+    registry = ProxyRegistry(cache, with_services(model, 4000))
+    server = XdsServer(cache, registry, "t", push_limit=1, stall_after=1.0)
+    port, _ = await server.start("127.0.0.1:0")
+    stingy = [("grpc.http2.bdp_probe", 0), ("grpc.max_receive_message_length", -1)]
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=stingy) as ch:
+            call = ch.stream_stream(ADS, request_serializer=_serialize)()
+            await call.write(discovery_pb2.DiscoveryRequest(node=node(), type_url=types.CLUSTER))
+            for _ in range(100):
+                if FRONTEND in registry.nodes:
+                    break
+                await asyncio.sleep(0.02)
+            assert FRONTEND in registry.nodes and server.live  # writing, and stuck
+            with capture_logs() as logs:
+                for _ in range(60):
+                    if not registry.nodes and not server.live:
+                        break
+                    await asyncio.sleep(0.05)
+            assert not registry.nodes and not server.live  # given up after about 1 s
+            (closed,) = [e for e in logs if e["event"] == "xds.closed"]
+            assert "took no response bytes for 1 s" in closed["reason"]
+            call.cancel()
+    finally:
+        await server.stop(0)
+
+
 async def test_streams_beyond_the_limit_are_refused_saying_so(model: MeshModel) -> None:
     cache = SnapshotCache()
     registry = ProxyRegistry(cache, model)

@@ -8,7 +8,9 @@ Streams are bounded: at most ``max_streams`` at once across the server
 (more are refused with RESOURCE_EXHAUSTED, saying so) and at most
 ``MAX_STREAMS_PER_CONNECTION`` on one HTTP/2 connection; a stream whose
 proxy leaves a response unanswered for ``stall_after`` seconds is closed
-(``watchdog``).
+(``watchdog``). Connections live at most ``max_connection_age`` (istiod's
+``MaxServerConnectionAge``, 30 min) plus a 10 s grace for the streams on them, as
+istiod's keepalive policy: Envoy reconnects, which spreads proxies over replicas.
 """
 
 from __future__ import annotations
@@ -72,6 +74,13 @@ MAX_STREAMS_PER_CONNECTION = 100
 """HTTP/2 streams one connection may hold open at once (the server's SETTINGS)."""
 
 
+MAX_CONNECTION_AGE = 30 * 60.0
+"""Seconds a connection lives before the server asks the client to reconnect (istiod's
+``--keepaliveMaxServerConnectionAge`` default; gRPC adds its own jitter of +-10 %)."""
+MAX_CONNECTION_AGE_GRACE = 10.0
+"""Seconds the streams of an aged connection get before it is closed (istiod's default)."""
+
+
 class XdsServer:
     """Owns the grpc.aio server and hands each stream to an ``XdsStream``."""
 
@@ -86,8 +95,10 @@ class XdsServer:
         connection_rate: float = 1000.0,
         max_streams: int = 10_000,
         stall_after: float = 60.0,
+        max_connection_age: float = MAX_CONNECTION_AGE,
     ) -> None:
         self.limiter = PushLimiter(push_limit)
+        self.max_connection_age = max_connection_age
         self.stall_after = stall_after
         self.max_streams = max_streams
         self.live: set[XdsStream] = set()
@@ -175,6 +186,8 @@ class XdsServer:
                 ("grpc.max_send_message_length", 64 * 1024 * 1024),
                 ("grpc.max_receive_message_length", 16 * 1024 * 1024),
                 ("grpc.keepalive_time_ms", 30_000),
+                ("grpc.max_connection_age_ms", int(self.max_connection_age * 1000)),
+                ("grpc.max_connection_age_grace_ms", int(MAX_CONNECTION_AGE_GRACE * 1000)),
                 # A connect storm queues thousands of new streams while the loop is busy;
                 # grpc core refuses calls beyond 1,000 unaccepted ones by default
                 # ("Too many pending requests"). Envoy would retry, but only after backoff.

@@ -130,7 +130,10 @@ class XdsStream:
         self.sent_any = False
         self.status: SyncStatus | None = None
         """What was sent and said, per type; set once the node is known (``/debug/syncz``)."""
-        self.watchdog = Watchdog(stall_after, lambda: self.inbox.put_nowait(_STALLED))
+        self.watchdog = Watchdog(stall_after, self._stalled)
+        self.writing = False
+        """Whether a response write is in progress (the peer may have stopped taking bytes)."""
+        self.task: asyncio.Task[None] | None = None
         self.core: SotwStream | DeltaStream = self._core(authenticated=False)
 
     def _core(self, *, authenticated: bool) -> SotwStream | DeltaStream:
@@ -142,6 +145,7 @@ class XdsStream:
     async def run(self, requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> None:
         """Serve the stream: identify the node, then answer requests and snapshot changes."""
         reader = asyncio.create_task(self._read(requests))
+        self.task = asyncio.current_task()
         try:
             first = await self._next()
             if first is _END:
@@ -158,6 +162,18 @@ class XdsStream:
                 await self.admission.admit()
             await self._admit(node, context)
             await self._serve(node, first, context)
+        except asyncio.CancelledError:
+            if not self.watchdog.fired:
+                raise
+            # A write the peer stopped draining (invariant of ``_stalled``): the stream is
+            # given up; its status would wait behind the bytes gRPC still holds.
+            log.warning(
+                "xds.closed",
+                node=self.status.node_id if self.status is not None else "",
+                code="UNAVAILABLE",
+                reason=f"the proxy took no response bytes for {self.watchdog.after:g} s",
+            )
+            raise  # gRPC then sends nothing more on the stream (a status would fail behind it)
         finally:
             reader.cancel()
 
@@ -229,10 +245,12 @@ class XdsStream:
             if isinstance(action, Send):
                 started = time.monotonic()
                 first, self.sent_any = not self.sent_any, True
+                self.watchdog.sent()  # before the write, which blocks while the peer reads nothing
+                self.writing = True
                 size = await self.limiter.write(
                     action, self.control_plane, context.write, first=first
                 )
-                self.watchdog.sent()
+                self.writing = False
                 if self.status is not None:
                     self.status.sent(action.type_url, action.version, action.nonce)
                 kind = short_name(action.type_url)
@@ -270,6 +288,21 @@ class XdsStream:
         if item is not _WAKE and item is not _END and item is not _STALLED:
             self.request_slots.release()
         return item
+
+    def _stalled(self) -> None:
+        """The proxy left a response unanswered for ``stall_after`` seconds: close the stream.
+
+        If the serving task is between steps, it reads ``_STALLED`` and ends the stream with
+        UNAVAILABLE. If it is inside a write the peer stopped draining (its HTTP/2 window is
+        full: the transport lives, the reader does not), it would never get there: it is
+        cancelled instead, so the node is forgotten and the stream does no more work. The one
+        response gRPC holds for it stays until the peer's connection goes (gRPC Python
+        cannot reset a single stream); the memory test bounds that cost.
+        """
+        if self.writing and self.task is not None:
+            self.task.cancel()
+        else:
+            self.inbox.put_nowait(_STALLED)
 
     def _wake(self) -> None:
         if not self.wake_pending:

@@ -6,7 +6,8 @@ ACKs or NACKs nothing. Envoy answers every response (the xDS protocol asks
 it to, and it does within seconds; CDS waits at most for its clusters to
 warm). Invariants:
 
-1. ``sent`` starts the clock when a response goes out with none unanswered;
+1. ``sent`` starts the clock when a response starts going out with none unanswered
+   (before the write: a write the peer does not drain never completes);
    ``heard`` (any request from the proxy) stops it.
 2. When a response has gone unanswered for ``after`` seconds, ``on_stall``
    is called once; the stream's owner then closes the stream (the proxy
@@ -36,13 +37,14 @@ class Watchdog:
         self.clock = clock
         self.unanswered_since: float | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self._fired = False
+        self.fired = False
+        """Whether ``on_stall`` was called (once at most)."""
 
     def sent(self) -> None:
         """A response went out (invariant 1)."""
         if self.unanswered_since is None:
             self.unanswered_since = self.clock()
-        if self._timer is None and not self._fired:
+        if self._timer is None and not self.fired:
             self._arm(self.after)
 
     def heard(self) -> None:
@@ -64,7 +66,7 @@ class Watchdog:
             return  # answered; the next response re-arms
         waited = self.clock() - self.unanswered_since
         if waited >= self.after:
-            self._fired = True
+            self.fired = True
             self.on_stall()
         else:
             self._arm(self.after - waited)
