@@ -57,6 +57,8 @@ class Server:
     port: int
     log: IO[bytes]
     profiler: subprocess.Popen[bytes] | None = None
+    monitoring_port: int = 0
+    """Its monitoring port (``/metrics``, ``/debug/syncz``)."""
 
     @property
     def pid(self) -> int:
@@ -110,7 +112,7 @@ def start_server(
     ]  # fmt: skip
     log = log_path.open("wb")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    server = Server(proc, port, log)
+    server = Server(proc, port, log, monitoring_port=monitoring)
     try:
         wait_listening(proc, port, timeout)
     except BaseException:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -22,7 +22,18 @@ class WorkerPool:
     worker imports only what it needs.
     """
 
-    def __init__(self, address: str, proxies: int, workers: int, delta: bool, per_channel: int):
+    def __init__(
+        self,
+        address: str,
+        proxies: int,
+        workers: int,
+        delta: bool,
+        per_channel: int,
+        target: Callable[..., None] = worker_main,
+        extra: tuple[Any, ...] = (),
+    ):
+        """``target(conn, spec, *extra)`` is each worker's entry point (``benchmarks.soak``
+        runs its own)."""
         ctx = multiprocessing.get_context("spawn")
         self.conns: list[Connection] = []
         self.procs: list[BaseProcess] = []
@@ -32,7 +43,7 @@ class WorkerPool:
             count = proxies // workers + (1 if w < proxies % workers else 0)
             spec = WorkerSpec(address, delta, first, count, per_channel)
             parent, child = ctx.Pipe()
-            proc = ctx.Process(target=worker_main, args=(child, spec), daemon=True)
+            proc = ctx.Process(target=target, args=(child, spec, *extra), daemon=True)
             proc.start()
             child.close()
             self.conns.append(parent)
