@@ -74,16 +74,22 @@ def on_loop(loop: asyncio.AbstractEventLoop, view: View, timeout: float = 5.0) -
     return lambda query: asyncio.run_coroutine_threadsafe(call(query), loop).result(timeout)
 
 
+OWN_PREFIXES = ("pilot_", "citadel_", "pyistiod_")
+"""Metrics named as istiod names its own (counters without ``_total``); the standard
+``process_*`` and ``python_*`` ones keep the client library's names, as Go's collectors keep
+``process_cpu_seconds_total`` in istiod."""
+
+
 def istiod_text(registry: CollectorRegistry = prometheus_client.REGISTRY) -> bytes:
     """The registry in Prometheus text format, counters named as istiod names them.
 
     prometheus_client writes a counter ``c`` as ``c_total`` (and a ``c_created``
-    sample); istiod exposes ``c`` itself, which the text format allows, and
-    Istio's dashboards query that name.
+    sample); istiod exposes its own counters as ``c`` itself, which the text format allows,
+    and Istio's dashboards query that name (``OWN_PREFIXES``).
     """
     lines: list[str] = []
     for metric in registry.collect():
-        if metric.type != "counter":
+        if metric.type != "counter" or not metric.name.startswith(OWN_PREFIXES):
             lines.append(prometheus_client.generate_latest(_Single(metric)).decode())
             continue
         lines.append(f"# HELP {metric.name} {_escape_help(metric.documentation)}\n")

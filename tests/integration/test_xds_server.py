@@ -171,7 +171,9 @@ async def test_a_node_id_too_long_is_refused_without_being_echoed(running: Runni
     assert running.registry.nodes == {}
 
 
-async def test_nacks_are_counted_each_but_logged_once_and_clipped(running: Running) -> None:
+async def test_a_repeated_nack_is_counted_and_logged_once_and_clipped(running: Running) -> None:
+    rejects = 'pilot_total_xds_rejects{type="lds"}'
+    before = REGISTRY.get_sample_value("pilot_total_xds_rejects_total", {"type": "lds"}) or 0.0
     async with running.channel() as ch:
         s = open_stream(ch, ADS)
         await s.send(discovery_pb2.DiscoveryRequest(node=node(), type_url=types.LISTENER))
@@ -191,6 +193,8 @@ async def test_nacks_are_counted_each_but_logged_once_and_clipped(running: Runni
         await s.close()
     nacks = [entry for entry in logs if entry["event"] == "xds.nack"]
     assert len(nacks) == 1
+    after = REGISTRY.get_sample_value("pilot_total_xds_rejects_total", {"type": "lds"})
+    assert after == before + 1, rejects
     assert len(nacks[0]["error"]) < 1100 and nacks[0]["error"].endswith("more characters)")
 
 

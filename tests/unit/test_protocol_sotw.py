@@ -85,6 +85,15 @@ def test_nack_is_reported_and_the_rejected_version_not_resent() -> None:
     assert names(good) == ["a"]
 
 
+def test_a_nack_repeated_for_its_nonce_is_reported_once() -> None:
+    s, first = started()
+    s.on_request(ack(first))
+    (bad,) = sends(s.on_snapshot(snap(cds={"a": "bad"})))
+    nack = SotwRequest(CDS, first.version, bad.nonce, (), error_detail="invalid cluster a")
+    assert isinstance(s.on_request(nack)[0], Nacked)
+    assert s.on_request(nack) == [Ignored(CDS, IgnoreReason.ANSWERED, bad.nonce)]
+
+
 def test_stale_nonce_is_ignored() -> None:
     s, first = started()
     s.on_request(ack(first))

@@ -91,6 +91,7 @@ class IgnoreReason(enum.Enum):
     """Why a request changed nothing."""
 
     STALE_NONCE = "stale nonce: the request answers a response that has been superseded"
+    ANSWERED = "repeated answer: the response this request answers was already ACKed or NACKed"
     UNKNOWN_TYPE = "unknown type URL"
     DENIED = "permission denied: this stream may not receive this type"
 

@@ -24,6 +24,9 @@ Invariants:
    subscribed name is *owed* until a response carries it, even if it is
    absent from the snapshot for a while (a cluster removed and re-added while
    a response was in flight), since the proxy no longer holds it.
+8. A response is answered once: the same NACK repeated for its nonce is
+   ignored (``ANSWERED``), so it is counted and logged once (as in delta,
+   where a repeat is stale).
 """
 
 from __future__ import annotations
@@ -112,7 +115,10 @@ class SotwStream:
         if decision is Decision.STALE:
             return [Ignored(req.type_url, IgnoreReason.STALE_NONCE, req.response_nonce)]
         actions: list[Action] = []
-        if decision is Decision.NACK:
+        if decision is Decision.NACK and not state.outstanding:
+            # The same NACK again (a retrying client): counted and logged once.
+            actions.append(Ignored(req.type_url, IgnoreReason.ANSWERED, req.response_nonce))
+        elif decision is Decision.NACK:
             actions.append(self._nacked(state, req))
         elif decision in (Decision.ACK, Decision.RESUBSCRIBE):
             actions.append(self._acked(state, req))

@@ -379,12 +379,20 @@ def _record(node: NodeInfo, action: Acked | Nacked | Ignored, limit: LogLimiter)
             reason=SECRETS_NEED_AUTHENTICATION,
         )
     else:
-        log.info(
+        # Stale and repeated answers are ordinary protocol traffic: debug. An unknown type
+        # is worth seeing, once per interval.
+        if action.reason is not IgnoreReason.UNKNOWN_TYPE:
+            say = log.debug
+        elif limit.allow(("ignored", action.type_url))[0]:
+            say = log.info
+        else:
+            return
+        say(
             "xds.ignored",
             node=node.id,
-            type=action.type_url,
+            type=clip(action.type_url, 200),
             reason=action.reason.name,
-            nonce=action.nonce,
+            nonce=clip(action.nonce, 80),
         )
 
 
