@@ -1,9 +1,10 @@
 """Analysis messages as ``istioctl analyze`` prints them, each with the file and line it is about.
 
 ``findings`` puts together what a read refused (each error an IST0106
-schema error, as Istio's analyzers report a refused object) and what the
-analyzers found in the objects in force, and finds where each object was
-read. The formats are istioctl's:
+schema error, as Istio's analyzers report a refused object), the documents of
+kinds pyistiod does not read (PYI0001, pyistiod's own code: an error, since they
+are not applied) and what the analyzers found in the objects in force, and finds
+where each object was read. The formats are istioctl's:
 
 - text: ``Error [IST0101] (VirtualService default/reviews mesh/vs.yaml:12)
   Referenced host not found: "reviewz"`` (the line the object's document
@@ -24,7 +25,7 @@ from types import MappingProxyType
 import yaml
 
 from translators.mesh.analysis import Level, Message, analyze
-from translators.mesh.analysis.messages import SCHEMA_VALIDATION_ERROR
+from translators.mesh.analysis.messages import SCHEMA_VALIDATION_ERROR, UNSUPPORTED_KIND
 from translators.mesh.documents.meta import Origin
 from translators.sources.loader import LoadResult
 
@@ -57,10 +58,11 @@ class Finding:
         """The ``json``/``yaml`` form (keys as istioctl's, plus ``field``)."""
         out = {
             "code": self.message.type.code,
-            "documentationUrl": self.message.documentation_url,
             "level": str(self.message.level),
             "message": self.message.text,
         }
+        if self.message.documentation_url:
+            out["documentationUrl"] = self.message.documentation_url
         if self.origin:
             out["origin"] = self.origin
         if self.reference:
@@ -72,7 +74,11 @@ class Finding:
 
 def findings(result: LoadResult, lines: Lines = NO_LINES) -> list[Finding]:
     """Every refusal of ``result`` (IST0106) and every analysis message, in Istio's order."""
-    found = [*schema_findings(result, lines), *analysis_findings(result, lines)]
+    found = [
+        *schema_findings(result, lines),
+        *unsupported_findings(result, lines),
+        *analysis_findings(result, lines),
+    ]
     return sorted(found, key=lambda f: f.message.sort_key())
 
 
@@ -89,6 +95,16 @@ def schema_findings(result: LoadResult, lines: Lines = NO_LINES) -> list[Finding
         )
         for refusal in result.refusals
         for error in refusal.errors
+    ]
+
+
+def unsupported_findings(result: LoadResult, lines: Lines = NO_LINES) -> list[Finding]:
+    """Each Istio or Gateway API document of a kind pyistiod does not read (PYI0001, an
+    error: not applied)."""
+    return [
+        Finding(UNSUPPORTED_KIND(s.key, f"{s.api_version}/{s.kind}"), reference(s.origin, lines))
+        for s in result.skipped
+        if s.is_mesh_config
     ]
 
 

@@ -25,7 +25,7 @@ from translators.mesh.analysis import Level
 from translators.mesh.documents.fields import is_label_key
 from translators.mesh.model.proxy import parse_node_id
 from translators.mesh.model.services import Workload
-from translators.sources.files import read_dir
+from translators.sources.files import read_dir, skipped_warning
 from translators.sources.loader import LoadResult, load
 from xds_server.errors import ConfigInvalid, SourceUnavailable
 
@@ -120,14 +120,20 @@ def _validate(a: argparse.Namespace) -> int:
     result, lines = read
     for err in result.errors:
         print(f"error: {err}", file=sys.stderr)
+    unsupported = [s for s in result.skipped if s.is_mesh_config]
+    for s in unsupported:
+        print(f"error: {s.describe()}: {s.api_version}/{s.kind} is not supported by "
+              "pyistiod; skipped, not applied", file=sys.stderr)  # fmt: skip
+    said = {skipped_warning(s) for s in unsupported}
     for warning in [*result.warnings, *listener_conflicts(result.model)]:
-        print(f"warning: {warning}", file=sys.stderr)
+        if warning not in said:
+            print(f"warning: {warning}", file=sys.stderr)
     for finding in analysis_findings(result, lines):
         print(finding.line(), file=sys.stderr)
-    if result.refusals:
+    if result.refusals or unsupported:
         print(
-            f"{len(result.refusals)} object(s) refused, each alone; "
-            f"{result.objects} object(s) would be served",
+            f"{len(result.refusals)} object(s) refused, each alone; {len(unsupported)} of a "
+            f"kind pyistiod does not support; {result.objects} object(s) would be served",
             file=sys.stderr,
         )
         return 1

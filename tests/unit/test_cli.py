@@ -332,3 +332,47 @@ def test_proxy_status_without_pyistiod_is_one_line(capsys: pytest.CaptureFixture
     assert run(["proxy-status", "--monitoring-address", f"127.0.0.1:{port}"]) == 1
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith("pyistiod: cannot reach pyistiod's monitoring port at http://127.0.0.1:")
+
+
+UNSUPPORTED = """
+apiVersion: networking.istio.io/v1alpha3
+kind: EnvoyFilter
+metadata: {name: lua, namespace: default}
+spec: {configPatches: []}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: reviews}
+spec: {}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: backend, namespace: default}
+spec: {}
+"""
+
+
+def test_istio_kinds_pyistiod_skips_are_errors_in_validate_and_analyze(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A config that relies on an EnvoyFilter or a Gateway API route must not pass as if
+    applied; a Deployment beside the Services is none of Istio's business (a warning)."""
+    shutil.copytree(EXAMPLE_MESH, tmp_path / "mesh")
+    (tmp_path / "mesh" / "extra.yaml").write_text(UNSUPPORTED)
+    assert run(["validate", str(tmp_path / "mesh")]) == 1
+    err = capsys.readouterr().err
+    assert (
+        "error: extra.yaml (document 0) EnvoyFilter default/lua: "
+        "networking.istio.io/v1alpha3/EnvoyFilter is not supported by pyistiod" in err
+    )
+    assert "error: extra.yaml (document 1) HTTPRoute default/reviews: " in err
+    assert "warning: extra.yaml (document 2): skipped unsupported kind apps/v1/Deployment" in err
+    assert run(["analyze", "-o", "json", str(tmp_path / "mesh")]) == 79
+    found = json.loads(capsys.readouterr().out)
+    unsupported = [f for f in found if f["code"] == "PYI0001"]
+    assert [f["origin"] for f in unsupported] == [
+        "EnvoyFilter default/lua",
+        "HTTPRoute default/reviews",
+    ]
+    assert unsupported[0]["level"] == "Error" and "documentationUrl" not in unsupported[0]
+    assert unsupported[0]["reference"] == "extra.yaml:2"

@@ -50,6 +50,8 @@ class _FileResult:
     """False when the file could not be read to its end (unreadable, broken YAML)."""
     lines: tuple[int, ...] = ()
     """The 1-based line each document starts on, by document index (empty if unknown)."""
+    skipped: tuple[Skipped, ...] = ()
+    """Documents of kinds pyistiod does not read (each also said in ``warnings``)."""
 
 
 DocumentMemo = dict[tuple[str, int, str], tuple[list[ParseResult], int]]
@@ -105,6 +107,7 @@ def read_dir(path: Path, cache: ParseCache | None = None) -> Documents:
         frozenset(display for (_, display), r in pairs if not r.whole),
         len(files),
         {(display, i): line for (_, display), r in pairs for i, line in enumerate(r.lines)},
+        tuple(s for r in results for s in r.skipped),
     )
 
 
@@ -186,13 +189,17 @@ def parse_bytes(data: bytes, display: str, documents: DocumentMemo | None = None
         parsed, lines = by_document
     results: list[ParseResult] = []
     warnings: list[str] = []
+    skipped: list[Skipped] = []
     for result in parsed:
         warnings.extend(result.warnings)
         if isinstance(result.obj, Skipped):
-            warnings.append(_skipped_warning(result.obj))
+            warnings.append(skipped_warning(result.obj))
+            skipped.append(result.obj)
         else:
             results.append(result)
-    return _FileResult(tuple(results), tuple(warnings), whole=not broken, lines=lines)
+    return _FileResult(
+        tuple(results), tuple(warnings), whole=not broken, lines=lines, skipped=tuple(skipped)
+    )
 
 
 def _parse_stream(text: str, display: str, first: int) -> tuple[list[ParseResult], int, bool]:
@@ -277,6 +284,7 @@ def _syntax_error(exc: yaml.YAMLError, display: str, index: int) -> ConfigError:
     return ConfigError(display, index, "", f"invalid YAML{where}: {detail}")
 
 
-def _skipped_warning(s: Skipped) -> str:
+def skipped_warning(s: Skipped) -> str:
+    """The warning a skipped document is logged with."""
     name = f" {s.name}" if s.name else ""
     return f"{s.origin}: skipped unsupported kind {s.api_version}/{s.kind}{name}"

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from translators.mesh.builder import build_model, update_endpoints
-from translators.mesh.documents.kinds import ParseResult
+from translators.mesh.documents.kinds import ParseResult, Skipped
 from translators.mesh.documents.kubernetes.objects import EndpointSliceObject
 from translators.mesh.in_force import NOTHING, Objects, Refusal, endpoint_slices_only, in_force
 from translators.mesh.model.mesh import MeshModel
@@ -47,6 +47,8 @@ class Documents:
     """Files read, for a file source."""
     lines: Mapping[tuple[str, int], int] = field(default_factory=dict)
     """The line each document starts on, by (file, document index), where known."""
+    skipped: tuple[Skipped, ...] = ()
+    """Documents of kinds pyistiod does not read (not applied; said in ``warnings`` too)."""
 
 
 class Source(Protocol):
@@ -77,6 +79,8 @@ class LoadResult:
     endpoints_only: bool = False
     """Only EndpointSlices changed since the last applied read (invariant 3): everything
     derived from services, routing and policies is as it was."""
+    skipped: tuple[Skipped, ...] = ()
+    """Documents of kinds pyistiod does not read: not applied (EnvoyFilter, Telemetry, ...)."""
 
     @property
     def errors(self) -> tuple[ConfigError, ...]:
@@ -100,6 +104,7 @@ def load(
     results = [r for read in reads for r in read.results]
     unreadable = frozenset().union(*(read.unreadable for read in reads))
     warnings = tuple(w for read in reads for w in read.warnings)
+    skipped = tuple(s for read in reads for s in read.skipped)
     files = sum(read.files for read in reads)
     if previous_model is not None and (
         quick := endpoint_slices_only(results, previous, unreadable)
@@ -111,7 +116,15 @@ def load(
             [s for s in slices if isinstance(s, EndpointSliceObject)],
         )
         return LoadResult(
-            model, warnings, files, len(objects), (), objects, len(results), endpoints_only=True
+            model,
+            warnings,
+            files,
+            len(objects),
+            (),
+            objects,
+            len(results),
+            endpoints_only=True,
+            skipped=skipped,
         )
     settled = in_force(results, previous, unreadable=unreadable, domain_suffix=domain_suffix)
     return LoadResult(
@@ -122,6 +135,7 @@ def load(
         settled.refusals,
         settled.objects,
         len(results),
+        skipped=skipped,
     )
 
 

@@ -62,7 +62,10 @@ class Message:
 
     @property
     def documentation_url(self) -> str:
-        """Istio's page for this code, as ``istioctl analyze`` links it."""
+        """Istio's page for this code, as ``istioctl analyze`` links it ("" for pyistiod's
+        own ``PYI`` codes, which Istio does not document)."""
+        if not self.type.code.startswith("IST"):
+            return ""
         return f"https://istio.io/latest/docs/reference/config/analysis/{self.type.code.lower()}/"
 
     def sort_key(self) -> tuple[int, str, ObjectKey, str, str]:
@@ -74,6 +77,14 @@ class Message:
 # Istio's catalogue (pkg/config/analysis/msg/messages.yaml), the entries pyistiod reports.
 # Templates use ``str.format``; arguments Istio prints with Go's %q go through ``quote``.
 
+UNSUPPORTED_KIND = MessageType(
+    "PYI0001",
+    "UnsupportedKind",
+    Level.ERROR,
+    "{} is not supported by pyistiod: the object is skipped, not applied",
+)
+"""pyistiod's own (not Istio's catalogue): a kind Istio reads and pyistiod does not
+(EnvoyFilter, Telemetry, WasmPlugin, ProxyConfig, RequestAuthentication, Gateway API)."""
 SCHEMA_VALIDATION_ERROR = MessageType(
     "IST0106", "SchemaValidationError", Level.ERROR, "Schema validation error: {}"
 )

@@ -90,6 +90,21 @@ class Skipped:
     kind: str
     name: str
     origin: Origin
+    key: ObjectKey | None = None
+    """Kind, namespace and name as written (None without a name)."""
+
+    @property
+    def is_mesh_config(self) -> bool:
+        """Whether Istio (or its Gateway API implementation) would act on it: an
+        ``*.istio.io`` or Gateway API kind, where skipping changes what the mesh does, unlike
+        a Deployment or ConfigMap beside the Services."""
+        group = self.api_version.rpartition("/")[0]
+        return group.endswith(".istio.io") or group.startswith("gateway.networking.")
+
+    def describe(self) -> str:
+        """``file (document N) Kind namespace/name``."""
+        key = self.key
+        return f"{self.origin} {self.kind}" + (f" {key.namespace}/{key.name}" if key else "")
 
 
 SourceObject = (
@@ -142,7 +157,8 @@ def parse_object(raw: object, *, path: str, document: int, prefix: str = "") -> 
         return ParseResult(None, p.errors)
     entry = _PARSERS.get((api_version, kind))
     if entry is None:
-        return ParseResult(Skipped(api_version, kind, _name_of(doc), Origin(path, document)))
+        origin = Origin(path, document)
+        return ParseResult(Skipped(api_version, kind, _name_of(doc), origin, _key_of(doc, kind)))
     parser, rule = entry
     meta = read_meta(p, doc, kind, rule)
     for unknown in unknown_document_fields(kind, doc):
