@@ -14,7 +14,9 @@ in this process, so their received versions can be read) against it:
   dials the server's TLS xDS port with a workload token (``workload_xds_tls``), as
   ``pyistiod bootstrap --ca-dir`` renders it: on the plain-text port the server closes the
   whole ADS stream when Envoy asks for the SDS secrets its clusters reference, so a real
-  Envoy never settles there. The simulated proxies never ask for secrets and use the plain port.
+  Envoy never settles there. The simulated proxies dial the TLS port with a token too (they ask
+  for no secrets): on the plain port pyistiod serves config without secret references, which
+  would differ from the Envoys' by design.
 - Wait until every Envoy holds the initial config (S active clusters, a listener, route ``8080``).
 - Apply push_latency's two changes (move one endpoint of ``svc-0``; add a second HTTP port to
   ``svc-0``). Per Envoy, a thread polls its admin every 20 ms until it shows the change
@@ -203,11 +205,14 @@ class Envoys:
 class SimProxies:
     """N simulated proxies (one ``load_worker.Worker``) on an event loop in a thread."""
 
-    def __init__(self, address: str, count: int) -> None:
+    def __init__(self, address: str, count: int, ca_dir: Path) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        self.worker = Worker(WorkerSpec(address, False, 0, count, 100))
+        identity = SpiffeId("cluster.local", "default", "default")
+        tls = workload_xds_tls(ca_dir, identity, datetime.now(UTC), timedelta(hours=1))
+        spec = WorkerSpec(address, False, 0, count, 100, (tls.root_pem, tls.token, tls.server_name))
+        self.worker = Worker(spec)
 
     def call(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
         """Run ``coro`` on the proxies' loop; its result, within ``timeout`` (+ 10 s slack)."""
@@ -246,12 +251,6 @@ class SimProxies:
         self.thread.join(10)
         if not self.thread.is_alive():
             self.loop.close()
-
-
-def secure_port(server: Server) -> int:
-    """The TLS xDS port ``start_server`` chose (read back from the server's command line)."""
-    args = [str(a) for a in server.proc.args]  # type: ignore[union-attr]
-    return int(args[args.index("--secure-xds-address") + 1].rsplit(":", 1)[1])
 
 
 def initial_ready(services: int) -> list[Check]:
@@ -458,7 +457,7 @@ def _start(
 ) -> dict[str, Any]:
     """Start the Envoys and simulated proxies; wait until all hold the initial config."""
     started = time.monotonic()
-    envoys.start(cfg.envoys, workdir / "ca", secure_port(server))
+    envoys.start(cfg.envoys, workdir / "ca", server.secure_port)
     storm = sims.submit(sims.worker.start(dl.cap(cfg.ready_timeout)))
     envoy_s = _wait_ready(envoys, cfg.services, dl.cap(cfg.ready_timeout))
     reply: dict[str, Any] = storm.result(dl.cap(cfg.ready_timeout) + 10)
@@ -483,10 +482,10 @@ def run(cfg: CheckConfig, progress: bool = True) -> dict[str, Any]:
     try:
         say(f"[S={cfg.services} N={cfg.envoys}] starting pyistiod")
         server = start_server(config_dir, cfg.debounce_after, workdir / "server.log", dl.cap(60))
-        sims = SimProxies(server.address, cfg.envoys)
+        sims = SimProxies(f"127.0.0.1:{server.secure_port}", cfg.envoys, workdir / "ca")
         say(f"  starting {cfg.envoys} Envoys (TLS xDS) and {cfg.envoys} simulated proxies")
         result: dict[str, Any] = {"services": cfg.services, "envoys": cfg.envoys}
-        result["xds"] = "envoys: TLS port with workload token; simulated: plain port"
+        result["xds"] = "envoys and simulated proxies: TLS port with a workload token"
         result["initial"] = _start(cfg, server, workdir, envoys, sims, dl)
         say(f"  all ready (Envoys in {result['initial']['envoys_ready_s']:.2f} s)")
         result["changes"] = {

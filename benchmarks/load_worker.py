@@ -52,6 +52,10 @@ class WorkerSpec:
     """Index of the first proxy; this worker runs ``first .. first+count-1``."""
     count: int
     streams_per_channel: int
+    tls: tuple[str, str, str] | None = None
+    """(root PEM, token, server name): dial the TLS port as a sidecar does (its token for the
+    identity ``default/default``, which every simulated node claims); None: plain text, where
+    pyistiod serves the config without secret references (no mTLS transport sockets)."""
 
 
 class Worker:
@@ -66,6 +70,16 @@ class Worker:
         self.storm_done = 0
         self.converged = 0
         self.mark_cpu = 0.0
+
+    def _channel(self) -> grpc.aio.Channel:
+        if self.spec.tls is None:
+            return grpc.aio.insecure_channel(self.spec.address, options=_CHANNEL_OPTIONS)
+        root, token, server_name = self.spec.tls
+        creds = grpc.composite_channel_credentials(
+            grpc.ssl_channel_credentials(root.encode()), grpc.access_token_call_credentials(token)
+        )
+        options = [*_CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", server_name)]
+        return grpc.aio.secure_channel(self.spec.address, creds, options=options)
 
     def _storm(self) -> None:
         self.storm_done += 1
@@ -87,8 +101,7 @@ class Worker:
         per = max(1, self.spec.streams_per_channel)
         for i, proxy in enumerate(self.proxies):
             if i % per == 0:
-                ch = grpc.aio.insecure_channel(self.spec.address, options=_CHANNEL_OPTIONS)
-                self.channels.append(ch)
+                self.channels.append(self._channel())
             opener = functools.partial(open_call, self.channels[-1], self.spec.delta)
             self.tasks.append(
                 asyncio.create_task(run_proxy(proxy, opener, self._storm, self._converge))

@@ -59,6 +59,10 @@ class Server:
     profiler: subprocess.Popen[bytes] | None = None
     monitoring_port: int = 0
     """Its monitoring port (``/metrics``, ``/debug/syncz``)."""
+    secure_port: int = 0
+    """Its TLS xDS port (proxies with a workload token)."""
+    ca_dir: Path | None = None
+    """Its CA directory (to mint workload tokens from)."""
 
     @property
     def pid(self) -> int:
@@ -99,20 +103,23 @@ def start_server(
     timeout: float = 60.0,
 ) -> Server:
     """Start ``pyistiod serve`` on free loopback ports and wait until xDS accepts connections."""
-    port, monitoring = free_port(), free_port()
+    port, monitoring, secure = free_port(), free_port(), free_port()
     cmd = [
         sys.executable, "-m", "pyistiod.cli", "serve",
         "--config-dir", str(config_dir),
         "--xds-address", f"127.0.0.1:{port}",
         "--monitoring-address", f"127.0.0.1:{monitoring}",
-        "--secure-xds-address", f"127.0.0.1:{free_port()}",
+        "--secure-xds-address", f"127.0.0.1:{secure}",
         "--ca-dir", str(log_path.parent / "ca"),
         "--debounce-after", str(debounce_after),
         "--log-level", "warning",
     ]  # fmt: skip
     log = log_path.open("wb")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    server = Server(proc, port, log, monitoring_port=monitoring)
+    server = Server(
+        proc, port, log, monitoring_port=monitoring, secure_port=secure,
+        ca_dir=log_path.parent / "ca",
+    )  # fmt: skip
     try:
         wait_listening(proc, port, timeout)
     except BaseException:

@@ -31,9 +31,10 @@ class WorkerPool:
         per_channel: int,
         target: Callable[..., None] = worker_main,
         extra: tuple[Any, ...] = (),
+        tls: tuple[str, str, str] | None = None,
     ):
         """``target(conn, spec, *extra)`` is each worker's entry point (``benchmarks.soak``
-        runs its own)."""
+        runs its own); ``tls`` as ``WorkerSpec.tls`` (``address`` then the TLS port)."""
         ctx = multiprocessing.get_context("spawn")
         self.conns: list[Connection] = []
         self.procs: list[BaseProcess] = []
@@ -41,7 +42,7 @@ class WorkerPool:
         first = 0
         for w in range(workers):
             count = proxies // workers + (1 if w < proxies % workers else 0)
-            spec = WorkerSpec(address, delta, first, count, per_channel)
+            spec = WorkerSpec(address, delta, first, count, per_channel, tls)
             parent, child = ctx.Pipe()
             proc = ctx.Process(target=target, args=(child, spec, *extra), daemon=True)
             proc.start()
