@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+DEFAULT_CA_DIR = ".pyistiod/ca"
+"""Where ``serve`` keeps its CA, and where ``bootstrap`` mints tokens from, unless told."""
+
 
 @dataclass(frozen=True, slots=True)
 class Settings:

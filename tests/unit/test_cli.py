@@ -376,3 +376,36 @@ def test_istio_kinds_pyistiod_skips_are_errors_in_validate_and_analyze(
     ]
     assert unsupported[0]["level"] == "Error" and "documentationUrl" not in unsupported[0]
     assert unsupported[0]["reference"] == "extra.yaml:2"
+
+
+def test_help_is_fast_because_the_parser_imports_nothing_heavy() -> None:
+    code = (
+        "import sys, pyistiod.cli; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'translators', 'xds_server', 'ca', 'grpc', 'yaml', 'structlog', 'cryptography'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_version_and_every_flag_with_a_default_shows_it_in_help(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import argparse
+
+    from pyistiod.cli import parser
+
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.startswith("pyistiod ")
+    top = parser()
+    (sub,) = [a for a in top._actions if isinstance(a, argparse._SubParsersAction)]
+    for name, command in sub.choices.items():
+        text = command.format_help()
+        for action in command._actions:
+            if action.help == argparse.SUPPRESS or action.default in (None, False, []):
+                continue
+            if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
+                continue
+            assert action.help, f"{name} {action.option_strings}: no help"
+            assert f"(default: {action.default})" in " ".join(text.split()), (name, action.dest)
