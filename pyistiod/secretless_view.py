@@ -8,6 +8,10 @@ changes). Invariants:
    every such proxy (the same object, so ``changed_since`` still skips unchanged parts); a part
    that needs no change is returned itself, as is a set none of whose parts changed.
 2. A converted set's version is derived from the original's: a new original, a new version.
+3. The memo never keeps an original alive: it is keyed weakly, and an original that needs no
+   change is remembered as ``None``, not as itself (a weak dictionary whose value is its own
+   key never lets the entry go). Memory follows the snapshots being served, not every part
+   ever seen: each reconnect and each config change makes new parts.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import hashlib
 import weakref
 from collections.abc import Callable
 from types import MappingProxyType
+from typing import Any
 
 from google.protobuf import any_pb2
 
@@ -29,14 +34,18 @@ _CONVERT: dict[str, Callable[[bytes], bytes | None]] = {
 }
 
 
+_UNSEEN: Any = object()
+
+
 class SecretlessView:
     """Memoized conversion of snapshots for proxies without certificates."""
 
     def __init__(self) -> None:
-        self._sets: weakref.WeakKeyDictionary[ResourceSet, ResourceSet] = (
+        # A value of None: the original itself is served (invariant 3).
+        self._sets: weakref.WeakKeyDictionary[ResourceSet, ResourceSet | None] = (
             weakref.WeakKeyDictionary()
         )
-        self._parts: weakref.WeakKeyDictionary[Part, Part] = weakref.WeakKeyDictionary()
+        self._parts: weakref.WeakKeyDictionary[Part, Part | None] = weakref.WeakKeyDictionary()
 
     def snapshot(self, snapshot: Snapshot) -> Snapshot:
         """``snapshot`` as a proxy without certificates is served it (no secrets either)."""
@@ -47,36 +56,37 @@ class SecretlessView:
         convert = _CONVERT.get(original.type_url)
         if convert is None:
             return original
-        found = self._sets.get(original)
-        if found is None:
-            parts = tuple(self._part(p, convert) for p in original.parts)
-            if all(a is b for a, b in zip(parts, original.parts, strict=True)):
-                found = original
-            else:
-                version = hashlib.blake2b(
-                    f"secretless {original.version}".encode(), digest_size=8
-                ).hexdigest()
-                found = ResourceSet(original.type_url, version, parts)
-            self._sets[original] = found
+        known = self._sets.get(original, _UNSEEN)
+        if known is not _UNSEEN:
+            return original if known is None else known
+        parts = tuple(self._part(p, convert) for p in original.parts)
+        if all(a is b for a, b in zip(parts, original.parts, strict=True)):
+            self._sets[original] = None
+            return original
+        version = hashlib.blake2b(f"secretless {original.version}".encode(), digest_size=8)
+        found = ResourceSet(original.type_url, version.hexdigest(), parts)
+        self._sets[original] = found
         return found
 
     def _part(self, part: Part, convert: Callable[[bytes], bytes | None]) -> Part:
-        found = self._parts.get(part)
-        if found is None:
-            found = part
-            converted: dict[str, Resource] = {}
-            for name, resource in part.resources.items():
-                body = _body(resource)
-                new = convert(body)
-                if new is body:
-                    converted[name] = resource
-                elif new is not None:
-                    converted[name] = Resource.from_bytes(resource.type_url, name, new)
-            if len(converted) != len(part) or any(
-                converted[n] is not r for n, r in part.resources.items() if n in converted
-            ):
-                found = Part(MappingProxyType(converted))
-            self._parts[part] = found
+        known = self._parts.get(part, _UNSEEN)
+        if known is not _UNSEEN:
+            return part if known is None else known
+        converted: dict[str, Resource] = {}
+        for name, resource in part.resources.items():
+            body = _body(resource)
+            new = convert(body)
+            if new is body:
+                converted[name] = resource
+            elif new is not None:
+                converted[name] = Resource.from_bytes(resource.type_url, name, new)
+        if len(converted) == len(part) and all(
+            converted[n] is r for n, r in part.resources.items()
+        ):
+            self._parts[part] = None
+            return part
+        found = Part(MappingProxyType(converted))
+        self._parts[part] = found
         return found
 
 

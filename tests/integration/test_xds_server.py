@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
@@ -225,6 +227,37 @@ async def test_disconnect_leaves_nothing_behind(running: Running) -> None:
     assert running.cache.node_ids() == []
     assert running.cache.watch_count() == 0
     assert REGISTRY.get_sample_value("pilot_xds") == 0
+
+
+async def test_a_stream_whose_proxy_hangs_up_is_freed_at_once(model: MeshModel) -> None:
+    """A stream whose proxy hangs up (the soak's churn) is freed by reference counting: no
+    cycle keeps it, and its subscriptions, until the collector gets to the oldest generations
+    (every few minutes under load: the soak's steps). A stream the server aborts (the
+    watchdog, a denial) is not: gRPC keeps the AbortError, whose traceback holds the
+    handler's frames, in the call's state, a cycle only the collector frees."""
+    running = await start(model)
+    gc.collect()
+    gc.disable()
+    try:
+        async with running.channel() as ch:
+            streams = [open_stream(ch, ADS) for _ in range(3)]
+            for i, s in enumerate(streams):
+                who = FRONTEND.replace("frontend-0", f"proxy-{i}")
+                await s.send(discovery_pb2.DiscoveryRequest(node=node(who), type_url=types.CLUSTER))
+                await s.expect_response()
+            ended = [weakref.ref(s) for s in running.server.live]
+            assert len(ended) == 3
+            for s in streams:
+                await s.close()
+            for _ in range(100):
+                if not running.server.live:
+                    break
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.1)  # let the handlers' tasks finish
+            assert [r() for r in ended] == [None, None, None]
+    finally:
+        gc.enable()
+        await running.server.stop(0)
 
 
 def with_services(model: MeshModel, count: int) -> MeshModel:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from dataclasses import replace
 
 import pytest
@@ -97,3 +98,29 @@ async def test_unaffected_proxies_are_not_republished() -> None:
     registry.apply_model(MeshModel.build(model.services, model.endpoints, model.workloads.values()))
     assert cache.snapshot(FRONT) is before and woken == []
     cancel()
+
+
+async def test_reconnects_and_changes_leave_nothing_behind() -> None:
+    """Per-node state ends with the node's last stream, and what is kept for plain-text
+    proxies follows the snapshots served: it does not grow with connections ever made
+    nor with changes applied (the soak's churn)."""
+    cache = SnapshotCache()
+    model = load_dir(EXAMPLE_MESH).model
+    registry = ProxyRegistry(cache, model)
+    host = "backend.default.svc.cluster.local"
+    sizes = []
+    for round_ in range(4):
+        cancels = []
+        for node in (FRONT, BACK):  # as a stream does: connect, watch; unwatch, disconnect
+            await registry.connect(NodeInfo(node, {}))
+            cancels.append(cache.watch(node, lambda: None))
+        eps = dict(model.endpoints)
+        eps[host] = tuple(replace(e, address=f"127.0.0.{90 + round_}") for e in eps[host])
+        registry.apply_model(MeshModel.build(model.services, eps, model.workloads.values()))
+        for node, cancel in zip((FRONT, BACK), cancels, strict=True):
+            cancel()
+            registry.disconnect(node)
+        assert registry.nodes == {} and cache.node_ids() == [] and registry.builder._owned == {}
+        gc.collect()
+        sizes.append((len(registry.secretless._sets), len(registry.secretless._parts)))
+    assert len(set(sizes)) == 1, sizes

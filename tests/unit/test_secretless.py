@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,20 @@ def test_the_view_converts_each_shared_part_once_and_envoy_accepts_the_result(
     config = inlined_config(BACKEND_PROXY, decoded(plain))
     result = envoy_validate(config, tmp_path)
     assert result.returncode == 0, result.stderr + result.stdout
+
+
+def test_the_view_keeps_nothing_alive_once_its_snapshots_are_gone() -> None:
+    """A part that needs no change maps to itself; the memo must not keep it (nor its set)
+    alive by that value, or every reconnect and every config change leaks its parts."""
+    view = SecretlessView()
+    for policies in (Policies(), mesh_mode(MtlsMode.STRICT)):
+        snapshot = SnapshotBuilder(meshed_model(policies)).snapshot(BACKEND_PROXY)
+        plain = view.snapshot(snapshot)
+        assert plain.sets[types.CLUSTER] is view.snapshot(snapshot).sets[types.CLUSTER]
+        assert view._parts and view._sets
+        del snapshot, plain
+        gc.collect()
+        assert (len(view._sets), len(view._parts)) == (0, 0)
 
 
 MESSAGES = {

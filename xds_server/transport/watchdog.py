@@ -52,10 +52,13 @@ class Watchdog:
         self.unanswered_since = None
 
     def stop(self) -> None:
-        """The stream ended: no more checks."""
+        """The stream ended: no more checks, and no more reference to the owner's callback
+        (a bound method of the stream, which owns this watchdog: a reference cycle that only
+        the collector's rare older generations would free, with all the stream holds)."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self.on_stall = _nothing
 
     def _arm(self, delay: float) -> None:
         self._timer = asyncio.get_running_loop().call_later(delay, self._check)
@@ -70,3 +73,7 @@ class Watchdog:
             self.on_stall()
         else:
             self._arm(self.after - waited)
+
+
+def _nothing() -> None:
+    pass
