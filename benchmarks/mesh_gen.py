@@ -19,6 +19,7 @@ from typing import Final
 
 SERVICES_FILE: Final = "services.yaml"
 SLICES_FILE: Final = "endpointslices.yaml"
+ROUTES_FILE: Final = "virtualservice.yaml"
 HTTP_PORT: Final = 8080
 EXTRA_PORT: Final = 9090
 ENDPOINTS_PER_SERVICE: Final = 3
@@ -57,6 +58,20 @@ ports:
 endpoints:
 {endpoints}"""
 
+_VIRTUAL_SERVICE: Final = """\
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: svc-0
+  namespace: default
+spec:
+  hosts: [svc-0]
+  http:
+    - timeout: {timeout}s
+      route:
+        - destination: {{host: svc-0}}
+"""
+
 _ENDPOINT: Final = """\
   - addresses: ["{address}"]
     conditions:
@@ -78,6 +93,8 @@ class Mesh:
     """Services that got a second HTTP port (``EXTRA_PORT``)."""
     generations: dict[int, int] = field(default_factory=dict)
     """Per service, how often its first endpoint was moved."""
+    timeout: int = 10
+    """Seconds of the VirtualService's route timeout (for svc-0)."""
 
     def services_yaml(self) -> str:
         """Every Service, as one multi-document YAML file."""
@@ -105,11 +122,22 @@ class Mesh:
         """Write both files into ``config_dir``."""
         write_atomically(config_dir / SERVICES_FILE, self.services_yaml())
         write_atomically(config_dir / SLICES_FILE, self.slices_yaml())
+        write_atomically(config_dir / ROUTES_FILE, self.routes_yaml())
+
+    def routes_yaml(self) -> str:
+        """The one VirtualService (svc-0's, with a route timeout)."""
+        return _VIRTUAL_SERVICE.format(timeout=self.timeout)
 
     def move_endpoint(self, service: int) -> str:
         """Move the first endpoint of ``svc-{service}``; returns the file's new text."""
         self.generations[service] = self.generations.get(service, 0) + 1
         return self.slices_yaml()
+
+    def edit_timeout(self, service: int) -> str:
+        """Change the VirtualService's route timeout (a pure RDS edit; ``service`` is 0)."""
+        del service
+        self.timeout += 1
+        return self.routes_yaml()
 
     def add_port(self, service: int) -> str:
         """Give ``svc-{service}`` a second HTTP port; returns the file's new text."""

@@ -1,4 +1,5 @@
-"""Config-push latency of pyistiod: connect storm, one endpoint change, one route change.
+"""Config-push latency of pyistiod: connect storm, an endpoint change, a VirtualService edit
+(RDS only) and a route change (a new port).
 
 Usage::
 
@@ -17,7 +18,9 @@ as a child process, spawn W load workers simulating P Envoy sidecars over ADS
 1. the connect storm: from starting all P proxies until each has ACKed CDS, EDS, LDS, RDS;
 2. one endpoint change (move one endpoint of ``svc-0``): per proxy, the time from
    replacing the EndpointSlice file until it receives a new EDS response;
-3. one route change (add a second HTTP port to ``svc-0``, which adds a cluster,
+3. one VirtualService edit (``vs``: svc-0's route timeout, 10 s then 11 s): a pure RDS
+   change, per proxy the time until it receives a new RDS response;
+4. one route change (add a second HTTP port to ``svc-0``, which adds a cluster,
    its endpoints, a listener and a route configuration): per proxy, the time
    until it has received new CDS, EDS, LDS and RDS responses (the last of the four);
 
@@ -44,7 +47,13 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import report
-from benchmarks.mesh_gen import SERVICES_FILE, SLICES_FILE, prepare, write_atomically
+from benchmarks.mesh_gen import (
+    ROUTES_FILE,
+    SERVICES_FILE,
+    SLICES_FILE,
+    prepare,
+    write_atomically,
+)
 from benchmarks.server_proc import Server, cpu_seconds, memory_mb, reset_peak, start_server
 from benchmarks.worker_pool import WorkerPool, concat
 from ca.spiffe import SpiffeId
@@ -142,6 +151,7 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
         changes = {}
         for name, path, text, types in (
             ("endpoint", SLICES_FILE, mesh.move_endpoint, [ENDPOINT]),
+            ("vs", ROUTES_FILE, mesh.edit_timeout, [ROUTE]),
             ("route", SERVICES_FILE, mesh.add_port, [CLUSTER, ENDPOINT, LISTENER, ROUTE]),
         ):
             timeout = deadline.cap(cfg.change_timeout)

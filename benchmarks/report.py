@@ -65,19 +65,23 @@ def table(runs: Sequence[dict[str, Any]]) -> str:
     """A Markdown table with one row per run, in the layout of PERFORMANCE.md."""
     lines = [
         "| mode | services | proxies | connect storm | endpoint change p50 / p99 | "
-        "route change p50 / p99 | server peak RSS | steady RSS | CPU endpoint / route |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "VS edit (RDS) p50 / p99 | route change p50 / p99 | server peak RSS | steady RSS | "
+        "CPU endpoint / VS / route |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
         ep, rt = r["changes"]["endpoint"], r["changes"]["route"]
+        vs = r["changes"].get("vs")
         storm = _s(r["storm"]["seconds"]) + " s"
         if r["storm"]["converged"] < r["proxies"]:
             storm += f" ({r['storm']['converged']}/{r['proxies']})"
         lines.append(
             f"| {r['mode']} | {r['services']} | {r['proxies']} | {storm} | "
-            f"{_change(ep, r['proxies'])} | {_change(rt, r['proxies'])} | "
+            f"{_change(ep, r['proxies'])} | {_change(vs, r['proxies']) if vs else '-'} | "
+            f"{_change(rt, r['proxies'])} | "
             f"{r['rss_mb']['peak']:.0f} MB | {r['rss_mb']['steady']:.0f} MB | "
-            f"{_s(ep['server_cpu_s'])} / {_s(rt['server_cpu_s'])} s |"
+            f"{_s(ep['server_cpu_s'])} / {_s(vs['server_cpu_s']) if vs else '-'} / "
+            f"{_s(rt['server_cpu_s'])} s |"
         )
     return "\n".join(lines)
 
@@ -119,7 +123,9 @@ def plot(runs: Sequence[dict[str, Any]], path: Path) -> None:
     for (mode, services), rs in sorted(series.items()):
         rs = sorted(rs, key=lambda r: r["proxies"])
         xs = [r["proxies"] for r in rs]
-        for change, marker in (("endpoint", "o"), ("route", "s")):
+        for change, marker in (("endpoint", "o"), ("vs", "^"), ("route", "s")):
+            if not all(change in r["changes"] for r in rs):
+                continue  # runs recorded before the VS edit existed
             for q, style in (("p50", "-"), ("p99", "--")):
                 ys = [r["changes"][change]["latency"][q] for r in rs]
                 label = f"{change} {q} ({mode}, S={services})"

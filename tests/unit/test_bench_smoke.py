@@ -35,7 +35,8 @@ def test_push_latency_smoke(mode: str, tmp_path: Path) -> None:
     assert result["storm"]["converged"] == 10
     assert result["storm"]["error_count"] == 0
     assert result["storm"]["seconds"] > 0
-    for name, types in (("endpoint", ["eds"]), ("route", ["cds", "eds", "lds", "rds"])):
+    changes = (("endpoint", ["eds"]), ("vs", ["rds"]), ("route", ["cds", "eds", "lds", "rds"]))
+    for name, types in changes:
         change = result["changes"][name]
         assert change["converged"] == 10, change
         assert change["types"] == types
