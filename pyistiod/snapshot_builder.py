@@ -8,9 +8,12 @@ Invariants:
    proxy's VirtualService view (the VirtualServices, its namespace and the
    ``sourceLabels`` it satisfies, ``selection.virtual_services.source_label_key``); outbound
    listeners on the services, the bind address and that view (TCP/TLS
-   routes); inbound clusters on the
-   services, the workloads and the proxy; inbound listeners on those and the
-   policies. Proxies with equal inputs get the very same
+   routes); inbound clusters (with the clusters the proxy fetches JWKS
+   through) on the services, the workloads, the RequestAuthentications and
+   the proxy; inbound listeners on those and the other policies. The
+   RequestAuthentications have a token of their own, left out of the policies
+   token, so a JWT rule edit rebuilds only the parts that read them: inbound
+   clusters and listeners, and gateway listeners. Proxies with equal inputs get the very same
    ``ResourceSet`` objects, hence the same bytes, serialized once.
 2. An input is represented in memo keys by a *token*: a new model whose
    services (endpoints, workloads) equal the previous model's keeps the
@@ -43,6 +46,7 @@ Invariants:
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from google.protobuf.message import Message
@@ -53,6 +57,7 @@ from translators.envoy.clusters import (
     outbound_ports_by_service,
 )
 from translators.envoy.endpoints import build_service_endpoints
+from translators.envoy.jwt import build_jwks_clusters
 from translators.envoy.listeners.gateway import build_gateway_listeners
 from translators.envoy.listeners.sidecar import (
     OutboundPort,
@@ -93,7 +98,12 @@ class SnapshotBuilder:
         self.services = _carry(previous, "services", model, lambda m: m.services)
         self.endpoints = _carry(previous, "endpoints", model, lambda m: m.endpoints)
         self.workloads = _carry(previous, "workloads", model, lambda m: m.workloads)
-        self.policies = _carry(previous, "policies", model, lambda m: m.policies)
+        self.policies = _carry(
+            previous, "policies", model, lambda m: replace(m.policies, request_authentications=())
+        )
+        self.request_authn = _carry(
+            previous, "request_authn", model, lambda m: m.policies.request_authentications
+        )
         self.credentials = _carry(previous, "credentials", model, lambda m: m.credentials)
         self.routing = _carry(previous, "routing", model, lambda m: m.virtual_services)
         self.gateways = _carry(
@@ -153,8 +163,8 @@ class SnapshotBuilder:
             ),
             self._part(
                 types.CLUSTER,
-                (self.services, wls, proxy),
-                lambda: build_inbound_clusters(full, proxy),
+                (self.services, wls, self.request_authn, proxy),
+                lambda: [*build_inbound_clusters(full, proxy), *build_jwks_clusters(full, proxy)],
                 proxy,
             ),
         )
@@ -166,7 +176,10 @@ class SnapshotBuilder:
         if proxy.type is ProxyType.ROUTER:
             gws = self.gateways
             listeners = self._part(
-                types.LISTENER, (gws, svc, proxy), lambda: build_gateway_listeners(m, proxy), proxy
+                types.LISTENER,
+                (gws, svc, self.request_authn, proxy),
+                lambda: build_gateway_listeners(m, proxy),
+                proxy,
             )
             routes = self._part(
                 types.ROUTE, (gws, svc, pol, proxy.labels), lambda: build_gateway_routes(m, proxy)
@@ -190,7 +203,7 @@ class SnapshotBuilder:
             ),
             self._part(
                 types.LISTENER,
-                (self.services, wls, pol, proxy),
+                (self.services, wls, pol, self.request_authn, proxy),
                 lambda: build_inbound_listeners(full, proxy),
                 proxy,
             ),

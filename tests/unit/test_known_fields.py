@@ -249,6 +249,24 @@ mtls: {mode: STRICT}
 portLevelMtls: {8080: {mode: DISABLE}, "9090": {mode: PERMISSIVE}}
 """
 
+REQUEST_AUTHENTICATION = """
+selector: {matchLabels: {app: httpbin}}
+targetRef: {kind: Service, group: "", name: httpbin}
+targetRefs: [{kind: Gateway, group: gateway.networking.k8s.io, name: waypoint}]
+jwtRules:
+- issuer: issuer-foo
+  audiences: [foo]
+  jwksUri: https://example.com/.well-known/jwks.json
+  jwks: '{"keys": []}'
+  fromHeaders: [{name: x-jwt-assertion, prefix: "Bearer "}]
+  fromParams: [my_token]
+  fromCookies: [session]
+  outputPayloadToHeader: x-jwt-payload
+  outputClaimToHeaders: [{header: x-jwt-sub, claim: sub}]
+  forwardOriginalToken: true
+  timeout: 3s
+"""
+
 AUTHORIZATION_POLICY = """
 action: ALLOW
 selector: {matchLabels: {app: httpbin, version: v1}}
@@ -289,6 +307,7 @@ VALID = [
     ("WorkloadEntry", WORKLOAD_ENTRY),
     ("Sidecar", SIDECAR),
     ("PeerAuthentication", PEER_AUTHENTICATION),
+    ("RequestAuthentication", REQUEST_AUTHENTICATION),
     ("AuthorizationPolicy", AUTHORIZATION_POLICY),
     ("AuthorizationPolicy", AUTHORIZATION_POLICY_CUSTOM),
     ("AuthorizationPolicy", AUTHORIZATION_POLICY_TARGET),

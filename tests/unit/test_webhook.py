@@ -63,7 +63,9 @@ def test_the_configuration_sends_exactly_the_istio_kinds_pyistiod_reads() -> Non
             "destinationrules", "gateways", "serviceentries", "sidecars",
             "virtualservices", "workloadentries",
         },
-        "security.istio.io": {"authorizationpolicies", "peerauthentications"},
+        "security.istio.io": {
+            "authorizationpolicies", "peerauthentications", "requestauthentications",
+        },
     }  # fmt: skip
     assert all(r["operations"] == ["CREATE", "UPDATE"] for r in hook["rules"])
     assert (hook["failurePolicy"], hook["sideEffects"]) == ("Fail", "None")

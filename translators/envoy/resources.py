@@ -6,6 +6,7 @@ from google.protobuf import message
 
 from translators.envoy.clusters import build_inbound_clusters, build_outbound_clusters
 from translators.envoy.endpoints import build_endpoints
+from translators.envoy.jwt import build_jwks_clusters
 from translators.envoy.listeners.gateway import build_gateway_listeners
 from translators.envoy.listeners.sidecar import build_inbound_listeners, build_outbound_listeners
 from translators.envoy.routes.gateway import build_gateway_routes
@@ -22,11 +23,12 @@ def build_resources(model: MeshModel, proxy: Proxy) -> dict[str, list[message.Me
     Each list is sorted by resource name. Keys are inserted in ADS order
     (``types.ADS_ORDER``); secrets are not produced here. Outbound config
     comes from the model scoped to the proxy (``sidecar_scope``), inbound
-    config from the whole model; a router gets its Gateways' listeners and
-    routes instead of a sidecar's.
+    config (and the clusters it fetches JWKS through) from the whole model; a
+    router gets its Gateways' listeners and routes instead of a sidecar's.
     """
     scoped = scope_model(model, proxy)
     clusters = build_outbound_clusters(scoped) + build_inbound_clusters(model, proxy)
+    clusters += build_jwks_clusters(model, proxy)
     if proxy.type is ProxyType.ROUTER:
         listeners = build_gateway_listeners(scoped, proxy)
         routes = build_gateway_routes(scoped, proxy)

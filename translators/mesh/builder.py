@@ -59,6 +59,9 @@ from translators.mesh.documents.networking.virtual_services import (
 )
 from translators.mesh.documents.security.authorization import AuthorizationPolicyObject
 from translators.mesh.documents.security.peer_authentication import PeerAuthenticationObject
+from translators.mesh.documents.security.request_authentication import (
+    RequestAuthenticationObject,
+)
 from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.policies import Policies
 from translators.mesh.model.services import (
@@ -178,6 +181,7 @@ def policies(
             for o in objs
             if isinstance(o, DestinationRuleObject)
         ),
+        tuple(o.policy for o in objs if isinstance(o, RequestAuthenticationObject)),
     )
 
 

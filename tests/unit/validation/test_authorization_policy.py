@@ -96,8 +96,18 @@ CASES = [
     ),
     pytest.param(
         ap(source(requestPrincipals=["*"])),
-        (f"{SOURCE}.requestPrincipals", "no JWT"),
-        id="probe ap_request_principals (gap)",
+        ACCEPT,
+        id="probe ap_request_principals",
+    ),
+    pytest.param(
+        ap(source(notRequestPrincipals=["https://issuer.example.com/*"])),
+        ACCEPT,
+        id="notRequestPrincipals",
+    ),
+    pytest.param(
+        ap(source(requestPrincipals=[""])),
+        (f"{SOURCE}.requestPrincipals[0]", "non-empty string"),
+        id="requestPrincipals empty value",
     ),
     pytest.param(
         ap({"selector": {"matchLabels": {}}, "rules": [{}]}),
@@ -197,10 +207,20 @@ CASES = [
         ("spec.action", "CUSTOM (external authorization"),
         id="CUSTOM (gap)",
     ),
+    pytest.param(ap(when("request.auth.claims[iss]", "x")), ACCEPT, id="request.auth claims"),
+    pytest.param(ap(when("request.auth.claims[nested][inner]", "x")), ACCEPT, id="nested claim"),
+    pytest.param(ap(when("request.auth.audiences", "a")), ACCEPT, id="request.auth.audiences"),
+    pytest.param(ap(when("request.auth.principal", "i/s")), ACCEPT, id="request.auth.principal"),
+    pytest.param(ap(when("request.auth.presenter", "p")), ACCEPT, id="request.auth.presenter"),
     pytest.param(
-        ap(when("request.auth.claims[iss]", "x")),
-        ("spec.rules[0].when[0].key", "no JWT"),
-        id="request.auth claims (gap)",
+        ap(when("request.auth.claims", "x")),
+        ("spec.rules[0].when[0].key", "is not a claim"),
+        id="claims without a name",
+    ),
+    pytest.param(
+        ap(when("request.auth.issuer", "x")),
+        ("spec.rules[0].when[0].key", "is not supported"),
+        id="unknown request.auth key",
     ),
     # --- istio.io/dry-run (Istio's checkDryRunAnnotation) ---
     *(

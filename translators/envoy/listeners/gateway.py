@@ -20,8 +20,11 @@ and is named ``ADDRESS_PORT``: Istio's rule for listener names, which gives
 
 A chain whose match repeats an earlier one is dropped (Envoy refuses
 duplicates); the TLS inspector is added when any chain matches on SNI or
-terminates TLS. Pure: reads the model's gateways, VirtualServices and
-services and the proxy's labels and IP.
+terminates TLS. Every HTTP connection manager starts with the ``jwt_authn``
+filter of the RequestAuthentications selecting the gateway pod, if any
+(``jwt_authn``, invariant 5). Pure: reads the model's gateways,
+VirtualServices, services and RequestAuthentications and the proxy's
+namespace, labels and IP.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from google.protobuf import wrappers_pb2
 
 from translators.envoy.clusters import outbound_cluster_name, socket_address
 from translators.envoy.config_source import ads_config_source
+from translators.envoy.listeners.jwt_authn import jwt_authn_filters
 from translators.envoy.listeners.sidecar import (
     HCM_FILTER,
     _filter,
@@ -59,10 +63,12 @@ from translators.mesh.selection.gateway_binding import (
     intersect,
     virtual_services_of,
 )
+from translators.mesh.selection.request_authentication import jwt_rules_for
 
 Chain = listener_components_pb2.FilterChain
 """Constructor alias; annotations spell ``listener_components_pb2.FilterChain``."""
 Servers = list[tuple[Gateway, GatewayServer]]
+HttpFilters = Sequence[hcm_pb2.HttpFilter]
 
 
 def build_gateway_listeners(
@@ -77,14 +83,22 @@ def build_gateway_listeners(
     for gateway in gateways_for(model, proxy):
         for server in gateway.servers:
             plan.setdefault((server.bind or proxy.ip, server.port), []).append((gateway, server))
+    rules = jwt_rules_for(model.policies, proxy.namespace, proxy.labels)
+    filters = [*jwt_authn_filters(rules, clear_route_cache=True), *outbound_http_filters()]
     listeners = [
-        _listener(model, vss, address, port, servers) for (address, port), servers in plan.items()
+        _listener(model, vss, address, port, servers, filters)
+        for (address, port), servers in plan.items()
     ]
     return sorted(listeners, key=lambda listener: str(listener.name))
 
 
 def _listener(
-    model: MeshModel, vss: Sequence[VirtualServiceView], address: str, port: int, servers: Servers
+    model: MeshModel,
+    vss: Sequence[VirtualServiceView],
+    address: str,
+    port: int,
+    servers: Servers,
+    filters: HttpFilters,
 ) -> listener_pb2.Listener:
     listener = listener_pb2.Listener(
         name=f"{address}_{port}",
@@ -93,7 +107,7 @@ def _listener(
     )
     chains: list[listener_components_pb2.FilterChain] = []
     keys: set[bytes] = set()
-    for chain in _chains(model, vss, servers):
+    for chain in _chains(model, vss, servers, filters):
         key = chain.filter_chain_match.SerializeToString(deterministic=True)
         if key not in keys:
             keys.add(key)
@@ -107,17 +121,17 @@ def _listener(
 
 
 def _chains(
-    model: MeshModel, vss: Sequence[VirtualServiceView], servers: Servers
+    model: MeshModel, vss: Sequence[VirtualServiceView], servers: Servers, filters: HttpFilters
 ) -> Iterator[listener_components_pb2.FilterChain]:
     for gateway, server in servers:
         if server.tls is not None and server.tls.mode.terminates and not server.protocol.is_http:
-            yield _terminating_chain(model, vss, gateway, server)
+            yield _terminating_chain(model, vss, gateway, server, filters)
     for gateway, server in servers:
         if server.passthrough:
             yield from _passthrough_chains(model, vss, gateway, server)
     for gateway, server in servers:
         if server.protocol.is_http:
-            yield Chain(filters=[_http_filter(gateway, server)])
+            yield Chain(filters=[_http_filter(gateway, server, filters)])
             return
     for gateway, server in servers:
         if server.protocol is ServerProtocol.TCP:
@@ -127,8 +141,10 @@ def _chains(
                 return
 
 
-def _http_filter(gateway: Gateway, server: GatewayServer) -> listener_components_pb2.Filter:
-    hcm = _hcm(f"outbound_{server.bind or '0.0.0.0'}_{server.port}", outbound_http_filters())
+def _http_filter(
+    gateway: Gateway, server: GatewayServer, filters: HttpFilters
+) -> listener_components_pb2.Filter:
+    hcm = _hcm(f"outbound_{server.bind or '0.0.0.0'}_{server.port}", filters)
     hcm.rds.config_source.CopyFrom(ads_config_source())
     hcm.rds.route_config_name = route_name(gateway, server) or ""
     hcm.strip_any_host_port = True
@@ -143,10 +159,14 @@ def _server_names(server: GatewayServer) -> list[str]:
 
 
 def _terminating_chain(
-    model: MeshModel, vss: Sequence[VirtualServiceView], gateway: Gateway, server: GatewayServer
+    model: MeshModel,
+    vss: Sequence[VirtualServiceView],
+    gateway: Gateway,
+    server: GatewayServer,
+    http_filters: HttpFilters,
 ) -> listener_components_pb2.FilterChain:
     if server.protocol is ServerProtocol.HTTPS:
-        filters = [_http_filter(gateway, server)]
+        filters = [_http_filter(gateway, server, http_filters)]
     else:
         cluster = _tcp_cluster(model, vss, gateway, server)
         filters = [_tcp_proxy(cluster)] if cluster else []

@@ -10,13 +10,15 @@ Invariants (Istio's ``model.New`` and ``Generate``):
    request.headers).
 2. Within a field, ``values`` are ORed and ``notValues`` become
    ``not(or(...))``; the two are ANDed. Field order follows Istio's
-   (hosts, methods, paths, ports; principals, service accounts, namespaces,
-   remote IPs, IPs), then the conditions in the order written.
+   (hosts, methods, paths, ports; principals, request principals, service
+   accounts, namespaces, remote IPs, IPs), then the conditions in the order written.
 3. HTTP-only fields (hosts, methods, paths, request.headers) cannot be
    checked on a TCP chain. In an ALLOW policy the whole rule is then dropped
    (``rule_policy`` returns None: less is allowed); in DENY and AUDIT only
    the value is dropped (more is denied or logged), Istio's ``checkError``.
-4. Identities are the peer certificate's URI SAN: ``principals`` are
+4. ``requestPrincipals`` and ``request.auth.*`` read a verified JWT
+   (``request_principals``); they are HTTP-only like headers.
+5. Identities are the peer certificate's URI SAN: ``principals`` are
    written without ``spiffe://`` and may start or end with ``*``;
    ``namespaces`` match ``.*/ns/NS/.*`` on it; a service account
    ``NS/SA`` matches Istio's ``spiffe://.+/ns/NS/(.+/|)sa/SA(/.+)?``, so it
@@ -34,6 +36,7 @@ from envoy.config.rbac.v3 import rbac_pb2
 from envoy.config.route.v3 import route_components_pb2
 from envoy.type.matcher.v3 import path_pb2, regex_pb2, string_pb2
 
+from translators.envoy.listeners.request_principals import request_auth_principal
 from translators.mesh.model.policies import AuthzAction, AuthzRule, Operation, Source, header_name
 
 SPIFFE_PREFIX = "spiffe://"
@@ -95,6 +98,7 @@ def _operation_fields(op: Operation) -> list[_Field]:
 def _source_fields(src: Source) -> list[_Field]:
     pairs = (
         ("source.principal", src.principals, src.not_principals),
+        ("request.auth.principal", src.request_principals, src.not_request_principals),
         ("source.serviceAccount", src.service_accounts, src.not_service_accounts),
         ("source.namespace", src.namespaces, src.not_namespaces),
         ("remote.ip", src.remote_ip_blocks, src.not_remote_ip_blocks),
@@ -174,6 +178,8 @@ def _principal(key: str, value: str, for_tcp: bool) -> rbac_pb2.Principal | _Htt
         return Principal(remote_ip=cidr(value))
     if for_tcp:
         return _HTTP_ONLY
+    if key.startswith("request.auth."):
+        return request_auth_principal(key, value, string_matcher)
     return Principal(header=header_matcher(header_name(key), value))
 
 
@@ -182,7 +188,7 @@ def _authenticated(matcher: string_pb2.StringMatcher) -> rbac_pb2.Principal:
 
 
 def service_account_regex(account: str) -> str:
-    """The SPIFFE IDs of service account ``namespace/name`` in any trust domain (invariant 4)."""
+    """The SPIFFE IDs of service account ``namespace/name`` in any trust domain (invariant 5)."""
     namespace, _, name = account.partition("/")
     return f"spiffe://.+/ns/{namespace}/(.+/|)sa/{name}(/.+)?"
 

@@ -19,7 +19,9 @@ chains follow the port's PeerAuthentication mode (``translators.envoy.tls.mtls``
 TLS only, plaintext only, or both behind the TLS inspector); an HTTP chain
 forwards the client's identity to the app in ``x-forwarded-client-cert``,
 as Istio's sidecars do. The AuthorizationPolicies that apply to the proxy
-become RBAC filters in every inbound chain (``translators.envoy.listeners.authz``).
+become RBAC filters in every inbound chain (``translators.envoy.listeners.authz``),
+preceded on HTTP chains by the ``jwt_authn`` filter of the RequestAuthentications
+that apply to it (``translators.envoy.listeners.jwt_authn``).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from translators.envoy.listeners.authz import (
     http_rbac_filters,
     network_rbac_filters,
 )
+from translators.envoy.listeners.jwt_authn import jwt_authn_filters
 from translators.envoy.listeners.l4_routes import TLS_INSPECTOR, outbound_tcp_chains
 from translators.envoy.routes.sidecar import catch_all_route
 from translators.envoy.routes.virtual_service import CORS_FILTER, FAULT_FILTER, RoutingView
@@ -64,6 +67,7 @@ from translators.mesh.model.proxy import Proxy
 from translators.mesh.model.routing import VirtualService
 from translators.mesh.model.services import Protocol, Service
 from translators.mesh.selection.peer_authentication import effective_mode
+from translators.mesh.selection.request_authentication import jwt_rules_for
 from translators.mesh.selection.virtual_services import mesh_virtual_services
 
 HCM_FILTER = "envoy.filters.network.http_connection_manager"
@@ -154,7 +158,9 @@ def build_inbound_listeners(model: MeshModel, proxy: Proxy) -> list[listener_pb2
     if not inbound:
         return []
     applicable = applicable_policies(model.policies, proxy.namespace, proxy.labels)
-    return [_inbound_listener(model, proxy, port, applicable) for port in inbound]
+    rules = jwt_rules_for(model.policies, proxy.namespace, proxy.labels)
+    http_filters = [*jwt_authn_filters(rules), *http_rbac_filters(applicable)]
+    return [_inbound_listener(model, proxy, port, applicable, http_filters) for port in inbound]
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,10 +233,11 @@ def _inbound_listener(
     proxy: Proxy,
     inbound: InboundPort,
     applicable: tuple[AuthorizationPolicy, ...],
+    http_filters: Sequence[hcm_pb2.HttpFilter],
 ) -> listener_pb2.Listener:
     address, cluster = proxy.ip, inbound_cluster_name(inbound.port)
     if inbound.protocol.is_http:
-        hcm = _hcm(f"inbound_{address}_{inbound.port}", http_rbac_filters(applicable))
+        hcm = _hcm(f"inbound_{address}_{inbound.port}", http_filters)
         hcm.route_config.CopyFrom(_inbound_route_configuration(inbound.port))
         hcm.forward_client_cert_details = hcm_pb2.HttpConnectionManager.APPEND_FORWARD
         details = hcm.set_current_client_cert_details

@@ -14,10 +14,11 @@ from envoy.extensions.filters.http.fault.v3 import fault_pb2
 from envoy.extensions.retry.priority.previous_priorities.v3 import (
     previous_priorities_config_pb2 as previous_priorities_pb2,
 )
-from envoy.type.matcher.v3 import regex_pb2, string_pb2
+from envoy.type.matcher.v3 import metadata_pb2, regex_pb2, string_pb2, value_pb2
 from envoy.type.v3 import percent_pb2
 
 from translators.envoy.cluster_policy import duration
+from translators.envoy.jwt import claim_matcher, claim_value
 from translators.envoy.routes.retry import default_retry_policy
 from translators.mesh.model.routing import (
     Cors,
@@ -28,6 +29,7 @@ from translators.mesh.model.routing import (
     Redirect,
     Retries,
     StringMatch,
+    jwt_claim_path,
 )
 from translators.mesh.model.traffic import ConsistentHash, HashKey
 
@@ -62,14 +64,32 @@ def _header(name: str, match: StringMatch, invert: bool = False) -> rc.HeaderMat
     return out
 
 
+def _claim(name: str, match: StringMatch, invert: bool = False) -> metadata_pb2.MetadataMatcher:
+    """Istio's ``@request.auth.claims`` header match: a matcher on the verified token's claim
+    (``translators.envoy.jwt``; gateways only, where ``jwt_authn`` clears the route cache)."""
+    if match.kind is MatchKind.PRESENT:
+        value = value_pb2.ValueMatcher(present_match=True)
+    else:
+        value = claim_value(string_matcher(match))
+    out = claim_matcher(jwt_claim_path(name), value)
+    out.invert = invert
+    return out
+
+
 def route_match(match: HttpMatch | None) -> rc.RouteMatch:
     """Istio's ``TranslateRouteMatch``: path, headers (sorted by name), method, query."""
     out = rc.RouteMatch(prefix="/")
     if match is None:
         return out
-    headers = [_header(n, m) for n, m in match.headers]
-    headers += [_header(n, m, invert=True) for n, m in match.without_headers]
+    headers = [_header(n, m) for n, m in match.headers if not jwt_claim_path(n)]
+    headers += [
+        _header(n, m, invert=True) for n, m in match.without_headers if not jwt_claim_path(n)
+    ]
     out.headers.extend(sorted(headers, key=lambda h: str(h.name)))
+    out.dynamic_metadata.extend(
+        [_claim(n, m) for n, m in match.headers if jwt_claim_path(n)]
+        + [_claim(n, m, invert=True) for n, m in match.without_headers if jwt_claim_path(n)]
+    )
     uri = match.uri
     if uri is not None and uri.kind is MatchKind.EXACT:
         out.path = uri.value
@@ -93,13 +113,14 @@ def route_match(match: HttpMatch | None) -> rc.RouteMatch:
 
 
 def is_catch_all(route: rc.Route) -> bool:
-    """Istio's ``IsCatchAllRoute``: prefix ``/`` (or regex ``.*``) with no other condition."""
+    """Istio's ``IsCatchAllRoute``: prefix ``/`` (or regex ``.*``) with no other condition
+    (headers, query parameters, JWT claims)."""
     m = route.match
     path = m.WhichOneof("path_specifier")
     catch_all = (path == "prefix" and m.prefix == "/") or (
         path == "safe_regex" and m.safe_regex.regex == ".*"
     )
-    return catch_all and not m.headers and not m.query_parameters
+    return catch_all and not m.headers and not m.query_parameters and not m.dynamic_metadata
 
 
 def _value_options(

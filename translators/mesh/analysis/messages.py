@@ -84,7 +84,7 @@ UNSUPPORTED_KIND = MessageType(
     "{} is not supported by pyistiod: the object is skipped, not applied",
 )
 """pyistiod's own (not Istio's catalogue): a kind Istio reads and pyistiod does not
-(EnvoyFilter, Telemetry, WasmPlugin, ProxyConfig, RequestAuthentication, Gateway API)."""
+(EnvoyFilter, Telemetry, WasmPlugin, ProxyConfig, Gateway API)."""
 SCHEMA_VALIDATION_ERROR = MessageType(
     "IST0106", "SchemaValidationError", Level.ERROR, "Schema validation error: {}"
 )

@@ -8,8 +8,9 @@ WorkloadEntry (``networking.service_entries``), DestinationRule
 (``networking.destination_rules``), Gateway and ``v1`` Secret
 (``networking.gateways``), Sidecar (``networking.sidecars``) and
 VirtualService (``networking.virtual_services``); ``security.istio.io``
-(``v1``, ``v1beta1``) PeerAuthentication (``security.peer_authentication``)
-and AuthorizationPolicy (``security.authorization``).
+(``v1``, ``v1beta1``) PeerAuthentication (``security.peer_authentication``),
+RequestAuthentication (``security.request_authentication``) and
+AuthorizationPolicy (``security.authorization``).
 Invariants:
 
 1. ``parse_object`` is pure and total: it never raises on bad input. It returns
@@ -78,6 +79,10 @@ from translators.mesh.documents.security.peer_authentication import (
     PeerAuthenticationObject,
     parse_peer_authentication,
 )
+from translators.mesh.documents.security.request_authentication import (
+    RequestAuthenticationObject,
+    parse_request_authentication,
+)
 from translators.mesh.model.services import ObjectKey
 from xds_server.errors import ConfigError
 
@@ -114,6 +119,7 @@ SourceObject = (
     | ServiceEntryObject
     | WorkloadEntryObject
     | PeerAuthenticationObject
+    | RequestAuthenticationObject
     | AuthorizationPolicyObject
     | DestinationRuleObject
     | GatewayObject
@@ -211,6 +217,10 @@ _PARSERS: dict[tuple[str, str], tuple[_Parser, NameRule]] = {
     **{(api, "DestinationRule"): (parse_destination_rule, SUBDOMAIN) for api in _ISTIO_VERSIONS},
     **{
         (api, "PeerAuthentication"): (parse_peer_authentication, SUBDOMAIN)
+        for api in _SECURITY_VERSIONS
+    },
+    **{
+        (api, "RequestAuthentication"): (parse_request_authentication, SUBDOMAIN)
         for api in _SECURITY_VERSIONS
     },
     **{

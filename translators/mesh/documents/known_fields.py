@@ -3,7 +3,8 @@
 This module holds our own compact description of every field an Istio object
 may carry in its ``spec`` (``ISTIO_SPECS``: VirtualService, DestinationRule,
 Gateway, ServiceEntry, WorkloadEntry and Sidecar of ``networking.istio.io``;
-PeerAuthentication and AuthorizationPolicy of ``security.istio.io``), of
+PeerAuthentication, RequestAuthentication and AuthorizationPolicy of
+``security.istio.io``), of
 Kubernetes ``ObjectMeta`` (``OBJECT_META``) and of a document's top level, as
 the generated CRD schemas of the current Istio API list them (JSON names,
 lowerCamelCase, plus the deprecated names the schemas still carry, such as
@@ -297,6 +298,17 @@ _PEER_AUTHENTICATION = fields(
     mtls=fields("mode"),
     portLevelMtls=MapOf(fields("mode")),
 )
+_REQUEST_AUTHENTICATION = fields(
+    selector=_POLICY_SELECTOR,
+    targetRef=_POLICY_TARGET,
+    targetRefs=_POLICY_TARGET,
+    jwtRules=fields(
+        "issuer audiences jwksUri jwks fromParams fromCookies outputPayloadToHeader"
+        " forwardOriginalToken timeout",
+        fromHeaders=fields("name prefix"),
+        outputClaimToHeaders=fields("header claim"),
+    ),
+)
 _AUTHORIZATION_POLICY = fields(
     "action",
     selector=_POLICY_SELECTOR,
@@ -329,6 +341,7 @@ ISTIO_SPECS: Final[Mapping[str, Fields]] = MappingProxyType(
         "WorkloadEntry": _WORKLOAD_ENTRY,
         "Sidecar": _SIDECAR,
         "PeerAuthentication": _PEER_AUTHENTICATION,
+        "RequestAuthentication": _REQUEST_AUTHENTICATION,
         "AuthorizationPolicy": _AUTHORIZATION_POLICY,
     }
 )

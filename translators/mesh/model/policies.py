@@ -1,9 +1,11 @@
-"""The security part of the mesh model: PeerAuthentication, AuthorizationPolicy, DestinationRule.
+"""The security part of the mesh model: PeerAuthentication, RequestAuthentication,
+AuthorizationPolicy, DestinationRule.
 
 Typed, frozen and hashable like the rest of ``translators.mesh.model``; sources
 fill them from ``security.istio.io`` and ``networking.istio.io`` documents
 (``documents.networking.destination_rules``, ``documents.security``), translators read them
-(``selection.peer_authentication``, ``envoy.tls.mtls``, ``envoy.listeners.authz``). Invariants:
+(``selection.peer_authentication``, ``selection.request_authentication``,
+``envoy.tls.mtls``, ``envoy.listeners.authz``, ``envoy.listeners.jwt_authn``). Invariants:
 
 1. ``Policies`` holds every collection as a tuple sorted by (namespace,
    name), so equal configs give equal (and equally hashed) policies whatever
@@ -16,7 +18,10 @@ fill them from ``security.istio.io`` and ``networking.istio.io`` documents
 3. ``DestinationRule.host`` is already resolved: a short name became the
    FQDN in the rule's namespace when the model was built.
 4. Everything unsupported was refused when parsing (CUSTOM action,
-   ``targetRefs``, JWT attributes), so translators never meet it.
+   ``targetRefs``), so translators never meet it.
+5. A ``JwtRule`` holds exactly one key source, inline ``jwks`` or a parsed
+   ``jwks_uri``: reading refuses both and neither
+   (``documents.security.request_authentication``).
 """
 
 from __future__ import annotations
@@ -74,11 +79,77 @@ class AuthzAction(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class JwksUri:
+    """A ``jwksUri`` taken apart, as Istio's ``ParseJwksURI``: the port defaults to the
+    scheme's (80, 443)."""
+
+    uri: str
+    scheme: str
+    host: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class JwtHeader:
+    """``fromHeaders[]``: a header carrying the token, after ``prefix`` (``Bearer ``)."""
+
+    name: str
+    prefix: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimToHeader:
+    """``outputClaimToHeaders[]``: copy claim ``claim`` of a verified token to ``header``."""
+
+    header: str
+    claim: str
+
+
+@dataclass(frozen=True, slots=True)
+class JwtRule:
+    """``jwtRules[]``: how to verify tokens of one issuer (one Envoy JWT provider).
+
+    Without ``from_headers``, ``from_params`` and ``from_cookies`` Envoy reads
+    ``Authorization: Bearer`` and the ``access_token`` query parameter.
+    """
+
+    issuer: str
+    audiences: tuple[str, ...] = ()
+    jwks_uri: JwksUri | None = None
+    jwks: str = ""
+    from_headers: tuple[JwtHeader, ...] = ()
+    from_params: tuple[str, ...] = ()
+    from_cookies: tuple[str, ...] = ()
+    output_payload_to_header: str = ""
+    output_claim_to_headers: tuple[ClaimToHeader, ...] = ()
+    forward_original_token: bool = False
+    timeout_ms: int = 0
+    """``timeout`` of the JWKS fetch in milliseconds; 0: Istio's default (5 s)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestAuthentication:
+    """A RequestAuthentication: the JWT rules of the workloads it selects.
+
+    Every RequestAuthentication that applies to a workload adds its rules
+    (``selection.request_authentication``); none overrides another.
+    """
+
+    namespace: str
+    name: str
+    selector: Labels = frozenset()
+    rules: tuple[JwtRule, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Source:
     """``rules[].from[].source``: who sends; every non-empty field must match (AND)."""
 
     principals: tuple[str, ...] = ()
     not_principals: tuple[str, ...] = ()
+    request_principals: tuple[str, ...] = ()
+    """``requestPrincipals``: ``ISS/SUB`` of a verified JWT (``*``, ``x*`` and ``*x`` allowed)."""
+    not_request_principals: tuple[str, ...] = ()
     namespaces: tuple[str, ...] = ()
     not_namespaces: tuple[str, ...] = ()
     ip_blocks: tuple[str, ...] = ()
@@ -123,6 +194,16 @@ def header_name(key: str) -> str:
     """The header name in a ``request.headers[NAME]`` condition key ('' for other keys)."""
     match = _HEADER_KEY.match(key)
     return match.group(1) if match else ""
+
+
+_CLAIM_KEY = re.compile(r"^request\.auth\.claims((?:\[[^\[\]]+\])+)$")
+
+
+def claim_path(key: str) -> tuple[str, ...]:
+    """The claim names in a ``request.auth.claims[NAME][INNER]...`` key, outermost first
+    (empty for other keys)."""
+    match = _CLAIM_KEY.match(key)
+    return tuple(match.group(1)[1:-1].split("][")) if match else ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,22 +341,27 @@ class Policies:
     peer_authentications: tuple[PeerAuthentication, ...] = ()
     authorization_policies: tuple[AuthorizationPolicy, ...] = ()
     destination_rules: tuple[DestinationRule, ...] = ()
+    request_authentications: tuple[RequestAuthentication, ...] = ()
 
     @staticmethod
     def build(
         peer_authentications: tuple[PeerAuthentication, ...] = (),
         authorization_policies: tuple[AuthorizationPolicy, ...] = (),
         destination_rules: tuple[DestinationRule, ...] = (),
+        request_authentications: tuple[RequestAuthentication, ...] = (),
     ) -> Policies:
         """Policies with every collection sorted by (namespace, name)."""
 
-        def key(p: PeerAuthentication | AuthorizationPolicy | DestinationRule) -> tuple[str, str]:
+        def key(
+            p: PeerAuthentication | AuthorizationPolicy | DestinationRule | RequestAuthentication,
+        ) -> tuple[str, str]:
             return (p.namespace, p.name)
 
         return Policies(
             tuple(sorted(peer_authentications, key=key)),
             tuple(sorted(authorization_policies, key=key)),
             tuple(sorted(destination_rules, key=key)),
+            tuple(sorted(request_authentications, key=key)),
         )
 
 

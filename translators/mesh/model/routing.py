@@ -49,6 +49,25 @@ class StringMatch:
 NamedMatch = tuple[str, StringMatch]
 """A header or query parameter name with its match."""
 
+JWT_CLAIM_PREFIX = "@request.auth.claims"
+"""A header match on this prefix matches a claim of the verified JWT (gateways only)."""
+
+
+def jwt_claim_path(name: str) -> tuple[str, ...]:
+    """The claim path of header name ``@request.auth.claims.A.B`` or ``...claims[A][B]``,
+    outermost first (Istio's ``ToRoutingClaim``); empty for any other name."""
+    rest = name.removeprefix(JWT_CLAIM_PREFIX)
+    if rest == name:
+        return ()
+    if rest.startswith("[") and rest.endswith("]"):
+        parts = rest[1:-1].split("][")
+    elif rest.startswith("."):
+        parts = rest[1:].split(".")
+    else:
+        return ()
+    ok = all(part and "[" not in part and "]" not in part for part in parts)
+    return tuple(parts) if ok else ()
+
 
 @dataclass(frozen=True, slots=True)
 class HttpMatch:

@@ -56,6 +56,7 @@ RESOURCES: tuple[Resource, ...] = (
     *_istio(
         "security.istio.io",
         ("PeerAuthentication", "peerauthentications"),
+        ("RequestAuthentication", "requestauthentications"),
         ("AuthorizationPolicy", "authorizationpolicies"),
     ),
 )

@@ -26,9 +26,10 @@ Deliberate differences from Istio, where pyistiod cannot (yet) do what Istio acc
   Istio accepts any 300-399 and then drops the route it cannot translate.
 - ``fault.abort.httpStatus`` and ``directResponse.status`` are 200-599, Envoy's range
   (Istio's check lets 600 through).
-- ``delegate`` and JWT claim matches (``@request.auth.claims.*``
-  headers, which Istio allows on gateways only) are refused as not supported yet: the model
-  carries none of them.
+- ``delegate`` is refused as not supported yet: the model carries none.
+
+JWT claim matches (``@request.auth.claims.*`` headers and ``withoutHeaders``) are accepted
+in a VirtualService bound to gateways only, as Istio accepts them, and kept as written.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from translators.mesh.model.routing import (
     NamedMatch,
     Redirect,
     Rewrite,
+    jwt_claim_path,
 )
 
 REDIRECT_CODES = (301, 302, 303, 307, 308)
@@ -65,8 +67,10 @@ def http_route(
     *,
     namespace: str,
     delegate: bool = False,
+    gateway_only: bool = False,
 ) -> HttpRoute:
-    """One ``http[]`` entry (invariants 1-6); ``delegate``: of a VirtualService without hosts."""
+    """One ``http[]`` entry (invariants 1-6); ``delegate``: of a VirtualService without hosts;
+    ``gateway_only``: of one bound to gateways only (JWT claim matches allowed)."""
     m = v.mapping(p, raw, field) or {}
     _check_actions(p, m, field, delegate)
     if m.get("mirrors") is not None:
@@ -78,7 +82,7 @@ def http_route(
     return HttpRoute(
         name=v.string(p, m.get("name"), f"{field}.name") or "",
         matches=tuple(
-            _match(p, item, f"{field}.match[{j}]", namespace, warnings)
+            _match(p, item, f"{field}.match[{j}]", namespace, warnings, gateway_only)
             for j, item in enumerate(v.sequence(p, m.get("match"), f"{field}.match"))
         ),
         route=f.destinations(p, m["route"], field) if m.get("route") is not None else (),
@@ -142,7 +146,12 @@ def _check_authority(
 
 
 def _match(
-    p: v.Problems, raw: object, field: str, namespace: str, warnings: list[str]
+    p: v.Problems,
+    raw: object,
+    field: str,
+    namespace: str,
+    warnings: list[str],
+    gateway_only: bool = False,
 ) -> HttpMatch:
     m = v.mapping(p, raw, field) or {}
     source_namespace = v.string(p, m.get("sourceNamespace"), f"{field}.sourceNamespace") or ""
@@ -158,8 +167,12 @@ def _match(
         scheme=f.string_match(p, m.get("scheme"), f"{field}.scheme"),
         method=f.string_match(p, m.get("method"), f"{field}.method"),
         authority=f.string_match(p, m.get("authority"), f"{field}.authority"),
-        headers=_headers(p, m.get("headers"), f"{field}.headers", without=False),
-        without_headers=_headers(p, m.get("withoutHeaders"), f"{field}.withoutHeaders"),
+        headers=_headers(
+            p, m.get("headers"), f"{field}.headers", without=False, gateway_only=gateway_only
+        ),
+        without_headers=_headers(
+            p, m.get("withoutHeaders"), f"{field}.withoutHeaders", gateway_only=gateway_only
+        ),
         query_params=f.named_matches(p, m.get("queryParams"), f"{field}.queryParams"),
         port=f.match_port(p, m.get("port"), f"{field}.port"),
         source_labels=v.labels(p, m.get("sourceLabels"), f"{field}.sourceLabels"),
@@ -170,15 +183,17 @@ def _match(
 
 
 def _headers(
-    p: v.Problems, raw: object, field: str, without: bool = True
+    p: v.Problems, raw: object, field: str, without: bool = True, gateway_only: bool = False
 ) -> tuple[NamedMatch, ...]:
-    """Header matches with valid names, lower-cased (invariant 6), sorted by name."""
+    """Header matches with valid names, lower-cased (invariant 6; a JWT claim keeps its
+    case), sorted by name."""
     matches = f.named_matches(p, raw, field, headers=not without, star_present=without)
     out: list[NamedMatch] = []
     for name, match in matches:
-        problem = f.match_header_problem(name)
+        problem = f.match_header_problem(name, gateway_only=gateway_only)
         if problem is None:
-            out.append((name.lower(), match))
+            claim = bool(jwt_claim_path(name))
+            out.append((name if claim else name.lower(), match))
         else:
             p.add(f"{field}.{name}", problem)
     return tuple(sorted(out, key=lambda pair: pair[0]))

@@ -43,6 +43,7 @@ import re2  # type: ignore[import-untyped]
 from translators.mesh.documents import fields as v
 from translators.mesh.documents.hosts import domain_problem
 from translators.mesh.model.routing import (
+    JWT_CLAIM_PREFIX,
     MESH_GATEWAY,
     Destination,
     HeaderOperations,
@@ -50,6 +51,7 @@ from translators.mesh.model.routing import (
     NamedMatch,
     RouteDestination,
     StringMatch,
+    jwt_claim_path,
 )
 from translators.mesh.model.traffic import Millis
 
@@ -61,7 +63,6 @@ _MAX_REGEX = 1024
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~A-Za-z0-9]+$")  # RFC 7230 tchar
 PSEUDO_HEADERS = frozenset({":method", ":scheme", ":authority", ":path", ":status"})
 """The HTTP/2 pseudo-headers a header match may name (RFC 7540 section 8.1.2.3)."""
-JWT_CLAIM_PREFIX = "@request.auth.claims"
 """How a header match names a JWT claim (Istio routes on claims at gateways only)."""
 _MAX_WEIGHT = 2**31 - 1  # Istio's weight is an int32
 _MAX_TOTAL_WEIGHT = 2**32 - 1  # Envoy refuses weighted clusters summing to more
@@ -211,11 +212,22 @@ def named_matches(
     return tuple(sorted(out, key=lambda pair: pair[0]))
 
 
-def match_header_problem(name: str) -> str | None:
+def match_header_problem(name: str, *, gateway_only: bool = False) -> str | None:
     """Why ``name`` cannot be a header match's name (Istio's ``ValidateHTTPHeaderNameOrJwtClaim
-    Route``), or ``None``. JWT claim routing (``@request.auth.claims.*``) is not supported yet."""
+    Route``), or ``None``. A JWT claim (``@request.auth.claims.NAME``, nested
+    ``.A.B`` or ``[A][B]``) is one only in a VirtualService bound to gateways alone."""
     if name.startswith(JWT_CLAIM_PREFIX):
-        return "JWT claim based routing is not supported yet (Istio allows it only on gateways)"
+        if not jwt_claim_path(name):
+            return (
+                f"{name!r} names no claim: write @request.auth.claims.NAME, nested claims as "
+                "@request.auth.claims.A.B or @request.auth.claims[A][B]"
+            )
+        if not gateway_only:
+            return (
+                f"JWT claim based routing (key: {name}) is only supported for gateway: bind "
+                "the VirtualService to gateways only (not mesh)"
+            )
+        return None
     if name in PSEUDO_HEADERS or is_token(name):
         return None
     return (

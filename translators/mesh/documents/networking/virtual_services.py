@@ -64,11 +64,20 @@ def read_virtual_service(
     if delegate:
         _check_delegate(p, spec, warnings)
     gateways = f.gateway_refs(p, spec.get("gateways"), "spec.gateways", namespace, warnings)
-    _check_hosts(p, written, mesh=not spec.get("gateways") or MESH_GATEWAY in gateways)
+    mesh = not spec.get("gateways") or MESH_GATEWAY in gateways
+    _check_hosts(p, written, mesh=mesh)
     if not any(spec.get(key) for key in ("http", "tcp", "tls")):
         p.add("spec", "http, tcp or tls must be provided in virtual service")
     http = tuple(
-        http_route(p, raw, f"spec.http[{i}]", warnings, namespace=namespace, delegate=delegate)
+        http_route(
+            p,
+            raw,
+            f"spec.http[{i}]",
+            warnings,
+            namespace=namespace,
+            delegate=delegate,
+            gateway_only=not mesh,
+        )
         for i, raw in enumerate(v.sequence(p, spec.get("http"), "spec.http"))
     )
     l4 = _L4Context(written, namespace, warnings)

@@ -4,10 +4,11 @@ Invariants, following Istio's ``ValidateAuthorizationPolicy``:
 
 1. Refused with a reason naming the alternative: action CUSTOM (external
    authorization), ``targetRef``/``targetRefs`` (they attach policies to
-   gateways and waypoints, not sidecars), ``requestPrincipals`` and the
-   ``request.auth.*`` conditions (no JWT authentication in pyistiod), path
-   templates (``{*}``, ``{**}``: not translated), and any ``when`` key
-   outside ``SUPPORTED_KEYS``. Istio accepts all of these.
+   gateways and waypoints, not sidecars), path templates (``{*}``, ``{**}``:
+   not translated), and any ``when`` key outside ``SUPPORTED_KEYS``. Istio
+   accepts all of these. ``requestPrincipals`` and the ``request.auth.*``
+   keys read what a RequestAuthentication verified (a JWT); a claim key is
+   ``request.auth.claims[NAME]``, nested ``[NAME][INNER]...``.
 2. Refused as Istio refuses them: ``provider`` with an action other than
    CUSTOM; DENY without ``rules`` (it could never match: ``rules: [{}]``
    denies everything); the ``istio.io/dry-run`` annotation (read by
@@ -41,6 +42,7 @@ from translators.mesh.model.policies import (
     Condition,
     Operation,
     Source,
+    claim_path,
     header_name,
 )
 
@@ -51,6 +53,10 @@ SUPPORTED_KEYS = (
     "source.serviceAccount",
     "remote.ip",
     "request.headers[NAME]",
+    "request.auth.principal",
+    "request.auth.audiences",
+    "request.auth.presenter",
+    "request.auth.claims[NAME]",
     "destination.ip",
     "destination.port",
     "connection.sni",
@@ -58,10 +64,10 @@ SUPPORTED_KEYS = (
 """The ``when`` keys pyistiod translates (``request.headers[...]`` with any header name)."""
 
 _IP_KEYS = frozenset({"source.ip", "remote.ip", "destination.ip"})
-_NO_JWT = "is not supported: pyistiod has no JWT (RequestAuthentication) support"
 
 _SOURCE_FIELDS = (
     ("principals", "notPrincipals"),
+    ("requestPrincipals", "notRequestPrincipals"),
     ("namespaces", "notNamespaces"),
     ("ipBlocks", "notIpBlocks"),
     ("remoteIpBlocks", "notRemoteIpBlocks"),
@@ -186,13 +192,8 @@ def _fields(
 def _source(p: v.Problems, raw: object, field: str, namespace: str) -> Source:
     entry = v.mapping(p, raw, field) or {}
     field = f"{field}.source"
-    m, got = _fields(p, entry.get("source"), field, _SOURCE_FIELDS)
-    for jwt in ("requestPrincipals", "notRequestPrincipals"):
-        if jwt in m:
-            p.add(f"{field}.{jwt}", _NO_JWT)
-    if not any(got.values()) and not any(
-        k in m for k in ("requestPrincipals", "notRequestPrincipals")
-    ):
+    _, got = _fields(p, entry.get("source"), field, _SOURCE_FIELDS)
+    if not any(got.values()):
         p.add(
             field,
             "must not be empty: set at least one of principals, namespaces, serviceAccounts, "
@@ -204,6 +205,8 @@ def _source(p: v.Problems, raw: object, field: str, namespace: str) -> Source:
     return Source(
         principals=got["principals"],
         not_principals=got["notPrincipals"],
+        request_principals=got["requestPrincipals"],
+        not_request_principals=got["notRequestPrincipals"],
         namespaces=got["namespaces"],
         not_namespaces=got["notNamespaces"],
         ip_blocks=got["ipBlocks"],
@@ -293,9 +296,13 @@ def _condition(p: v.Problems, raw: object, field: str, namespace: str) -> Condit
     not_values = _strings(p, m.get("notValues"), f"{field}.notValues")
     if key and not values and not not_values:
         p.add(field, f"must set at least one of values or notValues for key {key!r}")
-    if key.startswith("request.auth."):
-        p.add(f"{field}.key", f"{key!r} {_NO_JWT}")
-    elif key and key not in SUPPORTED_KEYS and not header_name(key):
+    if key.startswith("request.auth.claims") and not claim_path(key):
+        p.add(
+            f"{field}.key",
+            f"{key!r} is not a claim: write request.auth.claims[NAME], nested claims as "
+            "request.auth.claims[NAME][INNER]",
+        )
+    elif key and key not in SUPPORTED_KEYS and not _is_named(key):
         p.add(f"{field}.key", f"{key!r} is not supported; use one of {', '.join(SUPPORTED_KEYS)}")
     for name, items in (("values", values), ("notValues", not_values)):
         if key in _IP_KEYS:
@@ -306,6 +313,11 @@ def _condition(p: v.Problems, raw: object, field: str, namespace: str) -> Condit
         values = _service_accounts(p, values, f"{field}.values", namespace)
         not_values = _service_accounts(p, not_values, f"{field}.notValues", namespace)
     return Condition(key, values, not_values)
+
+
+def _is_named(key: str) -> bool:
+    """A ``request.headers[NAME]`` or ``request.auth.claims[NAME]...`` key."""
+    return bool(header_name(key) or claim_path(key))
 
 
 def _strings(p: v.Problems, raw: object, field: str) -> tuple[str, ...]:
