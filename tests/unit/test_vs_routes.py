@@ -346,3 +346,29 @@ def test_tcp_weighted_and_tls_sni_chains() -> None:
         ("outbound|5432|a|db.default.svc.cluster.local", 70),
         ("outbound|5432|b|db.default.svc.cluster.local", 30),
     ]
+
+
+def test_routes_carry_istios_tracing_decorator_and_grpc_timeout_cap() -> None:
+    (default,) = vhost_routes(bookinfo(), REVIEWS)
+    assert default.decorator.operation == f"{REVIEWS}:9080/*"
+    assert default.route.max_stream_duration.grpc_timeout_header_max.seconds == 0
+    jason, _ = vhost_routes(bookinfo("virtual-service-reviews-jason-v2-v3.yaml"), REVIEWS)
+    assert jason.decorator.operation == f"{REVIEWS}:9080/*"  # one cluster: its host and port
+    (split,) = vhost_routes(bookinfo("virtual-service-reviews-90-10.yaml"), REVIEWS)
+    assert split.decorator.operation == "reviews:9080/*"  # several: the VirtualService's name
+    timed = with_vs(
+        bookinfo(),
+        {
+            "hosts": ["ratings"],
+            "http": [
+                {
+                    "match": [{"uri": {"prefix": "/api"}}],
+                    "timeout": "3s",
+                    "route": [{"destination": {"host": "ratings"}}],
+                }
+            ],
+        },
+    )
+    (route,) = vhost_routes(timed, RATINGS)
+    assert route.decorator.operation == f"{RATINGS}:9080/api*"
+    assert route.route.max_stream_duration.grpc_timeout_header_max.seconds == 3

@@ -18,7 +18,13 @@ Invariants, following Istio's ``BuildHTTPRoutesForVirtualService`` and
 4. Each destination's DestinationRule consistent hash becomes a hash
    policy (``traffic_policy.consistent_hash``); a single hashed destination
    makes retries keep the host (Istio's ``DefaultConsistentHashPolicy``).
-5. The route timeout is the VirtualService's, else 0s (disabled), as Istio.
+5. The route timeout is the VirtualService's, else 0s (disabled), as Istio; a gRPC
+   request's ``grpc-timeout`` header may set a shorter one, capped by the same value
+   (Istio's ``MaxGrpcTimeout``, here its replacement ``max_stream_duration.
+   grpc_timeout_header_max``; 0: no cap).
+6. Each route carries Istio's tracing decorator: ``HOST:PORT/PATH`` of its one cluster
+   (``PATH``: the match's prefix followed by ``*``, its exact path or regex; ``/*``
+   without), else ``VIRTUALSERVICE:PORT/PATH`` when it splits traffic or does not route.
 """
 
 from __future__ import annotations
@@ -111,12 +117,18 @@ def default_route(view: RoutingView, service: Service, port: int) -> rc.Route:
         cluster=outbound_cluster_name(port, service.hostname),
         timeout=duration_pb2.Duration(seconds=0),
     )
+    action.max_stream_duration.grpc_timeout_header_max.CopyFrom(action.timeout)
     retry = parts.retry_policy(None, ch is not None)
     if retry is not None:
         action.retry_policy.CopyFrom(retry)
     if ch is not None:
         action.hash_policy.append(parts.hash_policy(ch))
-    return rc.Route(name="default", match=rc.RouteMatch(prefix="/"), route=action)
+    return rc.Route(
+        name="default",
+        match=rc.RouteMatch(prefix="/"),
+        route=action,
+        decorator=rc.Decorator(operation=f"{service.hostname}:{port}/*"),
+    )
 
 
 def service_routes(
@@ -135,7 +147,7 @@ def virtual_service_routes(view: RoutingView, vs: VirtualService, port: int) -> 
         for match in matches:
             if not http_match_applies(match, port, view.proxy_labels, view.proxy_namespace):
                 continue
-            route = translate_route(view, http, match, port)
+            route = translate_route(view, http, match, port, vs.name)
             out.append(route)
             if parts.is_catch_all(route):
                 return out
@@ -145,9 +157,10 @@ def virtual_service_routes(view: RoutingView, vs: VirtualService, port: int) -> 
 
 
 def translate_route(
-    view: RoutingView, http: HttpRoute, match: HttpMatch | None, port: int
+    view: RoutingView, http: HttpRoute, match: HttpMatch | None, port: int, vs_name: str = ""
 ) -> rc.Route:
-    """Istio's ``translateRoute``: one Envoy route for one match of an ``http[]`` entry."""
+    """Istio's ``translateRoute``: one Envoy route for one match of an ``http[]`` entry of the
+    VirtualService ``vs_name``."""
     name = f"{http.name}.{match.name}" if match is not None and match.name else http.name
     out = rc.Route(name=name, match=parts.route_match(match))
     if http.headers is not None:
@@ -164,12 +177,28 @@ def translate_route(
         out.typed_per_filter_config[FAULT_FILTER].Pack(parts.http_fault(http.fault))
     if http.cors is not None:
         out.typed_per_filter_config[CORS_FILTER].Pack(parts.cors_policy(http.cors))
+    out.decorator.operation = route_operation(out, vs_name, port)
     return out
+
+
+def route_operation(route: rc.Route, vs_name: str, port: int) -> str:
+    """Istio's ``getRouteOperation``: the tracing name of a route (invariant 6)."""
+    m = route.match
+    which = m.WhichOneof("path_specifier")
+    path = {"prefix": m.prefix + "*", "path": m.path, "safe_regex": m.safe_regex.regex}.get(
+        which or "", "/*"
+    )
+    cluster = route.route.cluster if route.HasField("route") else ""
+    direction, cluster_port, _, host = [*cluster.split("|"), "", "", "", ""][:4]
+    if direction == "outbound" and cluster_port.isdigit() and host:
+        return f"{host}:{cluster_port}{path}"
+    return f"{vs_name}:{port}{path}"
 
 
 def _route_action(view: RoutingView, http: HttpRoute, port: int, out: rc.Route) -> rc.RouteAction:
     action = rc.RouteAction()
     action.timeout.CopyFrom(duration(http.timeout or 0))
+    action.max_stream_duration.grpc_timeout_header_max.CopyFrom(action.timeout)
     authority = parts.authority_of(http.headers)
     if http.rewrite is not None:
         if http.rewrite.regex_match:
