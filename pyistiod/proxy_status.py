@@ -4,8 +4,9 @@ Also the monitoring port's client, shared with ``proxy-config``: ``get_json``.
 
 Reads ``/debug/syncz`` from the monitoring port and prints, per proxy and type,
 istioctl's words: ``SYNCED`` (the proxy ACKed the version last sent), ``STALE``
-(sent, not ACKed yet), ``NACKED`` (the proxy refused the version last sent;
-``/debug/syncz`` holds Envoy's message), ``NOT SENT``.
+(sent, not ACKed yet), ``NACKED`` (the proxy refused the version last sent),
+``NOT SENT``; under the table, each NACK with Envoy's message (clipped), which
+``/debug/syncz`` holds whole.
 """
 
 from __future__ import annotations
@@ -31,11 +32,27 @@ def state(sync: Mapping[str, Any] | None) -> str:
     return "STALE"
 
 
+NACK_SHOWN = 300
+"""Characters of Envoy's message shown under the table (``/debug/syncz`` has it whole)."""
+
+
 def table(proxies: Sequence[Mapping[str, Any]]) -> str:
-    """The table: a header and a row per proxy, columns padded to fit."""
+    """The table: a header and a row per proxy, columns padded to fit; then one line per
+    NACKED cell with Envoy's message."""
     rows = [["NAME", *(c.upper() for c in COLUMNS)]]
     rows += [[p["proxy"], *(state(p["types"].get(c)) for c in COLUMNS)] for p in proxies]
-    return columns(rows)
+    nacks = [
+        f"{p['proxy']} {c.upper()} NACKED: {_one_line(p['types'][c]['nack']['message'])}"
+        for p in proxies
+        for c in COLUMNS
+        if state(p["types"].get(c)) == "NACKED"
+    ]
+    return "\n".join([columns(rows), *(["", *nacks] if nacks else [])])
+
+
+def _one_line(message: str) -> str:
+    flat = " ".join(message.split())
+    return flat if len(flat) <= NACK_SHOWN else flat[:NACK_SHOWN] + "..."
 
 
 def columns(rows: Sequence[Sequence[str]]) -> str:

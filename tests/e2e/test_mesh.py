@@ -434,6 +434,17 @@ def test_config_envoy_rejects_is_nacked_and_logged_with_envoys_error(mesh: Mesh)
             assert nacks[0]["node"] == mesh.pods["frontend-0"].node_id
             assert nacks[0]["type"] == "lds"
             assert "127.2.0.11:7777" in nacks[0]["error"]
+            # The operator's view says the same: NACKED, with Envoy's message.
+            shown = pyistiod_cli("proxy-status", "--monitoring-address",
+                                 f"127.0.0.1:{mesh.ports.monitoring}")  # fmt: skip
+            assert shown.returncode == 0, shown.stderr
+            rows = shown.stdout.split("\n\n")[0].splitlines()  # the table, before the NACKs
+            (row,) = [r.split() for r in rows if r.startswith(mesh.pods["frontend-0"].node_id)]
+            assert row[2] == "NACKED", shown.stdout  # NAME CDS LDS ...
+            assert "LDS NACKED: " in shown.stdout and "127.2.0.11:7777" in shown.stdout
+            syncz = fetch(f"127.0.0.1:{mesh.ports.monitoring}")
+            (front,) = [p for p in syncz if p["proxy"] == mesh.pods["frontend-0"].node_id]
+            assert "127.2.0.11:7777" in front["types"]["lds"]["nack"]["message"]
             listeners = dynamic(mesh.dump("backend-0"), "listeners")
             assert "127.2.0.21_7777" in listeners
             assert mesh.call_backend()[0] == 200

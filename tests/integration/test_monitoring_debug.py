@@ -84,7 +84,8 @@ async def test_syncz_shows_what_each_proxy_was_sent_acked_and_nacked(running: Ru
         assert "outbound|9080||backend.default.svc.cluster.local" in names
         assert all(c["@type"] == types.CLUSTER for c in cds_dump["resources"])
         assert (await get_json(f"{base}/debug/config_dump?proxyID=nobody"))[0] == 404
-        header, row = shown.splitlines()
+        header, row, blank, nack = shown.splitlines()
+        assert blank == "" and nack.startswith(f"{FRONTEND} LDS NACKED: ")
         assert header.split() == ["NAME", "CDS", "LDS", "EDS", "RDS", "SDS"]
         assert row.split() == [
             FRONTEND,
