@@ -73,6 +73,13 @@ def report(result: LoadResult) -> None:
         )
 
 
+def commit(loader: Loader, result: LoadResult) -> None:
+    """Make ``result`` the config in force, and say how many services it has
+    (``pilot_services``, right from the first load)."""
+    loader.commit(result)
+    metrics.SERVICES.set(len(result.model.services))
+
+
 def read_and_report(loader: Loader) -> LoadResult:
     """``loader.read()`` with its refusals and warnings logged; ``ConfigInvalid`` if a
     source cannot be read at all (the config directory is gone)."""
@@ -136,8 +143,7 @@ class ConfigWatcher:
                 detail="the last good config stays in force",
             )
             return False
-        self.loader.commit(result)
-        metrics.SERVICES.set(len(result.model.services))
+        commit(self.loader, result)
         log.info(
             "config.applied",
             services=len(result.model.services),

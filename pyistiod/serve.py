@@ -18,7 +18,7 @@ from ca.storage import load_ca, load_or_create_token_key
 from pyistiod.authn import TokenAuthenticator
 from pyistiod.ca_service import CertificateService
 from pyistiod.config_sources import config_sources
-from pyistiod.config_watcher import ConfigWatcher, read_and_report
+from pyistiod.config_watcher import ConfigWatcher, commit, read_and_report
 from pyistiod.debug_views import config_dump, configz
 from pyistiod.istiod_cert import issue_istiod_cert
 from pyistiod.monitoring import Monitoring, View, on_loop
@@ -125,7 +125,7 @@ async def serve(settings: Settings) -> None:
         found = await stack.enter_async_context(config_sources(settings, changes))
         loader = Loader(found.sources, settings.domain_suffix)
         initial = read_and_report(loader)
-        loader.commit(initial)
+        commit(loader, initial)
         cp = await _control_plane(settings, initial.model, found.kube_api)
         stack.push_async_callback(cp.server.stop)
         loop = asyncio.get_running_loop()
