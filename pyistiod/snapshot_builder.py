@@ -31,7 +31,12 @@ Invariants:
    (``envoy.listeners.gateway``, ``envoy.routes.gateway``), keyed on the gateways and
    VirtualServices token, and the TLS credentials (``credentialName``) of
    the Gateways they run as SDS secrets (``gateway_secrets``), which the
-   transport serves only to an authenticated stream.
+   transport serves only to an authenticated stream. Every proxy, sidecar or
+   router, also gets the secrets its DestinationRules' ``credentialName`` TLS
+   origination names, from the Secrets of its own namespace
+   (``origination_secrets``): keyed on the credentials, the namespace and the
+   policies, so a namespace's sidecars share them; only an authenticated
+   stream gets them (a plain one's secretless view turns those clusters plain).
 5. Memory follows the connected proxies: a predecessor's parts are only
    candidates, adopted when asked for and dropped by ``seal``; ``forget``
    drops a disconnected proxy's own parts.
@@ -68,6 +73,7 @@ from translators.envoy.listeners.sidecar import (
 from translators.envoy.routes.gateway import build_gateway_routes
 from translators.envoy.routes.sidecar import build_routes
 from translators.envoy.tls.gateway_secrets import gateway_secrets
+from translators.envoy.tls.origination_secrets import origination_secrets
 from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.proxy import Proxy, ProxyType
 from translators.mesh.model.services import Service, ServicePort
@@ -148,12 +154,13 @@ class SnapshotBuilder:
 
     def snapshot(self, proxy: Proxy) -> Snapshot:
         """The snapshot for ``proxy``: every type, sharing resources with other proxies."""
-        full, (m, svc), eps, wls, pol = (
+        full, (m, svc), eps, wls, pol, ns = (
             self.model,
             self.scoped(proxy),
             self.endpoints,
             self.workloads,
             self.policies,
+            proxy.namespace,
         )
         clusters = self._combine(
             self._part(
@@ -186,8 +193,8 @@ class SnapshotBuilder:
             )
             secrets = self._part(
                 types.SECRET,
-                (self.credentials, gws, proxy),
-                lambda: gateway_secrets(full, proxy),
+                (self.credentials, gws, pol, proxy),
+                lambda: _unique([*gateway_secrets(full, proxy), *origination_secrets(full, ns)]),
                 proxy,
             )
             return Snapshot.of((clusters, endpoints, listeners, routes, secrets))
@@ -209,7 +216,10 @@ class SnapshotBuilder:
             ),
         )
         routes = self._part(types.ROUTE, (svc, pol, *view), lambda: build_routes(m, proxy))
-        return Snapshot.of((clusters, endpoints, listeners, routes))
+        secrets = self._part(
+            types.SECRET, (self.credentials, ns, pol), lambda: origination_secrets(full, ns)
+        )
+        return Snapshot.of((clusters, endpoints, listeners, routes, secrets))
 
     def _plan(self, model: MeshModel, services: Hashable) -> Sequence[OutboundPort]:
         """The outbound listener ports of a (scoped) model: one scan of its services,
@@ -263,6 +273,15 @@ class SnapshotBuilder:
             found = ResourceSet.of(type_url, (_resource(type_url, m) for m in build()))
         self._parts[key] = found
         return found
+
+
+def _unique(secrets: Sequence[Message]) -> list[Message]:
+    """The first secret of each name: a Gateway's credential wins over a DestinationRule's
+    of the same name (both read ``kubernetes://NAME``, usually from the same Secret)."""
+    found: dict[str, Message] = {}
+    for secret in secrets:
+        found.setdefault(resource_name(secret), secret)
+    return [found[name] for name in sorted(found)]
 
 
 def _resource(type_url: str, built: Message | Resource) -> Resource:

@@ -1,17 +1,20 @@
 """TLS to servers outside the mesh, with real Envoy: origination (the sidecar sends SNI and
 verifies the server as Istio does, its CA and its name, and refuses a server it cannot trust),
-and two TLS ServiceEntries on one port, told apart by SNI.
+origination from a ``credentialName`` Secret over SDS (the CA, and for MUTUAL the client
+certificate a server requires), and two TLS ServiceEntries on one port, told apart by SNI.
 
 Runs against the package's mesh; every test removes what it adds.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import ssl
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from loopback_mesh import Mesh
@@ -116,6 +119,134 @@ def test_an_explicit_sni_is_sent_as_given(
 
 def ok(reply: tuple[int, dict[str, object]]) -> tuple[int, dict[str, object]] | None:
     return reply if reply[0] == 200 else None
+
+
+# --- credentialName: the Secret of frontend's namespace, over SDS ---------------------------
+
+MTLS_HOST = "mtls.example.test"
+MTLS_SERVER = ("127.0.9.8", 8443)
+CLIENT = "frontend.client.test"
+
+
+def tls_secret(name: str, cert: bytes, key: bytes, ca: bytes, namespace: str = "default") -> str:
+    """A ``kubernetes.io/tls`` Secret (``tls.crt``, ``tls.key``, ``ca.crt``)."""
+    data = {"tls.crt": cert, "tls.key": key, "ca.crt": ca}
+    encoded = ", ".join(f"{k}: {base64.b64encode(v).decode()}" for k, v in data.items())
+    return f"""
+apiVersion: v1
+kind: Secret
+metadata: {{name: {name}, namespace: {namespace}}}
+type: kubernetes.io/tls
+data: {{{encoded}}}
+"""
+
+
+def ca_only_secret(name: str, ca: bytes) -> str:
+    """Istio's generic form holding only a CA (``cacert``)."""
+    return f"""
+apiVersion: v1
+kind: Secret
+metadata: {{name: {name}, namespace: default}}
+data: {{cacert: {base64.b64encode(ca).decode()}}}
+"""
+
+
+@pytest.fixture
+def mtls_server(mesh: Mesh, tmp_path: Path) -> Iterator[tuple[HttpsEcho, OwnCa, OwnCa, OwnCa]]:
+    """A server for ``MTLS_HOST`` requiring a client certificate of ``client_ca``, its
+    ServiceEntry, and (server CA, client CA, stranger) roots."""
+    server_ca, client_ca = OwnCa(tmp_path, "mtls-server-ca"), OwnCa(tmp_path, "client-ca")
+    stranger = OwnCa(tmp_path, "client-stranger")
+    https = HttpsEcho(MTLS_SERVER, *server_ca.server_files(MTLS_HOST), client_ca=client_ca.pem)
+    entry = SERVICE_ENTRY.replace(HOST, MTLS_HOST).replace(SERVER[0], MTLS_SERVER[0])
+    (mesh.config / "mtls-se.yaml").write_text(entry.replace("name: secure", "name: mtls"))
+    try:
+        yield https, server_ca, client_ca, stranger
+    finally:
+        for name in ("mtls-se.yaml", "mtls-dr.yaml", "client-secret.yaml"):
+            (mesh.config / name).unlink(missing_ok=True)
+        https.stop()
+
+
+def call_mtls_host(mesh: Mesh) -> tuple[int, dict[str, object]]:
+    front = mesh.pods["frontend-0"]
+    status, body = http_get(f"http://{front.ip}:{front.http_port}/call/{MTLS_HOST}/8000/hi")
+    upstream = json.loads(body).get("upstream", {}) if body.startswith("{") else {}
+    return upstream.get("status", status), upstream
+
+
+def test_mutual_presents_the_secrets_client_certificate_and_a_strangers_is_refused(
+    mesh: Mesh, mtls_server: tuple[HttpsEcho, OwnCa, OwnCa, OwnCa]
+) -> None:
+    """The server requires a client certificate of its client CA: signed by a stranger (the
+    Secret as first written), every request fails; the Secret rewritten with one of the
+    right CA, the next request succeeds over SDS alone (no cluster change). Failing first
+    means no pooled connection from a good handshake can hide a refusal."""
+    _, server_ca, client_ca, stranger = mtls_server
+    secret = mesh.config / "client-secret.yaml"
+    secret.write_text(tls_secret("client-credential", *stranger.issue(CLIENT), server_ca.pem_bytes))
+    rule = destination_rule("{mode: MUTUAL, credentialName: client-credential}")
+    (mesh.config / "mtls-dr.yaml").write_text(rule.replace(HOST, MTLS_HOST))
+    pair = "kubernetes://client-credential"
+    wait_for(lambda: names_secret(active_cluster(mesh, MTLS_HOST), pair), timeout=15)
+    wait_for(lambda: pair in secret_names(mesh), timeout=15)
+    assert [call_mtls_host(mesh)[0] for _ in range(3)] == [503] * 3
+    secret.write_text(
+        tls_secret("client-credential", *client_ca.issue(CLIENT), server_ca.pem_bytes)
+    )
+    _, upstream = wait_for(lambda: ok(call_mtls_host(mesh)), timeout=15)
+    assert upstream.get("client") == CLIENT  # the Secret's certificate, verified by the server
+
+
+def test_simple_verifies_the_server_with_the_secrets_ca_and_a_missing_secret_does_not_block(
+    mesh: Mesh, server: tuple[HttpsEcho, OwnCa, OwnCa], entry: None
+) -> None:
+    """SIMPLE with ``credentialName``: the CA comes from the Secret (Istio's generic
+    ``cacert``). Before the Secret exists the cluster names a secret nobody sends: Envoy
+    activates it after its initial fetch timeout (15 s) rather than warming it forever.
+    A stranger's CA fails; the server's CA succeeds."""
+    _, ca, stranger = server
+    apply_rule(mesh, "{mode: SIMPLE, credentialName: server-ca}")
+    wait_for(lambda: names_server_ca(active_cluster(mesh)), timeout=40)
+    assert through_frontend(mesh)[0] == 503  # activated without the CA: no handshake
+    secret = mesh.config / "client-secret.yaml"
+    try:
+        secret.write_text(ca_only_secret("server-ca", stranger.pem_bytes))
+        wait_for(lambda: "kubernetes://server-ca-cacert" in secret_names(mesh), timeout=15)
+        assert through_frontend(mesh)[0] == 503
+        secret.write_text(ca_only_secret("server-ca", ca.pem_bytes))
+        _, upstream = wait_for(lambda: ok(through_frontend(mesh)), timeout=15)
+        assert upstream.get("tls") is True
+    finally:
+        secret.unlink(missing_ok=True)
+
+
+def active_cluster(mesh: Mesh, host: str = HOST) -> dict[str, Any] | None:
+    """frontend's active cluster of ``host:8000``, if any."""
+    for section in mesh.dump("frontend-0")["configs"]:
+        if section["@type"].endswith("ClustersConfigDump"):
+            for entry in section.get("dynamic_active_clusters", []):
+                if entry["cluster"]["name"] == f"outbound|8000||{host}":
+                    found: dict[str, Any] = entry["cluster"]
+                    return found
+    return None
+
+
+def names_server_ca(cluster: dict[str, Any] | None) -> bool:
+    return names_secret(cluster, "kubernetes://server-ca-cacert")
+
+
+def names_secret(cluster: dict[str, Any] | None, name: str) -> bool:
+    """Whether the cluster's TLS context names the SDS secret ``name``."""
+    return f'"{name}"' in json.dumps(cluster or {})
+
+
+def secret_names(mesh: Mesh) -> set[str]:
+    """The SDS secrets frontend's Envoy holds (active)."""
+    for section in mesh.dump("frontend-0")["configs"]:
+        if section["@type"].endswith("SecretsConfigDump"):
+            return {s["name"] for s in section.get("dynamic_active_secrets", [])}
+    return set()
 
 
 def two_tls_entries(port: int) -> str:

@@ -1,7 +1,8 @@
 """An HTTPS server outside the mesh with a CA of its own, for TLS origination tests.
 
 It answers every GET with JSON naming the SNI the client sent, so a test sees what Envoy
-put in its ClientHello.
+put in its ClientHello, and, when it requires client certificates (``client_ca``), the
+common name of the one the client presented.
 """
 
 from __future__ import annotations
@@ -50,49 +51,69 @@ class OwnCa:
         self.pem = self.directory / f"{self.name}.pem"
         self.pem.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
 
-    def server_files(self, dns_name: str) -> tuple[Path, Path]:
-        """(certificate, key) files of a server certificate for ``dns_name``."""
+    @property
+    def pem_bytes(self) -> bytes:
+        """The root certificate as PEM."""
+        return self.cert.public_bytes(serialization.Encoding.PEM)
+
+    def issue(self, name: str) -> tuple[bytes, bytes]:
+        """(certificate, key) PEM of a leaf for ``name`` (common name and DNS SAN), good for
+        a server and a client alike."""
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.now(UTC)
         cert = (
             x509.CertificateBuilder()
-            .subject_name(_name(dns_name))
+            .subject_name(_name(name))
             .issuer_name(self.cert.subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - timedelta(minutes=1))
             .not_valid_after(now + timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(dns_name)]), critical=False)
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
             .sign(self.key, hashes.SHA256())
         )
+        key_pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+    def server_files(self, dns_name: str) -> tuple[Path, Path]:
+        """(certificate, key) files of a server certificate for ``dns_name``."""
+        cert, key = self.issue(dns_name)
         cert_path = self.directory / f"{dns_name}.crt"
         key_path = self.directory / f"{dns_name}.key"
-        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        key_path.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
+        cert_path.write_bytes(cert)
+        key_path.write_bytes(key)
         return cert_path, key_path
 
 
 class HttpsEcho:
     """The server, in a thread of the test process; ``sni_seen`` lists every ClientHello's
-    server name (in order); ``stop`` ends it."""
+    server name (in order); ``stop`` ends it. With ``client_ca`` it requires a client
+    certificate signed by that CA (a handshake without one fails) and answers with the
+    client certificate's common name (``client``)."""
 
-    def __init__(self, address: tuple[str, int], cert: Path, key: Path) -> None:
+    def __init__(
+        self, address: tuple[str, int], cert: Path, key: Path, client_ca: Path | None = None
+    ) -> None:
         self.sni_seen: list[str] = []
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert, key)
         context.sni_callback = lambda _sock, name, _ctx: self.sni_seen.append(name or "")
+        if client_ca is not None:
+            context.verify_mode = ssl.CERT_REQUIRED
+            context.load_verify_locations(cafile=str(client_ca))
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
-                body = json.dumps({"tls": True, "path": self.path}).encode()
+                peer = getattr(self.connection, "getpeercert", lambda: None)() or {}
+                subject = dict(pair[0] for pair in peer.get("subject", ()))
+                client = subject.get("commonName", "")
+                body = json.dumps({"tls": True, "path": self.path, "client": client}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))

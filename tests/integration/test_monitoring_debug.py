@@ -64,6 +64,11 @@ async def test_syncz_shows_what_each_proxy_was_sent_acked_and_nacked(running: Ru
                 )
             )
             await s.expect_no_response()
+            for _ in range(100):  # the NACK is handled on the loop; under load, a moment later
+                lds_status = running.server.sync_status()[0]["types"].get("lds", {})
+                if lds_status.get("nack"):
+                    break
+                await asyncio.sleep(0.05)
             status, body = await get_json(f"{base}/debug/syncz")
             dump_status, dump = await get_json(f"{base}/debug/config_dump?proxyID={FRONTEND}")
             shown = table(await asyncio.to_thread(fetch, f"127.0.0.1:{monitoring.port}"))

@@ -189,8 +189,8 @@ def test_an_explicit_sni_checks_no_name_and_insecure_skip_verify_checks_nothing(
 
 
 def test_mutual_with_a_credential_name_names_no_empty_files() -> None:
-    """The Secret is not sent yet (the reader warns); empty file names would make Envoy
-    refuse the cluster, and with it the proxy's whole CDS update."""
+    """The Secret comes over SDS (``test_origination_credentials``); empty file names would
+    make Envoy refuse the cluster, and with it the proxy's whole CDS update."""
     mutual = ClientTls(ClientTlsMode.MUTUAL, credential_name="client-credential")
     context = upstream(cluster(dr(API, mutual), f"outbound|443||{API}").transport_socket)
     assert not context.common_tls_context.tls_certificates

@@ -2,9 +2,10 @@
 
 The bookinfo mesh with a VirtualService using every HTTP feature, TCP and TLS
 routes, and DestinationRules with subsets, consistent hashing, connection
-pools, outlier detection and TLS origination from files: clusters and route
-configurations inlined (``test_envoy_accepts_config``), so Envoy validates
-every route, filter and cluster setting.
+pools, outlier detection and TLS origination from files and from a
+``credentialName`` Secret: clusters and route configurations inlined
+(``test_envoy_accepts_config``) and the Secret's SDS resources static, so Envoy
+validates every route, filter, cluster setting and secret reference.
 """
 
 from __future__ import annotations
@@ -14,13 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from envoy_validate import _self_signed, envoy_validate
-from test_envoy_accepts_config import inlined_config
+from test_envoy_accepts_config import as_dict, inlined_config
 from test_vs_routes import PRODUCTPAGE, tcp_mesh, with_vs
 
 from translators.envoy.resources import build_resources
+from translators.envoy.tls.origination_secrets import origination_secrets
 from translators.mesh.documents import fields as v
 from translators.mesh.documents.meta import Meta, Origin
 from translators.mesh.documents.networking.destination_rules import parse_destination_rule
+from translators.mesh.model.gateways import TlsCredential
 from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.policies import Policies
 from translators.mesh.model.services import ObjectKey
@@ -175,7 +178,7 @@ def rules(tmp_path: Path) -> Policies:
             "subsets": [{"name": "v1", "labels": {"version": "v1"}}],
             "trafficPolicy": {"tls": {"mode": "SIMPLE"}},
         },
-        "productpage": {  # accepted as Istio accepts it; the Secret is not applied yet
+        "productpage": {  # the Secret productpage-client of the proxy's namespace, over SDS
             "trafficPolicy": {"tls": {"mode": "MUTUAL", "credentialName": "productpage-client"}},
         },
     }
@@ -192,11 +195,22 @@ def rules(tmp_path: Path) -> Policies:
 
 def full_model(tmp_path: Path) -> MeshModel:
     model = with_vs(with_vs(tcp_mesh(), EVERYTHING, name="reviews"), TCP_TLS, name="db")
-    return replace(model, policies=rules(tmp_path))
+    cert, key = _self_signed("spiffe://cluster.local/ns/default/sa/productpage")
+    client = TlsCredential(
+        PRODUCTPAGE.namespace, "productpage-client", cert.encode(), key.encode(), cert.encode()
+    )
+    return replace(model, policies=rules(tmp_path), credentials=(client,))
 
 
 def productpage_config(model: MeshModel) -> dict[str, Any]:
-    return inlined_config(PRODUCTPAGE, build_resources(model, PRODUCTPAGE))
+    config = inlined_config(PRODUCTPAGE, build_resources(model, PRODUCTPAGE))
+    secrets = origination_secrets(model, PRODUCTPAGE.namespace)
+    assert [s.name for s in secrets] == [
+        "kubernetes://productpage-client",
+        "kubernetes://productpage-client-cacert",
+    ]
+    config["static_resources"]["secrets"] += [as_dict(s) for s in secrets]
+    return config
 
 
 def test_envoy_accepts_virtual_service_and_destination_rule_output(tmp_path: Path) -> None:

@@ -74,7 +74,7 @@ CASES = [
      Accept()),
     # agent.ValidateTLS: SIMPLE/MUTUAL with credentialName need no files
     ("dr_mutual_credential_name", "trafficPolicy: {tls: {mode: MUTUAL, credentialName: cred}}",
-     Accept("credentialName is not supported yet")),
+     Accept()),
     # validatePortTrafficPolicies: "port traffic policy must have at least one field"
     ("dr_port_level_empty", "trafficPolicy: {portLevelSettings: [{port: {number: 80}}]}",
      Refuse(f"{TP}.portLevelSettings[0]", "besides port")),
@@ -95,7 +95,7 @@ CASES = [
      Refuse("spec.workloadSelector.matchLabels.app", "wildcard is not supported in selector")),
     # -- client TLS (agent.ValidateTLS) ----------------------------------------------------
     ("simple_credential_name", "trafficPolicy: {tls: {mode: SIMPLE, credentialName: cred}}",
-     Accept("credentialName is not supported yet")),
+     Accept()),
     ("mutual_files", "trafficPolicy: {tls: {mode: MUTUAL, clientCertificate: /c.pem,"
      " privateKey: /k.pem, caCertificates: /ca.pem, subjectAltNames: [a.example.com]}}",
      Accept()),
@@ -111,7 +111,7 @@ CASES = [
     # only SIMPLE and MUTUAL are checked against credentialName
     ("istio_mutual_credential_and_ca",
      "trafficPolicy: {tls: {mode: ISTIO_MUTUAL, credentialName: c, caCertificates: /ca.pem}}",
-     Accept("credentialName is not supported yet")),
+     Accept()),
     ("simple_insecure_skip_verify",
      "trafficPolicy: {tls: {mode: SIMPLE, insecureSkipVerify: true}}", Accept()),
     ("simple_insecure_skip_with_credential",
@@ -120,7 +120,7 @@ CASES = [
     # MUTUAL: the Secret may hold only the client certificate, so Istio lets it pass
     ("mutual_insecure_skip_with_credential",
      "trafficPolicy: {tls: {mode: MUTUAL, insecureSkipVerify: true, credentialName: c}}",
-     Accept("credentialName is not supported yet")),
+     Accept()),
     ("simple_verify_false_with_ca",
      "trafficPolicy: {tls: {mode: SIMPLE, insecureSkipVerify: false, caCertificates: /ca.pem}}",
      Accept()),

@@ -21,7 +21,8 @@ from envoy.config.core.v3 import base_pb2
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2, tls_pb2
 from envoy.type.matcher.v3 import string_pb2
 
-from translators.envoy.tls.mtls import SDS_CERT, SDS_ROOT, sds_secret
+from translators.envoy.config_source import sds_secret
+from translators.envoy.tls.mtls import SDS_CERT, SDS_ROOT
 from translators.mesh.model.gateways import (
     GatewayServer,
     ServerProtocol,

@@ -7,10 +7,11 @@ mesh root to verify peers with). Invariants:
 1. Client side, per outbound cluster (``upstream_tls``): a DestinationRule
    TLS mode decides if one applies: ISTIO_MUTUAL gives every endpoint mTLS;
    DISABLE gives plaintext; SIMPLE and MUTUAL originate TLS with the
-   rule's files (``origination``). Without one, Istio's auto mTLS: a mesh-internal, non
-   passthrough cluster gets ``transport_socket_matches`` choosing mTLS for
-   endpoints whose metadata carries ``tlsMode: istio`` and plaintext for the
-   rest; ``endpoint_uses_mtls`` decides that metadata per endpoint.
+   rule's files or its ``credentialName`` Secret (``origination``).
+   Without one, Istio's auto mTLS: a mesh-internal, non passthrough cluster
+   gets ``transport_socket_matches`` choosing mTLS for endpoints whose
+   metadata carries ``tlsMode: istio`` and plaintext for the rest;
+   ``endpoint_uses_mtls`` decides that metadata per endpoint.
 2. The client verifies the server's SPIFFE identity: the DestinationRule's
    ``subjectAltNames``, else the service accounts of the service's
    endpoints, as Istio does; with neither it trusts any ROOTCA-signed peer.
@@ -30,11 +31,11 @@ from envoy.config.core.v3 import base_pb2
 from envoy.config.listener.v3 import listener_components_pb2
 from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
 from envoy.extensions.transport_sockets.raw_buffer.v3 import raw_buffer_pb2
-from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2, tls_pb2
+from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
 from envoy.type.matcher.v3 import string_pb2
 from google.protobuf import message
 
-from translators.envoy.config_source import ads_config_source
+from translators.envoy.config_source import sds_secret
 from translators.envoy.tls.origination import originating_tls_context
 from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.policies import (
@@ -77,7 +78,7 @@ class UpstreamTls(enum.Enum):
     """Per endpoint: mTLS where the endpoint metadata says ``tlsMode: istio``."""
     ISTIO_MUTUAL = "istio_mutual"
     ORIGINATE = "originate"
-    """DestinationRule SIMPLE or MUTUAL: TLS with file-based settings (``origination``)."""
+    """DestinationRule SIMPLE or MUTUAL: TLS from files or a Secret (``origination``)."""
 
 
 def outbound_sni(port: int, hostname: str) -> str:
@@ -161,11 +162,6 @@ def _service_accounts(model: MeshModel, service: Service) -> tuple[str, ...]:
 def set_tls_mode_metadata(metadata: base_pb2.Metadata) -> None:
     """Mark an LbEndpoint for the ``tlsMode-istio`` transport socket match."""
     metadata.filter_metadata[SOCKET_MATCH_KEY].update({"tlsMode": TLS_MODE_ISTIO})
-
-
-def sds_secret(name: str) -> secret_pb2.SdsSecretConfig:
-    """A secret fetched by name over ADS."""
-    return secret_pb2.SdsSecretConfig(name=name, sds_config=ads_config_source())
 
 
 def _common_tls_context(alpn: Sequence[str], sans: Sequence[str]) -> tls_pb2.CommonTlsContext:

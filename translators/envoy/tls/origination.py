@@ -12,10 +12,12 @@ Invariants, as Istio's ``buildUpstreamTLSSettings`` with its defaults since 1.20
    explicit ``sni`` without ``subjectAltNames`` checks no name, as in Istio.
 4. MUTUAL also presents ``clientCertificate`` with ``privateKey``. Files are read by
    Envoy, so a path must exist where the proxy runs. HTTP/2 ports offer ALPN ``h2``.
-5. ``credentialName`` (a Secret instead of files) is not applied yet: no client
-   certificate is presented and the server is verified against the system store, rather
-   than naming empty files, which Envoy would refuse (NACKing every cluster of the
-   proxy). The reader warns about it.
+5. ``credentialName`` replaces the files by the Secret of that name, fetched over SDS on the
+   ADS stream by Istio's names (``ApplyCustomSDSToClientCommonTLSContext``): the server is
+   verified (unless ``insecureSkipVerify``) against ``kubernetes://NAME-cacert`` in a combined
+   validation context whose default context carries the SAN rules of 3; MUTUAL presents
+   ``kubernetes://NAME``; SIMPLE presents nothing. Which Secret answers those names (the
+   proxy's own namespace only) and what a missing one does: ``origination_secrets``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from envoy.config.core.v3 import base_pb2
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
 from envoy.type.matcher.v3 import string_pb2
 
+from translators.envoy.config_source import sds_secret
+from translators.mesh.model.gateways import credential_ca_sds_name, credential_sds_name
 from translators.mesh.model.policies import ClientTls, ClientTlsMode
 
 SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
@@ -36,20 +40,37 @@ def originating_tls_context(tls: ClientTls, h2: bool, host: str) -> tls_pb2.Upst
     common = tls_pb2.CommonTlsContext(alpn_protocols=["h2"] if h2 else [])
     sni = tls.sni or ("" if host.startswith("*") else host)
     if not tls.insecure_skip_verify:
-        validation = common.validation_context
-        ca = tls.ca_certificates if tls.ca_certificates not in ("", "system") else SYSTEM_CA_BUNDLE
-        validation.trusted_ca.CopyFrom(base_pb2.DataSource(filename=ca))
-        names = tls.subject_alt_names or ((sni,) if sni and not tls.sni else ())
-        validation.match_typed_subject_alt_names.extend(
-            common_pb2.SubjectAltNameMatcher(
-                san_type=common_pb2.SubjectAltNameMatcher.DNS,
-                matcher=string_pb2.StringMatcher(exact=name),
-            )
-            for name in names
-        )
-    if tls.mode is ClientTlsMode.MUTUAL and tls.client_certificate and tls.private_key:
+        _verify_server(common, tls, sni)
+    if tls.mode is ClientTlsMode.MUTUAL and tls.credential_name:
+        name = credential_sds_name(tls.credential_name)
+        common.tls_certificate_sds_secret_configs.append(sds_secret(name))
+    elif tls.mode is ClientTlsMode.MUTUAL and tls.client_certificate and tls.private_key:
         common.tls_certificates.add(
             certificate_chain=base_pb2.DataSource(filename=tls.client_certificate),
             private_key=base_pb2.DataSource(filename=tls.private_key),
         )
     return tls_pb2.UpstreamTlsContext(common_tls_context=common, sni=sni)
+
+
+def _verify_server(common: tls_pb2.CommonTlsContext, tls: ClientTls, sni: str) -> None:
+    """Invariants 1, 3 and 5: the trusted CA (a file or the Secret's) and the names."""
+    names = tls.subject_alt_names or ((sni,) if sni and not tls.sni else ())
+    validation = common_pb2.CertificateValidationContext(
+        match_typed_subject_alt_names=[
+            common_pb2.SubjectAltNameMatcher(
+                san_type=common_pb2.SubjectAltNameMatcher.DNS,
+                matcher=string_pb2.StringMatcher(exact=name),
+            )
+            for name in names
+        ]
+    )
+    if tls.credential_name:
+        combined = common.combined_validation_context
+        combined.default_validation_context.CopyFrom(validation)
+        combined.validation_context_sds_secret_config.CopyFrom(
+            sds_secret(credential_ca_sds_name(tls.credential_name))
+        )
+        return
+    ca = tls.ca_certificates if tls.ca_certificates not in ("", "system") else SYSTEM_CA_BUNDLE
+    validation.trusted_ca.CopyFrom(base_pb2.DataSource(filename=ca))
+    common.validation_context.CopyFrom(validation)

@@ -8,7 +8,8 @@ a proxy is served config that names none. Invariants:
 1. A cluster's transport socket whose TLS context names an SDS secret becomes plain text; its
    ``transport_socket_matches`` that do lose those matches (auto mTLS then dials every endpoint
    in plain text through the remaining plain-text match). A TLS origination from files
-   (DestinationRule ``SIMPLE``/``MUTUAL`` with paths) names no secret and stays.
+   (DestinationRule ``SIMPLE``/``MUTUAL`` with paths) names no secret and stays; one from a
+   ``credentialName`` Secret names its SDS resources, so it becomes plain text too.
 2. A listener's filter chains whose transport socket names an SDS secret are dropped (and so
    is such a default chain). A listener left without any chain is dropped whole: a port that
    accepts only mTLS (PeerAuthentication ``STRICT``) or a gateway's ``credentialName``

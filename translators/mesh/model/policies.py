@@ -265,8 +265,8 @@ class ClientTls:
     """MUTUAL: file of the client's private key."""
     credential_name: str = ""
     """SIMPLE/MUTUAL: the Secret holding the client certificate, key and CA, instead of the
-    files above (which are then all empty, as validation requires). Not applied by pyistiod's
-    cluster builder yet: parsing warns so."""
+    files above (which are then all empty, as validation requires). Read from the proxy's own
+    namespace and served over SDS (``envoy.tls.origination_secrets``)."""
     insecure_skip_verify: bool = False
     """SIMPLE/MUTUAL: do not verify the server; then ``ca_certificates`` and
     ``subject_alt_names`` are empty (and, for SIMPLE, ``credential_name``), as Istio validates."""

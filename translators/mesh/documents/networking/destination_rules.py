@@ -15,9 +15,9 @@ Invariants (client TLS: Istio's ``agent.ValidateTLS``):
    ``credentialName``), since nothing is verified.
 4. A field pyistiod validates but does not apply is accepted with a warning,
    never silently: ``exportTo``, ``workloadSelector`` (its labels checked as
-   any selector's), ``tunnel``, ``proxyProtocol``, ``retryBudget``, ``caCrl``,
-   and ``credentialName``, which the model carries but the cluster builder
-   does not fetch yet. ``traffic_policy`` warns for the fields it reads.
+   any selector's), ``tunnel``, ``proxyProtocol``, ``retryBudget`` and ``caCrl``.
+   ``traffic_policy`` warns for the fields it reads. (``credentialName`` is
+   applied: the Secret of the proxy's namespace is served over SDS.)
 """
 
 from __future__ import annotations
@@ -142,11 +142,6 @@ def _client_tls(p: v.Problems, raw: object, field: str, warnings: list[str]) -> 
     tls = ClientTls(mode, sans, sni, ca, cert, key, credential, skip)
     _check_client_tls(p, tls, crl, field)
     warnings.extend(tp.ignored(m, ("caCrl",), field))
-    if credential:
-        warnings.append(
-            f"{field}.credentialName is not supported yet: pyistiod does not send Secret "
-            f"{credential!r} to Envoy, so this {mode.value} TLS gets no certificate or CA from it"
-        )
     return tls
 
 
