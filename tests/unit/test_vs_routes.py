@@ -351,7 +351,8 @@ def test_tcp_weighted_and_tls_sni_chains() -> None:
 def test_routes_carry_istios_tracing_decorator_and_grpc_timeout_cap() -> None:
     (default,) = vhost_routes(bookinfo(), REVIEWS)
     assert default.decorator.operation == f"{REVIEWS}:9080/*"
-    assert default.route.max_stream_duration.grpc_timeout_header_max.seconds == 0
+    assert default.route.max_grpc_timeout.seconds == 0
+    assert not default.route.HasField("max_stream_duration")  # it would void the timeout
     jason, _ = vhost_routes(bookinfo("virtual-service-reviews-jason-v2-v3.yaml"), REVIEWS)
     assert jason.decorator.operation == f"{REVIEWS}:9080/*"  # one cluster: its host and port
     (split,) = vhost_routes(bookinfo("virtual-service-reviews-90-10.yaml"), REVIEWS)
@@ -371,4 +372,4 @@ def test_routes_carry_istios_tracing_decorator_and_grpc_timeout_cap() -> None:
     )
     (route,) = vhost_routes(timed, RATINGS)
     assert route.decorator.operation == f"{RATINGS}:9080/api*"
-    assert route.route.max_stream_duration.grpc_timeout_header_max.seconds == 3
+    assert route.route.max_grpc_timeout.seconds == 3 and route.route.timeout.seconds == 3

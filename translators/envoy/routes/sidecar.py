@@ -117,7 +117,7 @@ def catch_all_route(
     action = route_components_pb2.RouteAction(
         cluster=cluster, timeout=duration_pb2.Duration(seconds=0)
     )
-    action.max_stream_duration.grpc_timeout_header_max.CopyFrom(action.timeout)
+    action.max_grpc_timeout.CopyFrom(action.timeout)  # Istio's choice; see invariant 5
     if retry_policy is not None:
         action.retry_policy.CopyFrom(retry_policy)
     return route_components_pb2.Route(

@@ -20,8 +20,9 @@ Invariants, following Istio's ``BuildHTTPRoutesForVirtualService`` and
    makes retries keep the host (Istio's ``DefaultConsistentHashPolicy``).
 5. The route timeout is the VirtualService's, else 0s (disabled), as Istio; a gRPC
    request's ``grpc-timeout`` header may set a shorter one, capped by the same value
-   (Istio's ``MaxGrpcTimeout``, here its replacement ``max_stream_duration.
-   grpc_timeout_header_max``; 0: no cap).
+   (``max_grpc_timeout``; 0: no cap). Istio sets this deprecated field, not its replacement
+   ``max_stream_duration``, and so must pyistiod: a route with ``max_stream_duration`` set
+   uses Envoy's "new timeouts", which ignore the route ``timeout`` altogether.
 6. Each route carries Istio's tracing decorator: ``HOST:PORT/PATH`` of its one cluster
    (``PATH``: the match's prefix followed by ``*``, its exact path or regex; ``/*``
    without), else ``VIRTUALSERVICE:PORT/PATH`` when it splits traffic or does not route.
@@ -117,7 +118,7 @@ def default_route(view: RoutingView, service: Service, port: int) -> rc.Route:
         cluster=outbound_cluster_name(port, service.hostname),
         timeout=duration_pb2.Duration(seconds=0),
     )
-    action.max_stream_duration.grpc_timeout_header_max.CopyFrom(action.timeout)
+    action.max_grpc_timeout.CopyFrom(action.timeout)  # Istio's choice; see invariant 5
     retry = parts.retry_policy(None, ch is not None)
     if retry is not None:
         action.retry_policy.CopyFrom(retry)
@@ -198,7 +199,7 @@ def route_operation(route: rc.Route, vs_name: str, port: int) -> str:
 def _route_action(view: RoutingView, http: HttpRoute, port: int, out: rc.Route) -> rc.RouteAction:
     action = rc.RouteAction()
     action.timeout.CopyFrom(duration(http.timeout or 0))
-    action.max_stream_duration.grpc_timeout_header_max.CopyFrom(action.timeout)
+    action.max_grpc_timeout.CopyFrom(action.timeout)  # Istio's choice; see invariant 5
     authority = parts.authority_of(http.headers)
     if http.rewrite is not None:
         if http.rewrite.regex_match:
