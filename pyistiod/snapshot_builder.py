@@ -28,7 +28,8 @@ Invariants:
    shares them as before. Inbound parts read the whole model.
 4. Routers (gateways) get the outbound clusters and endpoints like sidecars,
    and listeners and routes from the Gateways they run
-   (``envoy.listeners.gateway``, ``envoy.routes.gateway``), keyed on the gateways and
+   (``envoy.listeners.gateway``, ``envoy.routes.gateway``; listeners with the RBAC of
+   the AuthorizationPolicies selecting the gateway pod), keyed on the gateways and
    VirtualServices token, and the TLS credentials (``credentialName``) of
    the Gateways they run as SDS secrets (``gateway_secrets``), which the
    transport serves only to an authenticated stream. Every proxy, sidecar or
@@ -184,7 +185,7 @@ class SnapshotBuilder:
             gws = self.gateways
             listeners = self._part(
                 types.LISTENER,
-                (gws, svc, self.request_authn, proxy),
+                (gws, svc, self.request_authn, pol, proxy),
                 lambda: build_gateway_listeners(m, proxy),
                 proxy,
             )

@@ -91,3 +91,29 @@ def test_https_simple_terminates_with_the_secrets_certificate(ingress: GatewayEx
 
 def test_example_files_exist() -> None:
     assert (Path(__file__).parents[2] / "pyistiod" / "examples" / "gateway").is_dir()
+
+
+def test_an_authorization_policy_selecting_the_gateway_is_enforced_there(
+    ingress: GatewayExample,
+) -> None:
+    """As in Istio, an AuthorizationPolicy whose selector matches the ingress gateway pod
+    becomes RBAC on the gateway's connection managers: a DENY on one path answers 403 at the
+    gateway while the rest still passes."""
+    policy = ingress.directory / "gateway-deny.yaml"
+    policy.write_text(
+        """
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-admin, namespace: istio-system}
+spec:
+  selector: {matchLabels: {istio: ingressgateway}}
+  action: DENY
+  rules: [{to: [{operation: {paths: ["/admin*"]}}]}]
+"""
+    )
+    try:
+        wait_for(lambda: shop("/admin/users")[0] == 403, timeout=10)
+        assert shop("/catalog")[0] == 200
+    finally:
+        policy.unlink()
+    wait_for(lambda: shop("/admin/users")[0] == 200, timeout=10)

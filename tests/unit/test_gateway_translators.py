@@ -16,6 +16,7 @@ from gateway_mesh import FRONTEND, ROUTER, SHOP, VIRTUAL_SERVICES, gateway_model
 from translators.envoy.listeners.gateway import build_gateway_listeners
 from translators.envoy.routes.gateway import build_gateway_routes
 from translators.envoy.tls.gateway_secrets import gateway_secrets
+from translators.mesh.model.policies import AuthorizationPolicy, AuthzAction, AuthzRule
 from translators.mesh.model.proxy import ProxyType
 from translators.mesh.model.services import labels_of
 from translators.mesh.selection.gateway_binding import intersect
@@ -167,3 +168,41 @@ def test_host_intersection() -> None:
     assert intersect("*.example.com", "*.shop.example.com") == "*.shop.example.com"
     assert intersect("*.example.com", "example.com") is None
     assert intersect("a.com", "b.com") is None
+
+
+def test_authorization_policies_selecting_the_gateway_become_its_rbac() -> None:
+    """HTTP: RBAC after jwt_authn (none here) and before fault, CORS and the router; TCP:
+    network RBAC before tcp_proxy. A policy selecting other pods changes nothing."""
+    deny_all = AuthorizationPolicy(
+        "istio-system", "deny", AuthzAction.DENY, labels_of({"istio": "ingressgateway"}),
+        (AuthzRule(),),
+    )  # fmt: skip
+    other = AuthorizationPolicy("istio-system", "other", selector=labels_of({"app": "x"}))
+    model = gateway_model()
+    policies = replace(model.policies, authorization_policies=(deny_all, other))
+    found = {
+        str(v.name): v
+        for v in build_gateway_listeners(
+            replace(model, policies=policies), ROUTER, VIRTUAL_SERVICES
+        )
+    }
+    (http,) = found["127.0.50.1_8080"].filter_chains
+    assert [f.name for f in hcm_of(http).http_filters] == [
+        "envoy.filters.http.rbac",
+        "envoy.filters.http.fault",
+        "envoy.filters.http.cors",
+        "envoy.filters.http.router",
+    ]
+    (tcp,) = found["127.0.50.1_3306"].filter_chains
+    assert [f.name for f in tcp.filters] == [
+        "envoy.filters.network.rbac",
+        "envoy.filters.network.tcp_proxy",
+    ]
+    unselected = replace(policies, authorization_policies=(other,))
+    (plain,) = {
+        str(v.name): v
+        for v in build_gateway_listeners(
+            replace(model, policies=unselected), ROUTER, VIRTUAL_SERVICES
+        )
+    }["127.0.50.1_3306"].filter_chains
+    assert [f.name for f in plain.filters] == ["envoy.filters.network.tcp_proxy"]

@@ -22,9 +22,11 @@ A chain whose match repeats an earlier one is dropped (Envoy refuses
 duplicates); the TLS inspector is added when any chain matches on SNI or
 terminates TLS. Every HTTP connection manager starts with the ``jwt_authn``
 filter of the RequestAuthentications selecting the gateway pod, if any
-(``jwt_authn``, invariant 5). Pure: reads the model's gateways,
-VirtualServices, services and RequestAuthentications and the proxy's
-namespace, labels and IP.
+(``jwt_authn``, invariant 5), then the RBAC filters of the AuthorizationPolicies
+selecting it (``authz``, as on a sidecar's inbound chains); TCP chains get the
+network RBAC filters before ``tcp_proxy``. Pure: reads the model's gateways,
+VirtualServices, services, RequestAuthentications and AuthorizationPolicies and
+the proxy's namespace, labels and IP.
 """
 
 from __future__ import annotations
@@ -41,9 +43,15 @@ from google.protobuf import wrappers_pb2
 
 from translators.envoy.clusters import outbound_cluster_name, socket_address
 from translators.envoy.config_source import ads_config_source
+from translators.envoy.listeners.authz import (
+    applicable_policies,
+    http_rbac_filters,
+    network_rbac_filters,
+)
 from translators.envoy.listeners.jwt_authn import jwt_authn_filters
 from translators.envoy.listeners.sidecar import (
     HCM_FILTER,
+    TCP_PROXY_FILTER,
     _filter,
     _hcm,
     _tcp_proxy,
@@ -84,9 +92,15 @@ def build_gateway_listeners(
         for server in gateway.servers:
             plan.setdefault((server.bind or proxy.ip, server.port), []).append((gateway, server))
     rules = jwt_rules_for(model.policies, proxy.namespace, proxy.labels)
-    filters = [*jwt_authn_filters(rules, clear_route_cache=True), *outbound_http_filters()]
+    applicable = applicable_policies(model.policies, proxy.namespace, proxy.labels)
+    filters = [
+        *jwt_authn_filters(rules, clear_route_cache=True),
+        *http_rbac_filters(applicable),
+        *outbound_http_filters(),
+    ]
+    tcp_rbac = network_rbac_filters(applicable)
     listeners = [
-        _listener(model, vss, address, port, servers, filters)
+        _listener(model, vss, address, port, servers, filters, tcp_rbac)
         for (address, port), servers in plan.items()
     ]
     return sorted(listeners, key=lambda listener: str(listener.name))
@@ -99,6 +113,7 @@ def _listener(
     port: int,
     servers: Servers,
     filters: HttpFilters,
+    tcp_rbac: Sequence[listener_components_pb2.Filter] = (),
 ) -> listener_pb2.Listener:
     listener = listener_pb2.Listener(
         name=f"{address}_{port}",
@@ -111,6 +126,10 @@ def _listener(
         key = chain.filter_chain_match.SerializeToString(deterministic=True)
         if key not in keys:
             keys.add(key)
+            if tcp_rbac and chain.filters and chain.filters[0].name == TCP_PROXY_FILTER:
+                proxy_filter = list(chain.filters)
+                del chain.filters[:]
+                chain.filters.extend([*tcp_rbac, *proxy_filter])
             chains.append(chain)
     listener.filter_chains.extend(chains)
     if any(c.HasField("transport_socket") or c.filter_chain_match.server_names for c in chains):
