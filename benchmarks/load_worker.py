@@ -33,7 +33,7 @@ import grpc
 from benchmarks.sim_proxy import DeltaProxy, SotwProxy, open_call, run_proxy
 from xds_server.types import short_name
 
-_CHANNEL_OPTIONS = [
+CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", -1),
     ("grpc.max_send_message_length", -1),
     # Without a local pool, channels to one target share one TCP connection.
@@ -73,12 +73,12 @@ class Worker:
 
     def _channel(self) -> grpc.aio.Channel:
         if self.spec.tls is None:
-            return grpc.aio.insecure_channel(self.spec.address, options=_CHANNEL_OPTIONS)
+            return grpc.aio.insecure_channel(self.spec.address, options=CHANNEL_OPTIONS)
         root, token, server_name = self.spec.tls
         creds = grpc.composite_channel_credentials(
             grpc.ssl_channel_credentials(root.encode()), grpc.access_token_call_credentials(token)
         )
-        options = [*_CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", server_name)]
+        options = [*CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", server_name)]
         return grpc.aio.secure_channel(self.spec.address, creds, options=options)
 
     def _storm(self) -> None:
@@ -148,7 +148,12 @@ class Worker:
 
 
 async def _serve(conn: Connection, spec: WorkerSpec) -> None:
-    worker = Worker(spec)
+    await serve_commands(conn, Worker(spec))
+
+
+async def serve_commands(conn: Connection, worker: Any) -> None:
+    """Answer the parent's commands (start, mark, collect, stop) with ``worker``'s results
+    (``Worker``, or ``benchmarks.soak_worker.SoakWorker``) until told to stop."""
     loop = asyncio.get_running_loop()
     try:
         while True:

@@ -24,7 +24,6 @@ converges counts as ``left``, not as a failure.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import signal
 import time
@@ -37,7 +36,7 @@ import grpc
 from envoy.service.discovery.v3 import discovery_pb2
 from google.rpc import status_pb2
 
-from benchmarks.load_worker import _CHANNEL_OPTIONS, WorkerSpec
+from benchmarks.load_worker import CHANNEL_OPTIONS, WorkerSpec, serve_commands
 from benchmarks.sim_proxy import SotwProxy, open_call, run_proxy
 from xds_server.types import short_name
 
@@ -169,7 +168,7 @@ class SoakWorker:
         per = max(1, self.spec.streams_per_channel)
         for i, proxy in enumerate(self.proxies):
             if i % per == 0:
-                channel = grpc.aio.insecure_channel(self.spec.address, options=_CHANNEL_OPTIONS)
+                channel = grpc.aio.insecure_channel(self.spec.address, options=CHANNEL_OPTIONS)
                 self.channels.append(channel)
             self.tasks.append(asyncio.create_task(self._life(proxy, self.channels[-1])))
         want = [p for p in self.proxies if self.roles[p.index] != "stuck"]
@@ -265,23 +264,7 @@ class SoakWorker:
 
 
 async def _serve(conn: Connection, spec: WorkerSpec, mix: SoakMix) -> None:
-    worker = SoakWorker(spec, mix)
-    loop = asyncio.get_running_loop()
-    try:
-        while True:
-            cmd = await loop.run_in_executor(None, conn.recv)
-            if cmd[0] == "start":
-                conn.send(await worker.start(cmd[1]))
-            elif cmd[0] == "mark":
-                conn.send(worker.mark(cmd[1]))
-            elif cmd[0] == "collect":
-                conn.send(await worker.collect(cmd[1]))
-            else:
-                break
-    finally:
-        await worker.stop()
-        with contextlib.suppress(OSError):
-            conn.send({"stopped": True})
+    await serve_commands(conn, SoakWorker(spec, mix))
 
 
 def soak_worker_main(conn: Connection, spec: WorkerSpec, mix: SoakMix) -> None:

@@ -146,7 +146,7 @@ def test_authorization_policy_defaults_allow_without_rules() -> None:
     [
         ({"action": "CUSTOM"}, "spec.action", "CUSTOM (external authorization"),
         ({"action": "LOG"}, "spec.action", "must be one of ALLOW, DENY, AUDIT"),
-        ({"targetRefs": [{"kind": "Gateway"}]}, "spec.targetRefs", "select sidecar workloads"),
+        ({"targetRefs": [{"kind": "Gateway"}]}, "spec.targetRefs", "(gateway pods too)"),
         ({"targetRef": {"kind": "Service"}}, "spec.targetRef", "is not supported"),
         ({"rules": [{"from": []}]}, "spec.rules[0].from", "must not be empty"),
         ({"rules": [{"from": [{}]}]}, "spec.rules[0].from[0].source", "must not be empty"),

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 from translators.mesh.documents import fields as v
 from translators.mesh.documents.meta import DRY_RUN_ANNOTATION, Meta
-from translators.mesh.documents.security.selector import workload_selector
+from translators.mesh.documents.security.selector import refuse_target_refs, workload_selector
 from translators.mesh.model.policies import (
     AuthorizationPolicy,
     AuthzAction,
@@ -98,13 +98,7 @@ def parse_authorization_policy(
 ) -> AuthorizationPolicyObject:
     """Read and validate an AuthorizationPolicy's ``spec`` (errors go to ``p``)."""
     spec = v.mapping(p, doc.get("spec"), "spec") or {}
-    for ref in ("targetRef", "targetRefs"):
-        if ref in spec:
-            p.add(
-                f"spec.{ref}",
-                "is not supported: it attaches policies to gateways and waypoints; "
-                "select sidecar workloads with spec.selector.matchLabels instead",
-            )
+    refuse_target_refs(p, spec)
     action = _action(p, spec.get("action"))
     _check_action(p, spec, action, meta)
     rules = tuple(

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from translators.mesh.documents import fields as v
 from translators.mesh.documents.meta import Meta
 from translators.mesh.documents.networking import shared_fields as f
-from translators.mesh.documents.security.selector import workload_selector
+from translators.mesh.documents.security.selector import refuse_target_refs, workload_selector
 from translators.mesh.model.policies import (
     ClaimToHeader,
     JwksUri,
@@ -61,13 +61,7 @@ def parse_request_authentication(
 ) -> RequestAuthenticationObject:
     """Read and validate a RequestAuthentication's ``spec`` (errors go to ``p``)."""
     spec = v.mapping(p, doc.get("spec"), "spec") or {}
-    for ref in ("targetRef", "targetRefs"):
-        if ref in spec:
-            p.add(
-                f"spec.{ref}",
-                "is not supported: it attaches policies to gateways and waypoints; "
-                "select workloads (gateway pods too) with spec.selector.matchLabels instead",
-            )
+    refuse_target_refs(p, spec)
     selector = workload_selector(p, spec, warnings)
     rules = tuple(
         _rule(p, raw, f"spec.jwtRules[{i}]")

@@ -30,3 +30,15 @@ def workload_selector(
             "the namespace, as without a selector"
         )
     return labels
+
+
+def refuse_target_refs(p: v.Problems, spec: Mapping[str, object]) -> None:
+    """``targetRef``/``targetRefs`` (policies attached to gateways and waypoints, Gateway API
+    style) are refused, saying how to select the same workloads."""
+    for ref in ("targetRef", "targetRefs"):
+        if ref in spec:
+            p.add(
+                f"spec.{ref}",
+                "is not supported: it attaches policies to gateways and waypoints; "
+                "select workloads (gateway pods too) with spec.selector.matchLabels instead",
+            )
