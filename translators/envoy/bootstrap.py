@@ -14,12 +14,12 @@ pod IP, not 127.0.0.1 as in Istio, because every pod here shares one loopback.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 from translators.envoy.clusters import HTTP_PROTOCOL_OPTIONS
+from translators.mesh.model.addresses import is_ip
 from translators.mesh.model.proxy import DEFAULT_SERVICE_ACCOUNT, parse_node_id
 
 XDS_CLUSTER: Final = "xds-grpc"
@@ -144,7 +144,7 @@ def _plain_xds_cluster(host: str, port: int) -> dict[str, Any]:
     return {
         "name": XDS_CLUSTER,
         # STATIC needs an IP; a host name is resolved by Envoy instead.
-        "type": "STATIC" if _is_ip(host) else "STRICT_DNS",
+        "type": "STATIC" if is_ip(host) else "STRICT_DNS",
         "connect_timeout": "1s",
         "load_assignment": {
             "cluster_name": XDS_CLUSTER,
@@ -167,11 +167,3 @@ def _plain_xds_cluster(host: str, port: int) -> dict[str, Any]:
 
 def _socket_address(address: str, port: int) -> dict[str, Any]:
     return {"socket_address": {"address": address, "port_value": port}}
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True

@@ -17,14 +17,13 @@ Invariants:
    host and port are a mesh service (Istio's ``LookupCluster``), else a cluster
    of the proxy's own (``build_jwks_clusters``): STATIC for an IP, STRICT_DNS
    for a name, with TLS to the host for ``https``: SNI and SAN the host,
-   verified against ``SYSTEM_ROOTS``, the file Istio's proxies trust as the
+   verified against ``SYSTEM_CA_BUNDLE``, the file Istio's proxies trust as the
    system's roots (Envoy refuses a SAN check without a trusted CA, and its
    ``system_root_certs`` does not count as one).
 """
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Sequence
 
 from envoy.config.cluster.v3 import cluster_pb2
@@ -38,14 +37,14 @@ from translators.envoy.clusters import (
     outbound_cluster_name,
 )
 from translators.envoy.tls.mtls import TLS_SOCKET, transport_socket
+from translators.envoy.tls.origination import SYSTEM_CA_BUNDLE
+from translators.mesh.model.addresses import is_ip
 from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.policies import JwksUri
 from translators.mesh.model.proxy import Proxy
 from translators.mesh.selection.request_authentication import jwt_rules_for
 
 JWT_AUTHN_FILTER = "envoy.filters.http.jwt_authn"
-SYSTEM_ROOTS = "/etc/ssl/certs/ca-certificates.crt"
-"""The system's CA bundle (Debian's path), as Istio's proxy image has it."""
 PAYLOAD_KEY = "payload"
 """Istio's ``payload_in_metadata``: where ``jwt_authn`` puts a verified token's claims."""
 
@@ -77,7 +76,7 @@ def _cluster(name: str, uri: JwksUri) -> cluster_pb2.Cluster:
         connect_timeout=duration_pb2.Duration(seconds=CONNECT_TIMEOUT_SECONDS),
         load_assignment=load_assignment(name, [(uri.host, uri.port)]),
     )
-    if _is_ip(uri.host):
+    if is_ip(uri.host):
         cluster.type = cluster_pb2.Cluster.STATIC
     else:
         cluster.type = cluster_pb2.Cluster.STRICT_DNS
@@ -91,24 +90,16 @@ def _tls(host: str) -> tls_pb2.UpstreamTlsContext:
     san = common_pb2.SubjectAltNameMatcher(
         san_type=(
             common_pb2.SubjectAltNameMatcher.IP_ADDRESS
-            if _is_ip(host)
+            if is_ip(host)
             else common_pb2.SubjectAltNameMatcher.DNS
         ),
         matcher=string_pb2.StringMatcher(exact=host),
     )
-    context = tls_pb2.UpstreamTlsContext(sni="" if _is_ip(host) else host)
+    context = tls_pb2.UpstreamTlsContext(sni="" if is_ip(host) else host)
     validation = context.common_tls_context.validation_context
-    validation.trusted_ca.filename = SYSTEM_ROOTS
+    validation.trusted_ca.filename = SYSTEM_CA_BUNDLE
     validation.match_typed_subject_alt_names.append(san)
     return context
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def claim_value(matcher: string_pb2.StringMatcher) -> value_pb2.ValueMatcher:

@@ -22,7 +22,6 @@ Invariants (target port rules as Istio applies them):
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 
@@ -31,6 +30,7 @@ from translators.mesh.documents.networking.service_entries import (
     ServiceEntryObject,
     WorkloadEntryObject,
 )
+from translators.mesh.model.addresses import is_ip
 from translators.mesh.model.services import Endpoint, ObjectKey, Resolution, Service, ServicePort
 from translators.mesh.model.services import selector_matches as matches
 
@@ -129,17 +129,9 @@ def joined_endpoints(
     for ep in endpoints:
         name = names.get(ep.service_port)
         number = numbers.get(name) if name is not None else None
-        if number is None or (svc.resolution is not Resolution.DNS and not _is_ip(ep.address)):
+        if number is None or (svc.resolution is not Resolution.DNS and not is_ip(ep.address)):
             continue
         yield replace(ep, service_port=number)
-
-
-def _is_ip(address: str) -> bool:
-    try:
-        ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return True
 
 
 def dedupe(endpoints: Iterable[Endpoint]) -> tuple[Endpoint, ...]:

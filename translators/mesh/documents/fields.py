@@ -18,12 +18,12 @@ the parse of one document and is never shared or stored.
 from __future__ import annotations
 
 import enum
-import ipaddress
 import re
 import reprlib
 from collections.abc import Mapping, Sequence
 from typing import TypeVar
 
+from translators.mesh.model.addresses import is_ip as is_ip
 from translators.mesh.model.services import Labels
 from xds_server.errors import ConfigError
 
@@ -183,15 +183,6 @@ def is_hostname(value: str, *, wildcard: bool = False) -> bool:
     if wildcard and name.startswith("*."):
         name = name[2:]
     return bool(name) and is_dns_subdomain(name)
-
-
-def is_ip(value: str) -> bool:
-    """Whether ``value`` is an IPv4 or IPv6 address."""
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
 
 
 def ip(p: Problems, value: object, field: str, *, required: bool = False) -> str | None:

@@ -39,6 +39,7 @@ from translators.mesh.documents.hosts import domain_problem
 from translators.mesh.documents.meta import Meta
 from translators.mesh.documents.networking import shared_fields as f
 from translators.mesh.documents.networking.http_routes import http_route
+from translators.mesh.model.addresses import is_ip
 from translators.mesh.model.routing import (
     MESH_GATEWAY,
     Destination,
@@ -132,20 +133,12 @@ def _host_problem(host: str, *, mesh: bool) -> str | None:
                 "gateway: list the services' hosts, or bind it to gateways only"
             )
         return None
-    if _is_ip(host):
+    if is_ip(host):
         return None
     problem = domain_problem(host, wildcard=True)
     if problem is None and host.startswith("*") and not host.startswith("*."):
         return f"partial wildcard host {host!r} is not supported yet: use '*.' and a domain"
     return problem
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _overlap(a: str, b: str) -> bool:
@@ -230,7 +223,7 @@ def _l4_match(p: v.Problems, raw: object, field: str, vs: _L4Context, *, tls: bo
 def _check_sni(p: v.Problems, name: str, field: str, vs: _L4Context) -> None:
     """Invariant 3 (Istio's ``validateSniHost``)."""
     problem = domain_problem(name, wildcard=True)
-    if problem is not None and _is_ip(name):
+    if problem is not None and is_ip(name):
         vs.warnings.append(
             f"{field}: using an IP address ({name!r}) goes against SNI spec and most clients "
             "do not support this"
@@ -268,7 +261,7 @@ def _ignored_subnets(
 
 def _is_subnet(text: str) -> bool:
     if text.count("/") != 1:
-        return _is_ip(text)
+        return is_ip(text)
     try:
         ipaddress.ip_network(text, strict=False)
     except ValueError:
@@ -280,7 +273,7 @@ def resolve_hosts(vs: VirtualService, domain_suffix: str) -> VirtualService:
     """``vs`` with short hosts (no dot) as FQDNs in its namespace (invariant 5)."""
 
     def fqdn(host: str) -> str:
-        if "." in host or host == "*" or not host or _is_ip(host):
+        if "." in host or host == "*" or not host or is_ip(host):
             return host
         return f"{host}.{vs.namespace}.svc.{domain_suffix}"
 
