@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from envoy.config.cluster.v3 import cluster_pb2
-from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
+from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 from envoy.type.matcher.v3 import metadata_pb2, string_pb2, value_pb2
 from google.protobuf import duration_pb2
 
@@ -38,6 +38,7 @@ from translators.envoy.clusters import (
 )
 from translators.envoy.tls.mtls import TLS_SOCKET, transport_socket
 from translators.envoy.tls.origination import SYSTEM_CA_BUNDLE
+from translators.envoy.tls.san import DNS, IP_ADDRESS, names_required
 from translators.mesh.model.addresses import is_ip
 from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.policies import JwksUri
@@ -87,18 +88,10 @@ def _cluster(name: str, uri: JwksUri) -> cluster_pb2.Cluster:
 
 
 def _tls(host: str) -> tls_pb2.UpstreamTlsContext:
-    san = common_pb2.SubjectAltNameMatcher(
-        san_type=(
-            common_pb2.SubjectAltNameMatcher.IP_ADDRESS
-            if is_ip(host)
-            else common_pb2.SubjectAltNameMatcher.DNS
-        ),
-        matcher=string_pb2.StringMatcher(exact=host),
-    )
     context = tls_pb2.UpstreamTlsContext(sni="" if is_ip(host) else host)
     validation = context.common_tls_context.validation_context
+    validation.CopyFrom(names_required([host], IP_ADDRESS if is_ip(host) else DNS))
     validation.trusted_ca.filename = SYSTEM_CA_BUNDLE
-    validation.match_typed_subject_alt_names.append(san)
     return context
 
 

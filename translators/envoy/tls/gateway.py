@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from envoy.config.core.v3 import base_pb2
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2, tls_pb2
-from envoy.type.matcher.v3 import string_pb2
 
 from translators.envoy.config_source import sds_secret
 from translators.envoy.tls.mtls import SDS_CERT, SDS_ROOT
+from translators.envoy.tls.san import names_required
 from translators.mesh.model.gateways import (
     GatewayServer,
     ServerProtocol,
@@ -78,15 +78,7 @@ def _params(tls: ServerTls) -> common_pb2.TlsParameters:
 
 
 def _set_validation(common: tls_pb2.CommonTlsContext, tls: ServerTls) -> None:
-    sans = common_pb2.CertificateValidationContext(
-        match_typed_subject_alt_names=[
-            common_pb2.SubjectAltNameMatcher(
-                san_type=common_pb2.SubjectAltNameMatcher.DNS,
-                matcher=string_pb2.StringMatcher(exact=san),
-            )
-            for san in tls.subject_alt_names
-        ]
-    )
+    sans = names_required(tls.subject_alt_names)
     if tls.mode is TlsMode.ISTIO_MUTUAL:
         sds_name = SDS_ROOT
     elif tls.credential_name:

@@ -32,11 +32,11 @@ from envoy.config.listener.v3 import listener_components_pb2
 from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
 from envoy.extensions.transport_sockets.raw_buffer.v3 import raw_buffer_pb2
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
-from envoy.type.matcher.v3 import string_pb2
 from google.protobuf import message
 
 from translators.envoy.config_source import sds_secret
 from translators.envoy.tls.origination import originating_tls_context
+from translators.envoy.tls.san import URI, names_required
 from translators.mesh.model.mesh import MeshModel
 from translators.mesh.model.policies import (
     TLS_MODE_ISTIO,
@@ -165,15 +165,7 @@ def set_tls_mode_metadata(metadata: base_pb2.Metadata) -> None:
 
 
 def _common_tls_context(alpn: Sequence[str], sans: Sequence[str]) -> tls_pb2.CommonTlsContext:
-    default_context = common_pb2.CertificateValidationContext(
-        match_typed_subject_alt_names=[
-            common_pb2.SubjectAltNameMatcher(
-                san_type=common_pb2.SubjectAltNameMatcher.URI,
-                matcher=string_pb2.StringMatcher(exact=san),
-            )
-            for san in sans
-        ]
-    )
+    default_context = names_required(sans, URI)
     params = common_pb2.TlsParameters
     return tls_pb2.CommonTlsContext(
         tls_params=params(

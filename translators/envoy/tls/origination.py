@@ -23,10 +23,10 @@ Invariants, as Istio's ``buildUpstreamTLSSettings`` with its defaults since 1.20
 from __future__ import annotations
 
 from envoy.config.core.v3 import base_pb2
-from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
-from envoy.type.matcher.v3 import string_pb2
+from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 
 from translators.envoy.config_source import sds_secret
+from translators.envoy.tls.san import names_required
 from translators.mesh.model.gateways import credential_ca_sds_name, credential_sds_name
 from translators.mesh.model.policies import ClientTls, ClientTlsMode
 
@@ -55,15 +55,7 @@ def originating_tls_context(tls: ClientTls, h2: bool, host: str) -> tls_pb2.Upst
 def _verify_server(common: tls_pb2.CommonTlsContext, tls: ClientTls, sni: str) -> None:
     """Invariants 1, 3 and 5: the trusted CA (a file or the Secret's) and the names."""
     names = tls.subject_alt_names or ((sni,) if sni and not tls.sni else ())
-    validation = common_pb2.CertificateValidationContext(
-        match_typed_subject_alt_names=[
-            common_pb2.SubjectAltNameMatcher(
-                san_type=common_pb2.SubjectAltNameMatcher.DNS,
-                matcher=string_pb2.StringMatcher(exact=name),
-            )
-            for name in names
-        ]
-    )
+    validation = names_required(names)
     if tls.credential_name:
         combined = common.combined_validation_context
         combined.default_validation_context.CopyFrom(validation)
