@@ -46,6 +46,18 @@ ALLOWED_ENDINGS = {
 }
 
 
+def ended_as_allowed(err: grpc.aio.AioRpcError) -> bool:
+    """The stream ended as the server may end it. Under load the client may also queue one
+    more request just as the server ends the stream: gRPC then reports the client's own
+    failed send (INTERNAL, "Failed execute_batch ... SendMessageOperation") instead of the
+    server's status; that says nothing about the server, whose failures carry no such
+    client-side operation."""
+    if err.code() in ALLOWED_ENDINGS:
+        return True
+    debug = err.debug_error_string() or ""
+    return err.code() is grpc.StatusCode.INTERNAL and "SendMessageOperation" in debug
+
+
 @pytest.fixture
 async def running() -> AsyncIterator[Running]:
     r = await start(load_dir(EXAMPLE_MESH).model)
@@ -107,7 +119,7 @@ async def one_sequence(running: Running, seed: int) -> None:
             except TimeoutError:
                 continue
             if isinstance(msg, grpc.aio.AioRpcError):
-                assert msg.code() in ALLOWED_ENDINGS, (seed, msg.code(), msg.details())
+                assert ended_as_allowed(msg), (seed, msg.code(), msg.details())
                 return
             nonces.append(check_response(msg, delta))
         await stream.close()
