@@ -140,11 +140,16 @@ class Worker:
 
     async def stop(self) -> None:
         """Cancel every stream and close every channel."""
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-        for ch in self.channels:
-            await ch.close(grace=None)
+        await close_streams(self.tasks, self.channels)
+
+
+async def close_streams(tasks: list[asyncio.Task[None]], channels: list[grpc.aio.Channel]) -> None:
+    """Cancel ``tasks`` (the proxies' streams), wait for them, then close ``channels``."""
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for ch in channels:
+        await ch.close(grace=None)
 
 
 async def _serve(conn: Connection, spec: WorkerSpec) -> None:

@@ -36,7 +36,7 @@ import grpc
 from envoy.service.discovery.v3 import discovery_pb2
 from google.rpc import status_pb2
 
-from benchmarks.load_worker import CHANNEL_OPTIONS, WorkerSpec, serve_commands
+from benchmarks.load_worker import CHANNEL_OPTIONS, WorkerSpec, close_streams, serve_commands
 from benchmarks.sim_proxy import SotwProxy, open_call, run_proxy
 from xds_server.types import short_name
 
@@ -256,11 +256,7 @@ class SoakWorker:
 
     async def stop(self) -> None:
         """Cancel every proxy and close every channel."""
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-        for ch in self.channels:
-            await ch.close(grace=None)
+        await close_streams(self.tasks, self.channels)
 
 
 async def _serve(conn: Connection, spec: WorkerSpec, mix: SoakMix) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from tls_upstream import reply_json
 
 
 def _b64(data: bytes) -> str:
@@ -68,11 +69,7 @@ class JwksServer:
 
             def do_GET(self) -> None:
                 server.fetches += 1
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                reply_json(self, body)
 
             def log_message(self, format: str, *args: object) -> None:
                 """Quiet: the tests read answers, not logs."""

@@ -89,6 +89,16 @@ class OwnCa:
         return cert_path, key_path
 
 
+def reply_json(handler: BaseHTTPRequestHandler, body: object) -> None:
+    """Answer 200 with ``body`` as JSON (the test servers' one kind of answer)."""
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
 class HttpsEcho:
     """The server, in a thread of the test process; ``sni_seen`` lists every ClientHello's
     server name (in order); ``stop`` ends it. With ``client_ca`` it requires a client
@@ -113,12 +123,7 @@ class HttpsEcho:
                 peer = getattr(self.connection, "getpeercert", lambda: None)() or {}
                 subject = dict(pair[0] for pair in peer.get("subject", ()))
                 client = subject.get("commonName", "")
-                body = json.dumps({"tls": True, "path": self.path, "client": client}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                reply_json(self, {"tls": True, "path": self.path, "client": client})
 
             def log_message(self, format: str, *args: object) -> None:
                 """Quiet: the test reads answers, not logs."""
