@@ -8,6 +8,7 @@ nothing heavy, so ``pyistiod --help`` answers at once; ``commands`` does the wor
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from datetime import timedelta
@@ -97,6 +98,18 @@ def _port(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 65535:
         raise argparse.ArgumentTypeError(f"not a port 1-65535: {text!r}")
     return int(text)
+
+
+def _positive(text: str) -> int:
+    """A count of at least 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"not a count of 1 or more: {text!r}")
+    return int(text)
+
+
+def _cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0))
 
 
 PROXY_CONFIG_KINDS = {
@@ -244,6 +257,8 @@ def _serve_args(s: argparse.ArgumentParser) -> None:
                    help="responses written at once (Istio's PILOT_PUSH_THROTTLE)")  # fmt: skip
     s.add_argument("--connection-rate", type=float, default=1000.0,
                    help="new xDS streams admitted per second (burst as large)")  # fmt: skip
+    s.add_argument("--workers", type=_positive, default=_cores(),
+                   help="processes serving xDS on shared ports (the cores)")  # fmt: skip
     s.add_argument("--allow-empty-config", action="store_true",
                    help="let a config directory that yields no object empty the mesh "
                    "(by default the last good config stays)")  # fmt: skip

@@ -38,6 +38,7 @@ def _now() -> datetime:
 
 def serve(a: argparse.Namespace) -> int:
     from pyistiod.serve import run
+    from pyistiod.worker_pool import WorkerFailed
 
     logging_setup.configure(a.log_level)
     if not a.config_dir and not a.kubeconfig and not a.in_cluster:
@@ -61,10 +62,11 @@ def serve(a: argparse.Namespace) -> int:
         push_concurrency=a.push_concurrency,
         connection_rate=a.connection_rate,
         allow_empty_config=a.allow_empty_config,
+        workers=a.workers,
     )
     try:
-        run(settings)
-    except (ConfigInvalid, CAError, SourceUnavailable, OSError) as err:
+        run(settings, a.log_level)
+    except (ConfigInvalid, CAError, SourceUnavailable, OSError, WorkerFailed) as err:
         print(f"pyistiod: refusing to start: {err}", file=sys.stderr)
         return 1
     return 0

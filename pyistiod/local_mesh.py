@@ -122,6 +122,8 @@ class LocalMesh:
     own_groups: bool = False
     """Start each process in a process group of its own, so that a terminal's Ctrl-C
     reaches only the caller, which then stops them all (``stop``) in its own time."""
+    workers: int | None = None
+    """``serve --workers`` (None: serve's default, the number of cores)."""
 
     def spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
         """Start a process whose output goes to ``workdir/name.log``."""
@@ -153,6 +155,8 @@ class LocalMesh:
             *("--ca-dir", str(self.ca_dir), "--workload-cert-ttl", cert_ttl),
             *("--debounce-after", str(debounce), "--log-level", "debug"),
         ]
+        if self.workers is not None:
+            exe += ["--workers", str(self.workers)]
         return self.spawn("pyistiod", exe)
 
     def start_app(self, pod: Pod) -> subprocess.Popen[bytes]:

@@ -120,8 +120,13 @@ def _escape_value(text: str) -> str:
     return text.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
-def monitoring_app(ready: Callable[[], bool], views: Mapping[str, View] | None = None) -> WSGIApp:
-    """The WSGI application of the monitoring port; ``views`` may be filled in later."""
+def monitoring_app(
+    ready: Callable[[], bool],
+    views: Mapping[str, View] | None = None,
+    metrics: Callable[[], bytes] = istiod_text,
+) -> WSGIApp:
+    """The WSGI application of the monitoring port; ``views`` may be filled in later;
+    ``metrics`` writes ``/metrics`` (another process's may be merged in: ``worker_views``)."""
     views = {} if views is None else views
 
     def json_reply(start_response: Callable[..., Any], status: str, body: object) -> list[bytes]:
@@ -145,7 +150,7 @@ def monitoring_app(ready: Callable[[], bool], views: Mapping[str, View] | None =
             return json_reply(start_response, "200 OK", body)
         if path in ("/metrics", "/stats/prometheus"):
             start_response("200 OK", [("Content-Type", prometheus_client.CONTENT_TYPE_LATEST)])
-            return [istiod_text()]
+            return [metrics()]
         if path == "/ready":
             ok = ready()
             status = "200 OK" if ok else "503 Service Unavailable"
@@ -166,9 +171,10 @@ class Monitoring:
         port: int,
         ready: Callable[[], bool],
         views: Mapping[str, View] | None = None,
+        metrics: Callable[[], bytes] = istiod_text,
     ) -> None:
         """Listen on ``host:port``; raises ``OSError`` naming the address if it cannot."""
-        app = monitoring_app(ready, views)
+        app = monitoring_app(ready, views, metrics)
         try:
             self._server = make_server(
                 host, port, app, server_class=ThreadingWSGIServer, handler_class=_QuietHandler

@@ -21,10 +21,13 @@ from pyistiod.config_sources import config_sources
 from pyistiod.config_watcher import ConfigWatcher, commit, read_and_report
 from pyistiod.debug_views import config_dump, configz
 from pyistiod.istiod_cert import issue_istiod_cert
-from pyistiod.monitoring import Monitoring, View, on_loop
+from pyistiod.monitoring import Monitoring, View, istiod_text, on_loop
 from pyistiod.registry import ProxyRegistry
 from pyistiod.secret_store import SecretStore
 from pyistiod.settings import Settings, host_port
+from pyistiod.worker_channel import BundlePem
+from pyistiod.worker_pool import WorkerPool
+from pyistiod.worker_views import WorkerViews
 from pyistiod.workload_certs import CertificateIssuer
 from translators.mesh.model.mesh import MeshModel
 from translators.sources.changes import Changes
@@ -67,6 +70,7 @@ async def start_control_plane(
     model: MeshModel,
     authenticate: Authenticator | None = None,
     bundle: SigningBundle | None = None,
+    worker: tuple[int, int] | None = None,
 ) -> ControlPlane:
     """Load the CA, then serve ``model`` on the plain and TLS xDS ports.
 
@@ -74,6 +78,9 @@ async def start_control_plane(
     mode their ServiceAccount tokens), else with the CA's workload tokens. The
     CA is ``bundle`` (in Kubernetes mode, from ``istio-ca-secret``), else the
     one in ``settings.ca_dir``. Raises ``CAError`` for an unusable CA.
+
+    ``worker`` is (index, count) in a worker of ``serve --workers N``: the ports are
+    shared with the other workers, and connection IDs numbered apart from theirs.
     """
     if bundle is None:
         bundle = load_ca(settings.ca_dir, settings.trust_domain, wall_clock(), KeyKind.ECDSA_P256)
@@ -91,7 +98,8 @@ async def start_control_plane(
         authn,
         [ca_service.handler()],
         push_limit=settings.push_concurrency,
-        connection_rate=settings.connection_rate,
+        connection_rate=settings.connection_rate / (1 if worker is None else worker[1]),
+        numbering=(1, 1) if worker is None else (worker[0] + 1, worker[1]),
     )
     tls = None
     if settings.secure_xds_address:
@@ -99,11 +107,22 @@ async def start_control_plane(
             bundle, settings.trust_domain, settings.system_namespace, wall_clock()
         )
         tls = TlsListener(settings.secure_xds_address, serving.chain_pem, serving.key_pem)
-    plain, secure = await server.start(settings.xds_address, tls)
+    plain, secure = await server.start(settings.xds_address, tls, share_ports=worker is not None)
     return ControlPlane(server, registry, cache, plain, secure, bundle)
 
 
-async def serve(settings: Settings) -> None:
+def proxy_views(cp: ControlPlane, loop: asyncio.AbstractEventLoop) -> dict[str, View]:
+    """The per-proxy debug views of ``cp`` (which runs on ``loop``), for a monitoring port."""
+    return {
+        "/debug/syncz": on_loop(loop, lambda _: cp.server.sync_status()),
+        "/debug/adsz": on_loop(loop, lambda query: cp.server.ads_clients(query.get("proxyID", ""))),
+        "/debug/config_dump": on_loop(
+            loop, lambda query: config_dump(cp.cache, query.get("proxyID", ""))
+        ),
+    }
+
+
+async def serve(settings: Settings, log_level: str = "info") -> None:
     """Serve xDS (and the CA) from the config sources until cancelled.
 
     Invalid objects in the initial load are refused alone and logged, as in
@@ -112,13 +131,25 @@ async def serve(settings: Settings) -> None:
     propagate to the caller, as does a ``CAError`` for an unusable CA
     directory. The monitoring port answers ``/ready`` with 503 until every
     source is synced and xDS serves, and again while stopping.
+
+    With ``settings.workers`` above 1 this process is the supervisor: it reads the
+    config, holds the CA and the monitoring port, and N worker processes serve xDS
+    (``pyistiod.worker_pool``), logging at ``log_level``; the monitoring port merges
+    their views into one.
     """
     ready = threading.Event()
     views: dict[str, View] = {}
+    pool: WorkerPool | None = None
+
+    def worker_ports() -> list[int]:
+        return pool.monitoring_ports() if pool is not None else []
+
+    merged = WorkerViews(worker_ports)
     async with contextlib.AsyncExitStack() as stack:
         if settings.monitoring_address:
             host, port = host_port(settings.monitoring_address)
-            monitoring = Monitoring(host, port, ready.is_set, views)
+            metrics = merged.metrics(istiod_text) if settings.workers > 1 else istiod_text
+            monitoring = Monitoring(host, port, ready.is_set, views, metrics=metrics)
             monitoring.start()
             stack.callback(monitoring.stop)
         changes = Changes(Debouncer(settings.debounce_after, settings.debounce_max))
@@ -126,27 +157,33 @@ async def serve(settings: Settings) -> None:
         loader = Loader(found.sources, settings.domain_suffix)
         initial = read_and_report(loader)
         commit(loader, initial)
-        cp = await _control_plane(settings, initial.model, found.kube_api)
-        stack.push_async_callback(cp.server.stop)
+        bundle = await _signing_bundle(settings, found.kube_api)
         loop = asyncio.get_running_loop()
-        views["/debug/syncz"] = on_loop(loop, lambda _: cp.server.sync_status())
-        views["/debug/adsz"] = on_loop(
-            loop, lambda query: cp.server.ads_clients(query.get("proxyID", ""))
-        )
-        views["/debug/config_dump"] = on_loop(
-            loop, lambda query: config_dump(cp.cache, query.get("proxyID", ""))
-        )
+        if settings.workers > 1:
+            pool = WorkerPool(settings, settings.workers, BundlePem.of(bundle), log_level)
+            await pool.start(initial.model)
+            stack.push_async_callback(pool.stop)
+            apply, ports = pool.apply_model, (pool.xds_port, pool.secure_xds_port)
+            views["/debug/syncz"] = merged.syncz()
+            views["/debug/adsz"] = merged.adsz()
+            views["/debug/config_dump"] = merged.config_dump()
+        else:
+            cp = await _control_plane(settings, initial.model, found.kube_api, bundle)
+            stack.push_async_callback(cp.server.stop)
+            apply, ports = cp.registry.apply_model, (cp.xds_port, cp.secure_xds_port)
+            views.update(proxy_views(cp, loop))
         views["/debug/configz"] = on_loop(loop, lambda _: configz(loader))
         if found.kube_api is not None and settings.webhook_address:
             from pyistiod.webhook import admission_webhook
 
             await stack.enter_async_context(
-                admission_webhook(settings, cp.bundle, found.kube_api, wall_clock())
+                admission_webhook(settings, bundle, found.kube_api, wall_clock())
             )
         log.info(
             "serve.ready",
-            xds_port=cp.xds_port,
-            secure_xds_port=cp.secure_xds_port,
+            xds_port=ports[0],
+            secure_xds_port=ports[1],
+            workers=settings.workers,
             config_dir=str(settings.config_dir) if settings.config_dir else None,
             kubernetes=found.kube_api is not None,
             services=len(initial.model.services),
@@ -154,22 +191,38 @@ async def serve(settings: Settings) -> None:
         )
         stack.callback(ready.clear)  # registered last, so it runs first: not ready while stopping
         ready.set()
-        await ConfigWatcher(settings, loader, cp.registry.apply_model, changes).run()
+        watcher = ConfigWatcher(settings, loader, apply, changes)
+        if pool is None:
+            await watcher.run()
+            return
+        async with asyncio.TaskGroup() as group:
+            group.create_task(watcher.run())
+            group.create_task(pool.run())
+
+
+async def _signing_bundle(settings: Settings, kube_api: ApiClient | None) -> SigningBundle:
+    """The CA: in Kubernetes mode from ``istio-ca-secret`` (created if absent), else from
+    ``settings.ca_dir`` (a root created there on first start)."""
+    if kube_api is None:
+        bundle = load_ca(settings.ca_dir, settings.trust_domain, wall_clock(), KeyKind.ECDSA_P256)
+        load_or_create_token_key(settings.ca_dir)  # after the root, as one process always did
+        return bundle
+    from pyistiod.kube_ca import load_or_create_ca_secret
+
+    return await load_or_create_ca_secret(
+        kube_api, settings.system_namespace, settings.trust_domain, wall_clock()
+    )
 
 
 async def _control_plane(
-    settings: Settings, model: MeshModel, kube_api: ApiClient | None
+    settings: Settings, model: MeshModel, kube_api: ApiClient | None, bundle: SigningBundle
 ) -> ControlPlane:
-    """The control plane; in Kubernetes mode with istiod's authentication and CA Secret."""
+    """The control plane; in Kubernetes mode with istiod's authentication."""
     if kube_api is None:
-        return await start_control_plane(settings, model)
+        return await start_control_plane(settings, model, bundle=bundle)
     from pyistiod.kube_authn import KubernetesTokenAuthenticator
-    from pyistiod.kube_ca import load_or_create_ca_secret
 
     authn = KubernetesTokenAuthenticator(kube_api, settings.trust_domain)
-    bundle = await load_or_create_ca_secret(
-        kube_api, settings.system_namespace, settings.trust_domain, wall_clock()
-    )
     return await start_control_plane(settings, model, authn, bundle)
 
 
@@ -186,17 +239,17 @@ at 50,000, 0.36-0.38 s before the streams kept those records; memory alike.
 """
 
 
-def run(settings: Settings) -> None:
+def run(settings: Settings, log_level: str = "info") -> None:
     """Run ``serve`` on a fresh event loop until Ctrl-C or SIGTERM, then stop cleanly."""
     gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *gc.get_threshold()[1:])
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_until_signalled(settings))
+        asyncio.run(_until_signalled(settings, log_level))
     log.info("serve.stopped")
 
 
-async def _until_signalled(settings: Settings) -> None:
+async def _until_signalled(settings: Settings, log_level: str) -> None:
     main = asyncio.current_task()
     if main is not None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
     with contextlib.suppress(asyncio.CancelledError):
-        await serve(settings)
+        await serve(settings, log_level)

@@ -44,10 +44,15 @@ class Settings:
     """Let a config directory that yields no object empty the mesh; by default such a read
     is taken for an accident and the last good config stays served."""
     push_concurrency: int = 100
-    """Responses encoded and written at once (Istio's ``PILOT_PUSH_THROTTLE``)."""
+    """Responses encoded and written at once (Istio's ``PILOT_PUSH_THROTTLE``), per worker."""
     connection_rate: float = 1000.0
     """New xDS streams admitted per second, after a burst as large (istiod's
-    ``PILOT_MAX_REQUESTS_PER_SECOND`` does the same job, with a lower default)."""
+    ``PILOT_MAX_REQUESTS_PER_SECOND`` does the same job, with a lower default); the
+    workers share it."""
+    workers: int = 1
+    """Processes serving xDS (``serve --workers``; the command's default is the number of
+    cores): with more than one, a supervisor owns the config sources, the CA and the
+    monitoring port, and each worker serves the proxies the kernel hands it."""
     identifier: str = "pyistiod"
     """``control_plane.identifier`` in every response."""
     secure_xds_address: str = "127.0.0.1:15012"

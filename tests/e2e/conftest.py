@@ -6,7 +6,7 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
-from loopback_mesh import CERT_TTL, Mesh
+from loopback_mesh import CERT_TTL, E2E_WORKERS, Mesh
 
 from pyistiod.cli import EXAMPLE_MESH
 from pyistiod.demo import pods_of
@@ -21,7 +21,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     shutil.copytree(EXAMPLE_MESH, config)
     pods = {p.name: p for p in pods_of(load_dir(config).model)}
     ports = Ports(free_port(), free_port(), free_port())
-    m = Mesh(LocalMesh(work), config, ports, pods, debounce=0.1)
+    m = Mesh(LocalMesh(work, workers=E2E_WORKERS), config, ports, pods, debounce=0.1)
     try:
         m.local.start_pyistiod(config, ports, m.debounce, cert_ttl=CERT_TTL)
         wait_for(lambda: (work / "ca" / "token-key").exists(), timeout=10)

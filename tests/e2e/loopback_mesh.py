@@ -12,6 +12,10 @@ from pyistiod.local_mesh import LocalMesh, Pod, Ports, config_dump, http_get
 CERT_TTL = "6s"
 """Workload certificates live seconds here, so rotation happens while the tests run."""
 
+E2E_WORKERS = 2
+"""The e2e meshes run ``serve --workers 2``: every suite proves the workers serve as one
+control plane (the supervisor, the CA, /debug and rotation across processes)."""
+
 
 @dataclass
 class Mesh:

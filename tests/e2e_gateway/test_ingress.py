@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from gateway_example import GatewayExample, write_gateway_example
+from loopback_mesh import E2E_WORKERS
 
 from pyistiod.demo import pods_of
 from pyistiod.local_mesh import LocalMesh, Pod, Ports, free_port, http_get, wait_for
@@ -33,7 +34,7 @@ def ingress(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayExample
     for f in example.directory.glob("*.yaml"):
         f.write_text(f.read_text().replace("127.0.0.11", FRONTEND_IP))
     ports = Ports(free_port(), free_port(), free_port())
-    local = LocalMesh(work)
+    local = LocalMesh(work, workers=E2E_WORKERS)
     try:
         local.start_pyistiod(example.directory, ports, debounce=0.05)
         wait_for(lambda: (work / "ca" / "token-key").exists(), timeout=10)

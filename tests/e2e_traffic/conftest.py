@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from bookinfo_mesh import EXAMPLES, EXTERNAL, Bookinfo
+from loopback_mesh import E2E_WORKERS
 
 from pyistiod.demo import pods_of
 from pyistiod.local_mesh import LocalMesh, Ports, free_port, wait_for
@@ -21,7 +22,7 @@ def bookinfo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bookinfo]:
     shutil.copytree(EXAMPLES / "bookinfo", config)
     pods = {p.name: p for p in pods_of(load_dir(config).model)}
     ports = Ports(free_port(), free_port(), free_port())
-    mesh = Bookinfo(LocalMesh(work), config, ports, pods)
+    mesh = Bookinfo(LocalMesh(work, workers=E2E_WORKERS), config, ports, pods)
     try:
         mesh.local.start_pyistiod(config, ports, debounce=0.05)
         wait_for(lambda: (work / "ca" / "token-key").exists(), timeout=10)

@@ -29,7 +29,7 @@ def serve_process(
         *(sys.executable, "-m", "pyistiod.cli", "serve", "--kubeconfig", config),
         *("--xds-address", f"127.0.0.1:{port}", "--secure-xds-address", secure),
         *("--monitoring-address", "", "--ca-dir", str(workdir / "ca")),
-        *("--debounce-after", "0.05", "--log-level", "debug", *extra),
+        *("--debounce-after", "0.05", "--log-level", "debug", "--workers", "2", *extra),
     ]
     log = workdir / "pyistiod.log"
     proc = subprocess.Popen(argv, stdout=log.open("wb"), stderr=subprocess.STDOUT)

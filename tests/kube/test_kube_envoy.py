@@ -88,7 +88,7 @@ async def test_a_real_envoy_routes_by_the_api_servers_objects(
         await custom.create_namespaced_custom_object(
             "networking.istio.io", "v1", namespace, plural, body
         )
-    mesh = LocalMesh(tmp_path)
+    mesh = LocalMesh(tmp_path, workers=2)
     secure, admin = free_port(), free_port()
     try:
         mesh.start_app(BACKEND)

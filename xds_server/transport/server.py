@@ -96,14 +96,18 @@ class XdsServer:
         max_streams: int = 10_000,
         stall_after: float = 60.0,
         max_connection_age: float = MAX_CONNECTION_AGE,
+        numbering: tuple[int, int] = (1, 1),
     ) -> None:
+        """``numbering`` is (first, step) of the stream numbers in connection IDs: a worker
+        of ``serve --workers N`` numbers from its index with step N, so IDs stay unique
+        across workers."""
         self.limiter = PushLimiter(push_limit)
         self.max_connection_age = max_connection_age
         self.stall_after = stall_after
         self.max_streams = max_streams
         self.live: set[XdsStream] = set()
         """Streams open now, across every service (bounded by ``max_streams``)."""
-        self.numbers = itertools.count(1)
+        self.numbers = itertools.count(*numbering)
         """Stream numbers, for connection IDs (``/debug/adsz``)."""
         self.admission = AdmissionLimiter(connection_rate, burst=connection_rate)
         self.cache = cache
@@ -176,10 +180,14 @@ class XdsServer:
             },
         )
 
-    async def start(self, address: str, tls: TlsListener | None = None) -> tuple[int, int]:
+    async def start(
+        self, address: str, tls: TlsListener | None = None, share_ports: bool = False
+    ) -> tuple[int, int]:
         """Listen on ``address`` (plain text) and, if given, ``tls``.
 
-        Port 0 picks a free port. Returns the bound ports (0 for no TLS).
+        Port 0 picks a free port. Returns the bound ports (0 for no TLS). ``share_ports``
+        sets SO_REUSEPORT, for the workers of one ``serve --workers N`` only (their
+        supervisor holds the ports and refuses a second pyistiod, ``pyistiod.port_lock``).
         """
         server = self.server = grpc.aio.server(
             options=[
@@ -196,7 +204,7 @@ class XdsServer:
                 ("grpc.server_max_unrequested_time_in_server", 120),
                 # grpc shares a port with another process by default (SO_REUSEPORT): a second
                 # pyistiod would split the proxies between two control planes without a word.
-                ("grpc.so_reuseport", 0),
+                ("grpc.so_reuseport", int(share_ports)),
                 # A proxy needs at most a handful of streams (ADS, or five per-type services,
                 # SDS and the CA) on one connection; more is a client gone wrong.
                 ("grpc.max_concurrent_streams", MAX_STREAMS_PER_CONNECTION),
