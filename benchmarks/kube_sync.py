@@ -37,7 +37,7 @@ from kubernetes_asyncio.client import ApiClient
 
 from benchmarks import report
 from benchmarks.mesh_gen import endpoint_address
-from benchmarks.server_proc import memory_mb
+from benchmarks.server_proc import memory_mb, workers_args
 from benchmarks.sim_proxy import ADS_METHOD
 from pyistiod.local_cluster import install_istio, start_cluster
 from pyistiod.local_mesh import free_port, stop_process, wait_listening
@@ -187,6 +187,7 @@ async def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 *("--kubeconfig", str(cluster.kubeconfig), "--xds-address", f"127.0.0.1:{port}"),
                 *("--secure-xds-address", "", "--monitoring-address", "", "--webhook-address", ""),
                 *("--log-level", "warning", "--debounce-after", "0.1"),
+                *workers_args(1),  # one process, as before serve defaulted to one per core
             ]
             started = time.monotonic()
             log = (workdir / "pyistiod.log").open("wb")

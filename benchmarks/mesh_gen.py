@@ -1,7 +1,13 @@
 """The benchmark mesh as Kubernetes YAML: S services with 3 endpoints each, and its edits.
 
-Every service is ``svc-N`` in namespace ``default`` with one HTTP port 8080
-named ``http``; its EndpointSlice holds 3 ready addresses in 10.0.0.0/8.
+Every service is ``svc-N`` in namespace ``default`` with one HTTP port named
+``http``: 8080 for all of them by default, or with K service ports
+(``service_ports``) ``8080 + N % K``, so the S services spread evenly over K
+port numbers. pyistiod, like Istio, names a sidecar's outbound route
+configurations by port, so K ports give each sidecar K route configurations of
+S/K virtual hosts instead of one of S (and K outbound listeners instead of
+one); clusters and endpoints are the same. Its EndpointSlice holds 3 ready
+addresses in 10.0.0.0/8.
 Nothing dials these addresses: they only travel in EDS. The YAML is written
 with string templates (not ``yaml.dump``) so that 5,000 services take
 milliseconds, and each edit replaces a whole file atomically (write a
@@ -89,6 +95,8 @@ class Mesh:
     """The generated mesh and the edits applied to it so far."""
 
     services: int
+    service_ports: int = 1
+    """K: how many distinct port numbers the services' one HTTP port spreads over."""
     extra_ports: set[int] = field(default_factory=set)
     """Services that got a second HTTP port (``EXTRA_PORT``)."""
     generations: dict[int, int] = field(default_factory=dict)
@@ -96,11 +104,22 @@ class Mesh:
     timeout: int = 10
     """Seconds of the VirtualService's route timeout (for svc-0)."""
 
+    def __post_init__(self) -> None:
+        if not 1 <= self.service_ports <= EXTRA_PORT - HTTP_PORT:
+            raise ValueError(
+                f"service_ports must be 1..{EXTRA_PORT - HTTP_PORT} (ports from {HTTP_PORT} "
+                f"stay below the added port {EXTRA_PORT}), not {self.service_ports}"
+            )
+
+    def http_port(self, service: int) -> int:
+        """The port number of ``svc-{service}``'s first HTTP port."""
+        return HTTP_PORT + service % self.service_ports
+
     def services_yaml(self) -> str:
         """Every Service, as one multi-document YAML file."""
         docs = []
         for i in range(self.services):
-            ports = _PORT.format(name="http", port=HTTP_PORT)
+            ports = _PORT.format(name="http", port=self.http_port(i))
             if i in self.extra_ports:
                 ports += _PORT.format(name="http-extra", port=EXTRA_PORT)
             docs.append(_SERVICE.format(i=i, ports=ports))
@@ -115,7 +134,7 @@ class Mesh:
                 endpoint_address(i, e) for e in range(1, ENDPOINTS_PER_SERVICE)
             ]
             endpoints = "".join(_ENDPOINT.format(address=a) for a in addresses)
-            docs.append(_SLICE.format(i=i, port=HTTP_PORT, endpoints=endpoints))
+            docs.append(_SLICE.format(i=i, port=self.http_port(i), endpoints=endpoints))
         return "---\n".join(docs)
 
     def write(self, config_dir: Path) -> None:
@@ -161,11 +180,11 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
-def prepare(services: int, prefix: str) -> tuple[Path, Path, Mesh]:
+def prepare(services: int, prefix: str, service_ports: int = 1) -> tuple[Path, Path, Mesh]:
     """A fresh work directory holding the generated mesh's config: (workdir, config dir, mesh)."""
+    mesh = Mesh(services, service_ports)
     workdir = Path(tempfile.mkdtemp(prefix=prefix))
     config_dir = workdir / "mesh"
     config_dir.mkdir()
-    mesh = Mesh(services)
     mesh.write(config_dir)
     return workdir, config_dir, mesh

@@ -4,15 +4,18 @@
 Usage::
 
     python -m benchmarks.push_latency --services 1000 --proxies 1000 [--mode sotw|delta]
-        [--workers 2] [--json OUT.json] [--plot OUT.png] [--profile OUT.txt]
+        [--workers 1] [--service-ports 1] [--load-workers 2]
+        [--json OUT.json] [--plot OUT.png] [--profile OUT.txt]
 
 Summarize a profile with ``python -m benchmarks.profile_summary OUT.route.txt``.
 
 Without ``--services``/``--proxies`` it sweeps P in {100, 1000, 2000} (and 5000
 with ``--full``) x S in {100, 1000}.
 
-One run: generate S services (``benchmarks.mesh_gen``), start ``pyistiod serve``
-as a child process, spawn W load workers simulating P Envoy sidecars over ADS
+One run: generate S services (``benchmarks.mesh_gen``; with ``--service-ports K``
+spread over K port numbers, so each sidecar gets K route configurations of S/K
+virtual hosts), start ``pyistiod serve --workers N`` as a child process, spawn
+W load processes (``--load-workers``) simulating P Envoy sidecars over ADS
 (``benchmarks.sim_proxy``), then measure
 
 1. the connect storm: from starting all P proxies until each has ACKed CDS, EDS, LDS, RDS;
@@ -26,7 +29,9 @@ as a child process, spawn W load workers simulating P Envoy sidecars over ADS
 
 with the server's CPU seconds per phase, its RSS (steady after the storm; peak
 per phase, from VmHWM reset through ``/proc/PID/clear_refs`` before each phase)
-and the bytes each proxy received per change. Latencies include the server's
+and the bytes each proxy received per change. The server's CPU and memory are
+those of its whole process tree (the supervisor and its workers): see
+``KEY_DOCS``, which every JSON file carries. Latencies include the server's
 debounce (``--debounce-after``, 0.1 s by default), nothing is subtracted. All
 clocks are ``time.monotonic()`` (system-wide on Linux, so comparable across
 processes). Every wait has a timeout, the whole run is bounded by
@@ -54,7 +59,15 @@ from benchmarks.mesh_gen import (
     prepare,
     write_atomically,
 )
-from benchmarks.server_proc import Server, cpu_seconds, memory_mb, reset_peak, start_server
+from benchmarks.server_proc import (
+    Server,
+    cpu_seconds,
+    memory_mb,
+    process_count,
+    pss_mb,
+    reset_peak,
+    start_server,
+)
 from benchmarks.worker_pool import WorkerPool, concat
 from ca.spiffe import SpiffeId
 from pyistiod.credentials import workload_xds_tls
@@ -62,6 +75,27 @@ from xds_server.types import CLUSTER, ENDPOINT, LISTENER, ROUTE
 
 SETTLE = 1.0
 """Quiet time after the storm and after each change, so the next phase starts idle."""
+
+KEY_DOCS = {
+    "server_workers": "xDS worker processes of the server (serve --workers N); 1: one process",
+    "server_processes": "processes in the server's tree after the storm (supervisor + workers)",
+    "load_workers": "load-generator processes simulating the proxies (older files: 'workers')",
+    "service_ports": "K: distinct service port numbers the S services spread over; each "
+    "sidecar gets K route configurations (named by port) of S/K virtual hosts",
+    "server_cpu_s": "CPU seconds (user + system) of the server's whole process tree in the "
+    "phase: supervisor and workers, live or ended and waited for",
+    "client_cpu_s": "CPU seconds of the load processes in the phase",
+    "bytes_per_proxy": "bytes of xDS responses (serialized DiscoveryResponse) each proxy got",
+    "rss_mb.steady/end/idle_rss_mb": "sum of VmRSS over the server's process tree; pages "
+    "shared by its processes count once per process (an overstatement with several workers)",
+    "rss_mb.peak/peak_per_phase": "sum over the server's processes of each one's VmHWM since "
+    "the phase began: an upper bound of the tree's peak (the processes need not peak at once)",
+    "load_average": "the machine's 1/5/15-minute load averages when the run started (before "
+    "the server) and ended: other work on the host shows in 'start'",
+    "pss_mb.steady": "proportional set size of the server's tree (smaps_rollup Pss summed): "
+    "shared pages split between processes, the fair total with several workers",
+}
+"""What the less obvious keys of a run mean; written into every JSON document."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +105,12 @@ class RunConfig:
     services: int
     proxies: int
     mode: str = "sotw"
-    workers: int = 2
+    load_workers: int = 2
+    """Load-generator processes."""
+    server_workers: int = 1
+    """xDS worker processes of the server (``serve --workers``)."""
+    service_ports: int = 1
+    """K: the S services spread over K port numbers (K route configurations of S/K vhosts)."""
     streams_per_channel: int = 100
     debounce_after: float = 0.1
     storm_timeout: float = 300.0
@@ -102,13 +141,15 @@ def _pool(server: Server, cfg: RunConfig) -> WorkerPool:
     """The load processes, on the plain port or (``cfg.tls``) the TLS one with a token."""
     delta = cfg.mode == "delta"
     if not cfg.tls or server.ca_dir is None:
-        return WorkerPool(server.address, cfg.proxies, cfg.workers, delta, cfg.streams_per_channel)
+        return WorkerPool(
+            server.address, cfg.proxies, cfg.load_workers, delta, cfg.streams_per_channel
+        )
     identity = SpiffeId("cluster.local", "default", "default")  # what every sim node claims
     xds = workload_xds_tls(server.ca_dir, identity, datetime.now(UTC), timedelta(hours=2))
     return WorkerPool(
         f"127.0.0.1:{server.secure_port}",
         cfg.proxies,
-        cfg.workers,
+        cfg.load_workers,
         delta,
         cfg.streams_per_channel,
         tls=(xds.root_pem, xds.token, xds.server_name),
@@ -119,24 +160,32 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
     """Run the benchmark once; the result as a JSON-ready dict."""
     say = print if progress else (lambda *a, **k: None)
     deadline = Deadline(cfg.run_timeout)
-    workdir, config_dir, mesh = prepare(cfg.services, "pyistiod-bench-")
+    workdir, config_dir, mesh = prepare(cfg.services, "pyistiod-bench-", cfg.service_ports)
     server: Server | None = None
     pool: WorkerPool | None = None
     try:
-        say(f"[{cfg.mode} S={cfg.services} P={cfg.proxies}] starting pyistiod")
+        shape = f"workers={cfg.server_workers} K={cfg.service_ports}"
+        say(f"[{cfg.mode} S={cfg.services} P={cfg.proxies} {shape}] starting pyistiod")
         server = start_server(
-            config_dir, cfg.debounce_after, workdir / "server.log", deadline.cap(120)
+            config_dir,
+            cfg.debounce_after,
+            workdir / "server.log",
+            deadline.cap(120),
+            workers=cfg.server_workers,
         )
         pool = _pool(server, cfg)
         result: dict[str, Any] = {
             "mode": cfg.mode,
             "services": cfg.services,
             "proxies": cfg.proxies,
-            "workers": cfg.workers,
+            "server_workers": cfg.server_workers,
+            "service_ports": cfg.service_ports,
+            "load_workers": cfg.load_workers,
             "streams_per_channel": cfg.streams_per_channel,
             "xds": "TLS port, workload token" if cfg.tls else "plain port (no secret references)",
             "debounce_after_s": cfg.debounce_after,
             "idle_rss_mb": round(memory_mb(server.pid)[0], 1),
+            "load_average": {"start": report.load_average()},
         }
         say(f"  connect storm: {cfg.proxies} proxies")
         _profile(server, cfg, "storm")
@@ -146,8 +195,10 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
         peaks["storm"] = memory_mb(server.pid)[1]
         server.end_profile()
         say(f"  storm: {result['storm']['seconds']:.2f} s")
+        result["server_processes"] = process_count(server.pid)
         time.sleep(SETTLE)
         steady = memory_mb(server.pid)[0]
+        result["pss_mb"] = {"steady": round(pss_mb(server.pid), 1)}
         changes = {}
         for name, path, text, types in (
             ("endpoint", SLICES_FILE, mesh.move_endpoint, [ENDPOINT]),
@@ -164,6 +215,7 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
             say(f"  {name} change: p50 {lat['p50']:.3f} s, p99 {lat['p99']:.3f} s")
             time.sleep(SETTLE)
         rss = memory_mb(server.pid)[0]
+        result["load_average"]["end"] = report.load_average()
         result["changes"] = changes
         result["rss_mb"] = {
             "steady": round(steady, 1),
@@ -266,7 +318,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--services", type=int, nargs="+", help="S (several: each); omit for the sweep")
     p.add_argument("--proxies", type=int, nargs="+", help="P (several: each); omit for the sweep")
     p.add_argument("--mode", choices=["sotw", "delta"], default="sotw")
-    p.add_argument("--workers", type=int, default=2, help="load processes (default 2)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="the server's xDS processes, passed as serve --workers (default 1)",
+    )
+    p.add_argument(
+        "--service-ports",
+        type=int,
+        default=1,
+        metavar="K",
+        help="spread the services over K port numbers: K route configurations of "
+        "S/K virtual hosts per sidecar (default 1)",
+    )
+    p.add_argument("--load-workers", type=int, default=2,
+                   help="load-generator processes (default 2)")  # fmt: skip
     p.add_argument("--streams-per-channel", type=int, default=100)
     p.add_argument("--debounce-after", type=float, default=0.1, help="server debounce, s")
     p.add_argument("--storm-timeout", type=float, default=300.0)
@@ -282,7 +349,8 @@ def _parser() -> argparse.ArgumentParser:
         "--profile",
         type=Path,
         help="OUT.txt: py-spy collapsed stacks of the server per phase, "
-        "OUT.storm.txt, OUT.endpoint.txt, OUT.route.txt (single run only)",
+        "OUT.storm.txt, OUT.endpoint.txt, OUT.vs.txt, OUT.route.txt (single run only; "
+        "with --subprocesses, so workers are sampled too)",
     )
     return p
 
@@ -290,7 +358,9 @@ def _parser() -> argparse.ArgumentParser:
 def _configs(a: argparse.Namespace) -> list[RunConfig]:
     common = {
         "mode": a.mode,
-        "workers": a.workers,
+        "server_workers": a.workers,
+        "service_ports": a.service_ports,
+        "load_workers": a.load_workers,
         "streams_per_channel": a.streams_per_channel,
         "debounce_after": a.debounce_after,
         "storm_timeout": a.storm_timeout,
@@ -329,6 +399,7 @@ def main(argv: list[str] | None = None) -> int:
             "machine": report.machine(),
             "revision": report.revision(),
             "clock": "time.monotonic (CLOCK_MONOTONIC, system-wide)",
+            "key_docs": KEY_DOCS,
             "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(a).items()},
             "runs": runs,
         }

@@ -42,6 +42,22 @@ def machine() -> dict[str, Any]:
     }
 
 
+def load_average() -> list[float]:
+    """The machine's 1, 5 and 15-minute load averages now."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def shape(run: dict[str, Any]) -> str:
+    """The server's shape in a run: ``1 worker`` / ``2 workers``, and ``K=10 ports`` if K > 1.
+
+    Runs recorded before these parameters existed had one process and one port.
+    """
+    workers = run.get("server_workers", 1)
+    text = f"{workers} worker" + ("s" if workers != 1 else "")
+    ports = run.get("service_ports", 1)
+    return text + (f", K={ports} ports" if ports != 1 else "")
+
+
 def revision() -> dict[str, Any]:
     """The git commit measured, and which server files differed from it (others edit live)."""
     root = Path(__file__).resolve().parents[1]
@@ -76,7 +92,7 @@ def table(runs: Sequence[dict[str, Any]]) -> str:
         if r["storm"]["converged"] < r["proxies"]:
             storm += f" ({r['storm']['converged']}/{r['proxies']})"
         lines.append(
-            f"| {r['mode']} | {r['services']} | {r['proxies']} | {storm} | "
+            f"| {r['mode']} ({shape(r)}) | {r['services']} | {r['proxies']} | {storm} | "
             f"{_change(ep, r['proxies'])} | {_change(vs, r['proxies']) if vs else '-'} | "
             f"{_change(rt, r['proxies'])} | "
             f"{r['rss_mb']['peak']:.0f} MB | {r['rss_mb']['steady']:.0f} MB | "
@@ -117,29 +133,36 @@ def plot(runs: Sequence[dict[str, Any]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (lat, mem) = plt.subplots(1, 2, figsize=(13, 5))
-    series: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    series: dict[tuple[str, int, str], list[dict[str, Any]]] = {}
     for r in runs:
-        series.setdefault((r["mode"], r["services"]), []).append(r)
-    for (mode, services), rs in sorted(series.items()):
+        series.setdefault((r["mode"], r["services"], shape(r)), []).append(r)
+    for (mode, services, server), rs in sorted(series.items()):
         rs = sorted(rs, key=lambda r: r["proxies"])
+        params = f"{mode}, S={services}, {server}"
         xs = [r["proxies"] for r in rs]
         for change, marker in (("endpoint", "o"), ("vs", "^"), ("route", "s")):
             if not all(change in r["changes"] for r in rs):
                 continue  # runs recorded before the VS edit existed
             for q, style in (("p50", "-"), ("p99", "--")):
                 ys = [r["changes"][change]["latency"][q] for r in rs]
-                label = f"{change} {q} ({mode}, S={services})"
+                label = f"{change} {q} ({params})"
                 lat.plot(xs, ys, style, marker=marker, label=label)
-        mem.plot(xs, [r["rss_mb"]["peak"] for r in rs], "-o", label=f"peak ({mode}, S={services})")
-        mem.plot(
-            xs, [r["rss_mb"]["steady"] for r in rs], "--o", label=f"steady ({mode}, S={services})"
-        )
+        mem.plot(xs, [r["rss_mb"]["peak"] for r in rs], "-o", label=f"peak ({params})")
+        mem.plot(xs, [r["rss_mb"]["steady"] for r in rs], "--o", label=f"steady ({params})")
     lat.set(xlabel="proxies", ylabel="convergence (s)", title="one change: time to converge")
-    mem.set(xlabel="proxies", ylabel="server RSS (MB)", title="pyistiod resident memory")
+    mem.set(
+        xlabel="proxies",
+        ylabel="server RSS (MB)",
+        title="pyistiod resident memory (all its processes; peak: sum of each one's)",
+    )
     for ax in (lat, mem):
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)
-    fig.suptitle(f"pyistiod push latency ({os.cpu_count()} CPUs, load generator on the same host)")
+    shapes = sorted({shape(r) for r in runs})
+    fig.suptitle(
+        f"pyistiod push latency ({'; '.join(shapes)}; {os.cpu_count()} CPUs, "
+        "load generator on the same host)"
+    )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

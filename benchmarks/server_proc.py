@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import math
 import os
 import signal
 import subprocess
@@ -16,33 +18,158 @@ from pyistiod.local_mesh import free_port, stop_process, wait_listening
 _TICKS: Final = os.sysconf("SC_CLK_TCK")
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants alive now, parents before children.
+
+    Children come from ``/proc/PID/task/TID/children`` of every thread (a child
+    is listed under the thread that forked it). A process that ends meanwhile
+    is skipped; ``pid`` itself is always listed first.
+    """
+    tree, i = [pid], 0
+    while i < len(tree):
+        for task in _listdir(Path(f"/proc/{tree[i]}/task")):
+            try:
+                text = (task / "children").read_text()
+            except OSError:
+                continue
+            tree.extend(int(child) for child in text.split() if int(child) not in tree)
+        i += 1
+    return tree
+
+
+def _listdir(path: Path) -> list[Path]:
+    try:
+        return list(path.iterdir())
+    except OSError:
+        return []
+
+
 def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of ``pid`` so far (``/proc/PID/stat`` utime + stime)."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS
+    """CPU time (user + system) of ``pid``'s process tree so far, in seconds.
+
+    The sum over ``pid`` and its live descendants (``process_tree``) of
+    ``/proc/PID/stat`` utime + stime + cutime + cstime: the last two hold the
+    descendants that already ended and were waited for, so a worker that exits
+    mid-phase is still counted. With one process this is its own CPU time.
+    """
+    total = 0
+    for proc in process_tree(pid):
+        try:
+            stat = Path(f"/proc/{proc}/stat").read_text()
+        except OSError:
+            if proc == pid:
+                raise
+            continue  # ended since it was listed
+        fields = stat[stat.rindex(")") + 2 :].split()
+        total += sum(int(f) for f in fields[11:15])
+    return total / _TICKS
 
 
 def memory_mb(pid: int) -> tuple[float, float]:
-    """``(VmRSS, VmHWM)`` of ``pid`` in MB: resident now, and its peak."""
+    """``(RSS, peak)`` of ``pid``'s process tree in MB.
+
+    RSS is the sum of every process's VmRSS now. Pages shared between the
+    processes (the interpreter and extension modules each worker maps) count
+    once per process, so with several processes it overstates the memory used
+    (``pss_mb`` counts shared pages fairly).
+
+    Peak is the sum of every process's own VmHWM: an upper bound of the tree's
+    peak, since the processes need not peak at the same moment (and a process
+    that ended is missing from it). With one process both are exact.
+    """
+    rss = peak = 0.0
+    for proc in process_tree(pid):
+        values = _status(proc, ("VmRSS", "VmHWM"))
+        if values is None and proc == pid:
+            raise ProcessLookupError(pid)
+        if values:  # a zombie has no memory lines
+            rss += values.get("VmRSS", 0.0)
+            peak += values.get("VmHWM", 0.0)
+    return rss, peak
+
+
+def _status(pid: int, keys: tuple[str, ...]) -> dict[str, float] | None:
+    """The named ``kB`` lines of ``/proc/PID/status`` in MB; None if the process is gone."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
     values = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+    for line in text.splitlines():
         key, _, rest = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
+        if key in keys:
             values[key] = int(rest.split()[0]) / 1024
-    return values["VmRSS"], values["VmHWM"]
+    return values
+
+
+def pss_mb(pid: int) -> float:
+    """Proportional set size of ``pid``'s process tree in MB (``smaps_rollup`` Pss, summed).
+
+    Each shared page is split between the processes mapping it, so unlike the
+    summed RSS of ``memory_mb`` this does not count the interpreter's shared
+    pages once per worker. NaN where ``smaps_rollup`` cannot be read.
+    """
+    total = 0.0
+    for proc in process_tree(pid):
+        try:
+            text = Path(f"/proc/{proc}/smaps_rollup").read_text()
+        except OSError:
+            if proc == pid:
+                return math.nan
+            continue
+        for line in text.splitlines():
+            if line.startswith("Pss:"):
+                total += int(line.split()[1]) / 1024
+    return total
+
+
+def process_count(pid: int) -> int:
+    """How many processes ``pid``'s tree holds now (itself included)."""
+    return len(process_tree(pid))
 
 
 def reset_peak(pid: int) -> bool:
-    """Reset ``pid``'s VmHWM to its current RSS (``clear_refs`` 5), so a phase's peak can be read.
+    """Reset VmHWM to the current RSS (``clear_refs`` 5) for every process of ``pid``'s tree.
 
-    Returns False where the kernel or permissions do not allow it.
+    Afterwards ``memory_mb`` reads the peak of the phase that follows. Returns
+    False where the kernel or permissions do not allow it for some process.
     """
-    try:
-        Path(f"/proc/{pid}/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
+    ok = True
+    for proc in process_tree(pid):
+        try:
+            Path(f"/proc/{proc}/clear_refs").write_text("5")
+        except OSError:
+            ok = False
+    return ok
+
+
+@functools.cache
+def serve_takes_workers() -> bool:
+    """Whether this ``pyistiod serve`` has ``--workers`` (read once from its ``--help``)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "pyistiod.cli", "serve", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return "--workers" in out.stdout
+
+
+def workers_args(workers: int) -> list[str]:
+    """The ``serve`` arguments for ``workers`` xDS processes.
+
+    Always explicit where serve has ``--workers`` (its default is the number of
+    cores, which would change what a benchmark measures from one machine to the
+    next). A serve without the flag is one process: ``workers == 1`` then needs
+    no flag, and more raise rather than measure one process under another name.
+    """
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, not {workers}")
+    if serve_takes_workers():
+        return ["--workers", str(workers)]
+    if workers == 1:
+        return []
+    raise RuntimeError(f"this pyistiod serve has no --workers; cannot run {workers} workers")
 
 
 @dataclass
@@ -50,7 +177,9 @@ class Server:
     """A running ``pyistiod serve``; ``stop()`` ends it (and its profiler, if any).
 
     ``profile(path)`` / ``end_profile()`` bracket one phase with py-spy, which
-    writes collapsed stacks (``--format raw``) to ``path`` when it ends.
+    writes collapsed stacks (``--format raw``) to ``path`` when it ends. With
+    several workers, ``pid`` is the supervisor: measure it with the tree-wide
+    functions above (``cpu_seconds``, ``memory_mb``, ``reset_peak``).
     """
 
     proc: subprocess.Popen[bytes]
@@ -63,10 +192,12 @@ class Server:
     """Its TLS xDS port (proxies with a workload token)."""
     ca_dir: Path | None = None
     """Its CA directory (to mint workload tokens from)."""
+    workers: int = 1
+    """Its xDS worker processes (``serve --workers``)."""
 
     @property
     def pid(self) -> int:
-        """The server's process ID."""
+        """The server's process ID (the supervisor, with several workers)."""
         return self.proc.pid
 
     @property
@@ -75,11 +206,15 @@ class Server:
         return f"127.0.0.1:{self.port}"
 
     def profile(self, out: Path) -> None:
-        """Start sampling the server with py-spy (50 Hz, CPU only) into ``out``."""
+        """Start sampling the server with py-spy (50 Hz, CPU only) into ``out``.
+
+        ``--subprocesses`` samples its worker processes too (their stacks are
+        told apart by the process line py-spy puts at their root).
+        """
         self.end_profile()
         exe = Path(sys.executable).with_name("py-spy")
-        cmd = [str(exe), "record", "--pid", str(self.pid), "--format", "raw", "--rate", "50",
-               "--output", str(out), "--nonblocking"]  # fmt: skip
+        cmd = [str(exe), "record", "--pid", str(self.pid), "--subprocesses", "--format", "raw",
+               "--rate", "50", "--output", str(out), "--nonblocking"]  # fmt: skip
         self.profiler = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
         time.sleep(0.5)  # attach before the phase starts
 
@@ -101,8 +236,12 @@ def start_server(
     debounce_after: float,
     log_path: Path,
     timeout: float = 60.0,
+    workers: int = 1,
 ) -> Server:
-    """Start ``pyistiod serve`` on free loopback ports and wait until xDS accepts connections."""
+    """Start ``pyistiod serve`` on free loopback ports and wait until xDS accepts connections.
+
+    ``workers`` xDS processes (``serve --workers``, passed explicitly: see ``workers_args``).
+    """
     port, monitoring, secure = free_port(), free_port(), free_port()
     cmd = [
         sys.executable, "-m", "pyistiod.cli", "serve",
@@ -113,16 +252,37 @@ def start_server(
         "--ca-dir", str(log_path.parent / "ca"),
         "--debounce-after", str(debounce_after),
         "--log-level", "warning",
+        *workers_args(workers),
     ]  # fmt: skip
     log = log_path.open("wb")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     server = Server(
         proc, port, log, monitoring_port=monitoring, secure_port=secure,
-        ca_dir=log_path.parent / "ca",
+        ca_dir=log_path.parent / "ca", workers=workers,
     )  # fmt: skip
     try:
+        started = time.monotonic()
         wait_listening(proc, port, timeout)
+        _wait_workers(server, started + timeout)
     except BaseException:
         server.stop()
         raise
     return server
+
+
+def _wait_workers(server: Server, deadline: float) -> None:
+    """With several workers, wait until the supervisor has all of them as children.
+
+    The port accepts connections as soon as one worker listens; a storm started
+    then would land on the first workers only. (Whether each child has bound
+    the port yet, the process tree cannot tell.)
+    """
+    if server.workers == 1:
+        return
+    while process_count(server.pid) < server.workers + 1:
+        if server.proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(
+                f"pyistiod serve has {process_count(server.pid) - 1} of its "
+                f"{server.workers} worker processes (exit code {server.proc.poll()})"
+            )
+        time.sleep(0.1)

@@ -19,19 +19,25 @@ from benchmarks import push_latency, report
 pytestmark = pytest.mark.e2e
 
 
-@pytest.mark.parametrize("mode", ["sotw", "delta"])
-def test_push_latency_smoke(mode: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("mode", "ports"), [("sotw", 1), ("delta", 1), ("sotw", 3)])
+def test_push_latency_smoke(mode: str, ports: int, tmp_path: Path) -> None:
+    # ports=3: three route configurations per proxy, the VS edit changes one of them.
     cfg = push_latency.RunConfig(
         services=20,
         proxies=10,
         mode=mode,
-        workers=2,
+        service_ports=ports,
+        load_workers=2,
         storm_timeout=20,
         change_timeout=10,
         run_timeout=60,
     )
     result = push_latency.run(cfg, progress=False)
 
+    assert (result["server_workers"], result["service_ports"]) == (1, ports)
+    assert result["server_processes"] == 1
+    assert result["pss_mb"]["steady"] > 0
+    assert len(result["load_average"]["start"]) == 3
     assert result["storm"]["converged"] == 10
     assert result["storm"]["error_count"] == 0
     assert result["storm"]["seconds"] > 0
@@ -50,6 +56,7 @@ def test_push_latency_smoke(mode: str, tmp_path: Path) -> None:
     report.write_json(out, {"runs": [result]})
     assert json.loads(out.read_text())["runs"][0]["proxies"] == 10
     assert mode in report.table([result])
+    assert ("K=3 ports" in report.table([result])) == (ports == 3)
 
 
 def test_percentile() -> None:
