@@ -25,6 +25,7 @@ from translators.sources.files import load_dir
 from xds_server import types
 from xds_server.cache import SnapshotCache
 from xds_server.transport.server import XdsServer
+from xds_server.transport.stream import STOPPING_REASON
 
 BACKEND_CLUSTER = "outbound|9080||backend.default.svc.cluster.local"
 
@@ -402,3 +403,24 @@ async def test_streams_beyond_the_limit_are_refused_saying_so(model: MeshModel) 
 
 def _serialize(message: discovery_pb2.DiscoveryRequest) -> bytes:
     return message.SerializeToString()
+
+
+async def test_stopping_ends_every_stream_with_unavailable_and_no_traceback(
+    model: MeshModel, caplog: pytest.LogCaptureFixture
+) -> None:
+    r = await start(model)
+    async with r.channel() as ch:
+        streams = [open_stream(ch, ADS) for _ in range(3)]
+        for s in streams:
+            await s.send(discovery_pb2.DiscoveryRequest(node=node(), type_url=types.CLUSTER))
+            await s.expect_response()
+        with capture_logs() as logs:
+            await r.server.stop(5)
+        for s in streams:
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await s.expect_response()
+            assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert err.value.details() == STOPPING_REASON
+    assert [e["streams"] for e in logs if e["event"] == "xds.stopping"] == [3]
+    # gRPC logs "Exception not handled ..." with a traceback for a handler it has to cancel
+    assert not [rec for rec in caplog.records if rec.name.startswith("grpc")]

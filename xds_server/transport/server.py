@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+import structlog
 from envoy.service.discovery.v3 import discovery_pb2
 
 from xds_server import types, wire
@@ -29,6 +30,8 @@ from xds_server.transport.admission import AdmissionLimiter
 from xds_server.transport.push_limit import PushLimiter
 from xds_server.transport.stream import Authenticator, NodeRegistry, StreamConfig, XdsStream
 from xds_server.transport.sync_status import ads_client
+
+log = structlog.get_logger("xds")
 
 _SERVICES: dict[str, tuple[str, str, str]] = {
     # service name: (type URL, SotW method, delta method)
@@ -243,8 +246,13 @@ class XdsServer:
         return {"totalClients": len(clients), "clients": clients}
 
     async def stop(self, grace: float = 1.0) -> None:
-        """Stop serving; open streams get ``grace`` seconds."""
+        """Stop serving: every open stream ends with UNAVAILABLE (the proxy reconnects);
+        one stuck in a write is cancelled after ``grace`` seconds."""
         if self.server is not None:
+            if self.live:
+                log.info("xds.stopping", streams=len(self.live))
+            for stream in self.live:
+                stream.stop()
             await self.server.stop(grace)
 
 

@@ -58,6 +58,8 @@ MAX_QUEUED_REQUESTS = 16
 _WAKE = object()
 _END = object()
 _STALLED = object()
+_STOPPING = object()
+STOPPING_REASON = "the control plane is stopping; reconnect"
 
 
 class NodeRegistry(Protocol):
@@ -148,7 +150,7 @@ class XdsStream:
         self.task = asyncio.current_task()
         try:
             first = await self._next()
-            if first is _END:
+            if first is _END or first is _STOPPING:
                 return
             node = node_info(first.node)  # type: ignore[attr-defined]
             if len(node.id) > MAX_NODE_ID:
@@ -213,6 +215,8 @@ class XdsStream:
                 if item is _STALLED:
                     reason = f"the proxy answered no response for {self.watchdog.after:g} s"
                     await _deny(context, node, grpc.StatusCode.UNAVAILABLE, reason)
+                if item is _STOPPING:
+                    await context.abort(grpc.StatusCode.UNAVAILABLE, STOPPING_REASON)
                 await self._carry_out(node, self._step(node, item), context)
                 if self.converging_since is not None:
                     metrics.PROXY_CONVERGENCE.observe(time.monotonic() - self.converging_since)
@@ -285,9 +289,19 @@ class XdsStream:
 
     async def _next(self) -> object:
         item = await self.inbox.get()
-        if item is not _WAKE and item is not _END and item is not _STALLED:
+        if (
+            item is not _WAKE
+            and item is not _END
+            and item is not _STALLED
+            and item is not _STOPPING
+        ):
             self.request_slots.release()
         return item
+
+    def stop(self) -> None:
+        """The server is stopping: end the stream with UNAVAILABLE between two steps, so the
+        proxy reconnects at once (gRPC would otherwise cancel the handler after its grace)."""
+        self.inbox.put_nowait(_STOPPING)
 
     def _stalled(self) -> None:
         """The proxy left a response unanswered for ``stall_after`` seconds: close the stream.
