@@ -36,6 +36,7 @@ from pyistiod.serve import (
     start_control_plane,
 )
 from pyistiod.worker_channel import Apply, ApplyFailed, Serving, Start, encode, receive
+from translators.mesh.model.mesh import MeshModel
 from xds_server.transport.stream import Authenticator
 
 log = structlog.get_logger("worker")
@@ -76,9 +77,11 @@ async def _serve(
     try:
         writer.write(encode(Serving(monitoring.port)))
         log.debug("worker.serving", xds_port=cp.xds_port, monitoring_port=monitoring.port)
+        received = cp.registry.model
         while (message := await receive(reader)) is not None:
             if isinstance(message, Apply):
-                _apply(cp, message, writer)
+                received = message.delta.apply(received)
+                _apply(cp, received, message.changed_at, writer)
     finally:
         monitoring.stop()
         await cp.server.stop()
@@ -104,9 +107,11 @@ async def _control_plane(start: Start, stack: contextlib.AsyncExitStack) -> Cont
     )
 
 
-def _apply(cp: ControlPlane, message: Apply, writer: asyncio.StreamWriter) -> None:
+def _apply(
+    cp: ControlPlane, model: MeshModel, changed_at: float, writer: asyncio.StreamWriter
+) -> None:
     try:
-        cp.registry.apply_model(message.model, message.changed_at)
+        cp.registry.apply_model(model, changed_at)
     except Exception as err:  # a translator bug must not take the worker down
         log.exception(
             "config.translation_failed",

@@ -11,8 +11,12 @@ comes from this program, never from the network. Messages:
   which the supervisor's 15014 reads and merges), and an ``ApplyFailed`` if a model
   did not translate (that worker keeps its last good one).
 
-A model crosses the channel as one pickle made once per change and written to every
-worker. Its ``MappingProxyType`` fields are pickled as the dicts they wrap.
+The first model crosses the channel whole; each later one as a ``ModelDelta`` from the
+one sent before: the fields that changed, and of the keyed fields (endpoints, workloads)
+only the keys that changed. So an endpoint edit ships one service's endpoints, not the
+mesh, and the worker's model keeps every unchanged part as the very object it had, which
+is what its snapshot builder's memos look up first. Each frame is pickled once and written
+to every worker. ``MappingProxyType`` fields are pickled as the dicts they wrap.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ import asyncio
 import copyreg
 import pickle
 import struct
-from dataclasses import dataclass
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, fields, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -83,11 +88,61 @@ class Start:
     model: MeshModel
 
 
+_KEYED = ("endpoints", "workloads")
+"""The model's mappings, sent key by key."""
+
+
+@dataclass(frozen=True)
+class ModelDelta:
+    """How one model differs from the one sent before it (``model_delta``)."""
+
+    replaced: dict[str, Any]
+    """Fields whose value changed, with the new value."""
+    keyed: dict[str, tuple[dict[Hashable, Any], tuple[Hashable, ...]]]
+    """For a changed mapping field: the entries added or changed, and the keys removed."""
+
+    def apply(self, old: MeshModel) -> MeshModel:
+        """The new model, from ``old`` (the model the delta was taken from); every
+        unchanged field, and every unchanged entry of a mapping, is ``old``'s own object."""
+        changes = dict(self.replaced)
+        for name, (changed, removed) in self.keyed.items():
+            entries = dict(getattr(old, name))
+            for key in removed:
+                del entries[key]
+            entries.update(changed)
+            changes[name] = MappingProxyType(dict(sorted(entries.items())))  # as build() sorts
+        return replace(old, **changes)
+
+
+def model_delta(old: MeshModel, new: MeshModel) -> ModelDelta:
+    """What changed from ``old`` to ``new``, field by field (compared by identity, then
+    value) and, in the mappings, key by key."""
+    replaced: dict[str, Any] = {}
+    keyed: dict[str, tuple[dict[Hashable, Any], tuple[Hashable, ...]]] = {}
+    for f in fields(MeshModel):
+        before, after = getattr(old, f.name), getattr(new, f.name)
+        if before is after or before == after:
+            continue
+        if f.name in _KEYED:
+            keyed[f.name] = _entries_delta(before, after)
+        else:
+            replaced[f.name] = after
+    return ModelDelta(replaced, keyed)
+
+
+def _entries_delta(
+    old: Mapping[Hashable, Any], new: Mapping[Hashable, Any]
+) -> tuple[dict[Hashable, Any], tuple[Hashable, ...]]:
+    changed = {k: v for k, v in new.items() if k not in old or old[k] != v}
+    return changed, tuple(k for k in old if k not in new)
+
+
 @dataclass(frozen=True)
 class Apply:
-    """A new model in force; ``changed_at`` is the monotonic time of its first change."""
+    """A new model in force, as its delta from the one sent before; ``changed_at`` is the
+    monotonic time of its first change."""
 
-    model: MeshModel
+    delta: ModelDelta
     changed_at: float
 
 

@@ -7,8 +7,10 @@ Workers (``pyistiod.worker``) only translate and serve. Invariants:
 
 1. The xDS ports are held (``pyistiod.port_lock``) before any worker starts and for as
    long as the pool runs: only this supervisor's workers share them.
-2. Each model in force is pickled once and written to every worker; a worker started
-   later (a replacement) starts from the latest. Versions are hashes of content, so
+2. Each model in force is sent to every worker as its delta from the one sent before
+   (``worker_channel.ModelDelta``), pickled once; a worker started later (a replacement)
+   starts from the latest model, whole. A worker applies deltas to the last model it
+   received, whether or not that one translated. Versions are hashes of content, so
    every worker serves the same version for the same config, and a proxy that
    reconnects to another worker is not re-sent what it holds.
 3. A worker that exits is replaced, and logged with its exit code. One that exits
@@ -40,6 +42,7 @@ from pyistiod.worker_channel import (
     Serving,
     Start,
     encode,
+    model_delta,
     receive,
 )
 from translators.mesh.model.mesh import MeshModel
@@ -112,9 +115,10 @@ class WorkerPool:
             raise
 
     def apply_model(self, model: MeshModel, changed_at: float) -> None:
-        """Send ``model`` to every worker (pickled once)."""
+        """Send ``model`` to every worker: its delta from the model sent before, pickled once."""
+        assert self.model is not None, "start() first"
+        frame = encode(Apply(model_delta(self.model, model), changed_at))
         self.model = model
-        frame = encode(Apply(model, changed_at))
         for worker in self.workers:
             if worker is not None:
                 worker.writer.write(frame)
