@@ -108,7 +108,10 @@ def _positive(text: str) -> int:
 
 
 def _cores() -> int:
-    """The cores this process may run on."""
+    """The cores this process may run on; 1 off Linux, whose SO_REUSEPORT alone spreads
+    connections over the processes sharing a port (``serve --workers``)."""
+    if not sys.platform.startswith("linux"):
+        return 1
     return len(os.sched_getaffinity(0))
 
 
