@@ -66,8 +66,11 @@ def serve(a: argparse.Namespace) -> int:
     )
     try:
         run(settings, a.log_level)
-    except (ConfigInvalid, CAError, SourceUnavailable, OSError, WorkerFailed) as err:
+    except (ConfigInvalid, CAError, SourceUnavailable, OSError) as err:
         print(f"pyistiod: refusing to start: {err}", file=sys.stderr)
+        return 1
+    except WorkerFailed as err:
+        print(f"pyistiod: stopped: {err}", file=sys.stderr)
         return 1
     return 0
 

@@ -7,9 +7,10 @@ import contextlib
 import gc
 import signal
 import threading
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -164,9 +165,7 @@ async def serve(settings: Settings, log_level: str = "info") -> None:
             await pool.start(initial.model)
             stack.push_async_callback(pool.stop)
             apply, ports = pool.apply_model, (pool.xds_port, pool.secure_xds_port)
-            views["/debug/syncz"] = merged.syncz()
-            views["/debug/adsz"] = merged.adsz()
-            views["/debug/config_dump"] = merged.config_dump()
+            views.update(merged.views())  # asked of every worker, in the monitoring thread
         else:
             cp = await _control_plane(settings, initial.model, found.kube_api, bundle)
             stack.push_async_callback(cp.server.stop)
@@ -195,9 +194,20 @@ async def serve(settings: Settings, log_level: str = "info") -> None:
         if pool is None:
             await watcher.run()
             return
-        async with asyncio.TaskGroup() as group:
-            group.create_task(watcher.run())
-            group.create_task(pool.run())
+        await _until_one_ends(watcher.run(), pool.run())
+
+
+async def _until_one_ends(*work: Coroutine[Any, Any, None]) -> None:
+    """Run ``work`` together until one ends; its exception (a ``WorkerFailed``) is raised
+    as itself, for ``serve`` to say in one line, and the others are cancelled."""
+    tasks = [asyncio.create_task(w) for w in work]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            task.result()
+    finally:
+        for task in tasks:
+            task.cancel()
 
 
 async def _signing_bundle(settings: Settings, kube_api: ApiClient | None) -> SigningBundle:

@@ -78,6 +78,8 @@ class WorkerPool:
     count: int
     bundle: BundlePem
     log_level: str = "info"
+    command: tuple[str, ...] = (sys.executable, "-m", "pyistiod.worker")
+    """How a worker is started; its channel's file descriptor is appended."""
     workers: list[_Worker | None] = field(default_factory=list)
     held: list[HeldPort] = field(default_factory=list)
     model: MeshModel | None = None
@@ -155,7 +157,7 @@ class WorkerPool:
     async def _spawn(self, index: int) -> None:
         ours, theirs = socket.socketpair()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "pyistiod.worker", str(theirs.fileno())],
+            [*self.command, str(theirs.fileno())],
             pass_fds=[theirs.fileno()],
         )
         theirs.close()
