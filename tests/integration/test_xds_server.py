@@ -424,3 +424,33 @@ async def test_stopping_ends_every_stream_with_unavailable_and_no_traceback(
     assert [e["streams"] for e in logs if e["event"] == "xds.stopping"] == [3]
     # gRPC logs "Exception not handled ..." with a traceback for a handler it has to cancel
     assert not [rec for rec in caplog.records if rec.name.startswith("grpc")]
+
+
+async def test_streams_with_the_same_view_get_the_same_response_bytes(
+    running: Running, model: MeshModel
+) -> None:
+    async with running.channel() as ch:
+        streams = [open_stream(ch, ADS) for _ in range(2)]
+        firsts = []
+        for s in streams:
+            await s.send(discovery_pb2.DiscoveryRequest(node=node(), type_url=types.CLUSTER))
+            firsts.append(await s.expect_response())
+        assert firsts[0].nonce == firsts[1].nonce
+        for s, cds in zip(streams, firsts, strict=True):
+            await s.send(
+                discovery_pb2.DiscoveryRequest(
+                    type_url=types.CLUSTER, version_info=cds.version_info, response_nonce=cds.nonce
+                )
+            )
+        running.registry.apply_model(
+            MeshModel.build(
+                (*model.services, replace(model.services[0], name="more", hostname="more.x")),
+                model.endpoints,
+                model.workloads.values(),
+            )
+        )
+        pushed = [await s.expect_response() for s in streams]
+        assert pushed[0].SerializeToString() == pushed[1].SerializeToString()
+        assert pushed[0].nonce not in (firsts[0].nonce, "")
+        responses = running.server.responses[False]
+        assert len(responses) >= 2 and responses.held > 0

@@ -17,7 +17,7 @@ Invariants:
 4. A snapshot-triggered response waits while one is outstanding; requests are
    answered at once. The first request of a type is always answered, even
    with nothing, so the proxy's initialization completes.
-5. Nonces increase by one per response on the stream.
+5. Nonces come from ``nonces``, as in ``sotw`` rule 2 (``protocol.nonces``).
 6. After each response, ``known`` agrees with the set it was cut from
    (``synced``) for every name of interest, except the ``dirty`` names a
    request touched since. So the next response need only look at the names
@@ -44,6 +44,7 @@ from xds_server.protocol.events import (
     Send,
 )
 from xds_server.protocol.gate import gate
+from xds_server.protocol.nonces import NonceSource, counter
 from xds_server.protocol.subscription import Subscription, delta_subscription
 from xds_server.snapshot import Resource, ResourceSet, Snapshot
 from xds_server.types import ADS_ORDER, CLUSTER, ENDPOINT, KNOWN_TYPES
@@ -77,7 +78,7 @@ class DeltaStream:
     """Types refused with PERMISSION_DENIED, with the reason (``gate`` rule 3)."""
     snapshot: Snapshot = field(default_factory=lambda: Snapshot.of(()))
     types: dict[str, DeltaTypeState] = field(default_factory=dict)
-    last_nonce: int = 0
+    nonces: NonceSource = field(default_factory=counter)
 
     def on_snapshot(self, snapshot: Snapshot) -> list[Action]:
         """A new snapshot: send the differences for every idle subscribed type."""
@@ -164,8 +165,7 @@ class DeltaStream:
                 state.known[name] = ABSENT
             else:
                 state.known.pop(name, None)
-        self.last_nonce += 1
-        state.nonce = str(self.last_nonce)
+        state.nonce = self.nonces(type_url, current.version, changed, (), removed)
         state.sent_version = current.version
         state.outstanding = True
         return [Send(type_url, current.version, state.nonce, changed, removed, delta=True)]

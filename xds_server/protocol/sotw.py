@@ -7,7 +7,9 @@ Invariants:
    and the newest snapshot is sent. A slow proxy therefore coalesces to the
    latest state and never queues stale ones (backpressure, as go-control-plane
    closes a watch until the next request).
-2. Nonces increase by one per response on the stream.
+2. Nonces come from ``nonces`` (``protocol.nonces``): distinct on the stream for
+   distinct content, and equal across streams for equal content with the transport's
+   source, so equal responses are encoded once.
 3. Nothing is sent for a type the stream has not subscribed to.
 4. CDS and LDS responses carry every wanted resource (absence means deletion).
    EDS, RDS and SDS responses carry only resources that differ from what the
@@ -45,6 +47,7 @@ from xds_server.protocol.events import (
     SotwRequest,
 )
 from xds_server.protocol.gate import gate
+from xds_server.protocol.nonces import NonceSource, counter
 from xds_server.protocol.subscription import Subscription, sotw_subscription
 from xds_server.snapshot import Part, Resource, ResourceSet, Snapshot
 from xds_server.types import ADS_ORDER, CLUSTER, ENDPOINT, KNOWN_TYPES, WILDCARD_TYPES
@@ -85,7 +88,7 @@ class SotwStream:
     """Types refused with PERMISSION_DENIED, with the reason (``gate`` rule 3)."""
     snapshot: Snapshot = field(default_factory=lambda: Snapshot.of(()))
     types: dict[str, TypeState] = field(default_factory=dict)
-    last_nonce: int = 0
+    nonces: NonceSource = field(default_factory=counter)
 
     def on_snapshot(self, snapshot: Snapshot) -> list[Action]:
         """A new snapshot for this proxy: respond for every subscribed, idle type."""
@@ -170,8 +173,7 @@ class SotwStream:
             state.owed = state.owed - {r.name for r in resources}
         if type_url == CLUSTER and state.sent is not None:
             self._owe_endpoints(state.sent, current)
-        self.last_nonce += 1
-        state.nonce = str(self.last_nonce)
+        state.nonce = self.nonces(type_url, current.version, resources, whole, ())
         state.sent = current
         state.outstanding = True
         return [Send(type_url, current.version, state.nonce, resources, whole=whole)]

@@ -18,7 +18,6 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from xds_server.protocol.events import Send
-from xds_server.transport.convert import encode
 
 
 class PushLimiter:
@@ -32,7 +31,7 @@ class PushLimiter:
     async def write(
         self,
         send: Send,
-        control_plane: bytes,
+        encode: Callable[[Send], bytes],
         write: Callable[[bytes], Awaitable[None]],
         *,
         first: bool = False,
@@ -44,7 +43,7 @@ class PushLimiter:
         peer has not taken the bytes within ``slow_after`` seconds.
         """
         if first:
-            data = encode(send, control_plane)
+            data = encode(send)
             await write(data)
             return len(data)
         if self._slots is None:
@@ -61,7 +60,7 @@ class PushLimiter:
 
         timer = asyncio.get_running_loop().call_later(self.slow_after, release)
         try:
-            data = encode(send, control_plane)
+            data = encode(send)
             await write(data)
         finally:
             timer.cancel()

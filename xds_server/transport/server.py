@@ -28,6 +28,7 @@ from xds_server import types, wire
 from xds_server.cache import SnapshotCache
 from xds_server.transport.admission import AdmissionLimiter
 from xds_server.transport.push_limit import PushLimiter
+from xds_server.transport.responses import SharedResponses
 from xds_server.transport.stream import Authenticator, NodeRegistry, StreamConfig, XdsStream
 from xds_server.transport.sync_status import ads_client
 
@@ -118,6 +119,12 @@ class XdsServer:
         self.extra_handlers = tuple(extra_handlers)
         self.registry = registry
         self.control_plane = wire.control_plane(identifier)
+        self.responses = {
+            False: SharedResponses(self.control_plane),
+            True: SharedResponses(self.control_plane),
+        }
+        """SotW (False) and delta (True) responses, each content encoded once for every
+        stream (``responses``)."""
         self.server: grpc.aio.Server | None = None
 
     def handlers(self) -> list[grpc.GenericRpcHandler]:
@@ -158,6 +165,7 @@ class XdsServer:
                     self.admission,
                     self.stall_after,
                     next(self.numbers),
+                    self.responses[config.delta],
                 )
                 self.live.add(stream)
                 try:

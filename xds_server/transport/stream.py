@@ -42,6 +42,7 @@ from xds_server.transport.admission import AdmissionLimiter
 from xds_server.transport.convert import NodeInfo, delta_request, node_info, sotw_request
 from xds_server.transport.log_limit import LogLimiter, clip
 from xds_server.transport.push_limit import PushLimiter
+from xds_server.transport.responses import SharedResponses
 from xds_server.transport.sync_status import SyncStatus
 from xds_server.transport.watchdog import Watchdog
 from xds_server.types import SECRET, short_name
@@ -111,6 +112,7 @@ class XdsStream:
         admission: AdmissionLimiter | None = None,
         stall_after: float = 60.0,
         number: int = 0,
+        responses: SharedResponses | None = None,
     ) -> None:
         self.number = number
         """This stream's number on its server (istiod's connection counter)."""
@@ -122,7 +124,9 @@ class XdsStream:
         self.limiter = limiter or PushLimiter()
         self.cache = cache
         self.registry = registry
-        self.control_plane = cp
+        self.responses = responses if responses is not None else SharedResponses(cp)
+        """Nonces by content and each content's bytes, shared by the server's streams of
+        this kind (SotW or delta); a stream of its own by default."""
         self.inbox: asyncio.Queue[object] = asyncio.Queue()
         self.request_slots = asyncio.Semaphore(MAX_QUEUED_REQUESTS)
         self.wake_pending = False
@@ -140,9 +144,10 @@ class XdsStream:
 
     def _core(self, *, authenticated: bool) -> SotwStream | DeltaStream:
         denied = {} if authenticated else {SECRET: SECRETS_NEED_AUTHENTICATION}
+        nonces = self.responses.nonce
         if self.config.delta:
-            return DeltaStream(allowed=self.config.allowed, denied=denied)
-        return SotwStream(allowed=self.config.allowed, denied=denied)
+            return DeltaStream(allowed=self.config.allowed, denied=denied, nonces=nonces)
+        return SotwStream(allowed=self.config.allowed, denied=denied, nonces=nonces)
 
     async def run(self, requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> None:
         """Serve the stream: identify the node, then answer requests and snapshot changes."""
@@ -252,7 +257,7 @@ class XdsStream:
                 self.watchdog.sent()  # before the write, which blocks while the peer reads nothing
                 self.writing = True
                 size = await self.limiter.write(
-                    action, self.control_plane, context.write, first=first
+                    action, self.responses.encode, context.write, first=first
                 )
                 self.writing = False
                 if self.status is not None:
