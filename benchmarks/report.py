@@ -6,8 +6,9 @@ import json
 import math
 import os
 import platform
+import statistics
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +133,9 @@ def plot(runs: Sequence[dict[str, Any]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    if len({r["proxies"] for r in runs}) == 1:
+        _bars(runs, path, plt)
+        return
     fig, (lat, mem) = plt.subplots(1, 2, figsize=(13, 5))
     series: dict[tuple[str, int, str], list[dict[str, Any]]] = {}
     for r in runs:
@@ -167,6 +171,47 @@ def plot(runs: Sequence[dict[str, Any]], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _bars(runs: Sequence[dict[str, Any]], path: Path, plt: Any) -> None:
+    """One proxy count: per setup (mode, server shape), the median of its runs as a bar and
+    their range as a whisker, for the storm, each change's p99 and the peak RSS."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in runs:
+        groups.setdefault(f"{r['mode']}, {shape(r)}", []).append(r)
+    metrics: list[tuple[str, Callable[[dict[str, Any]], float]]] = [
+        ("storm", lambda r: r["storm"]["seconds"]),
+        ("endpoint p99", lambda r: r["changes"]["endpoint"]["latency"]["p99"]),
+        ("VS edit p99", lambda r: r["changes"]["vs"]["latency"]["p99"]),
+        ("new port p99", lambda r: r["changes"]["route"]["latency"]["p99"]),
+    ]
+    fig, (lat, mem) = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [3, 1]})
+    width = 0.8 / len(groups)
+    for i, (label, rs) in enumerate(sorted(groups.items())):
+        for ax, chosen in ((lat, metrics), (mem, [("peak RSS", _peak)])):
+            values = [[get(r) for r in rs] for _, get in chosen]
+            mids = [statistics.median(v) for v in values]
+            errors = [[m - min(v) for m, v in zip(mids, values, strict=True)],
+                      [max(v) - m for m, v in zip(mids, values, strict=True)]]  # fmt: skip
+            xs = [x + i * width for x in range(len(chosen))]
+            ax.bar(xs, mids, width, yerr=errors, capsize=3, label=f"{label} ({len(rs)} runs)")
+            ax.set_xticks([x + width * (len(groups) - 1) / 2 for x in range(len(chosen))])
+            ax.set_xticklabels([name for name, _ in chosen])
+    lat.set(ylabel="seconds", title=f"P = {runs[0]['proxies']}, S = {runs[0]['services']}")
+    mem.set(ylabel="MB", title="server peak RSS (all its processes)")
+    for ax in (lat, mem):
+        ax.grid(True, axis="y", alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"pyistiod push latency: median and range ({os.cpu_count()} CPUs, load "
+                 "generator on the same host)")  # fmt: skip
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _peak(run: dict[str, Any]) -> float:
+    return float(run["rss_mb"]["peak"])
 
 
 def main(argv: list[str] | None = None) -> int:
