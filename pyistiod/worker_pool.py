@@ -9,8 +9,9 @@ Workers (``pyistiod.worker``) only translate and serve. Invariants:
    long as the pool runs: only this supervisor's workers share them.
 2. Each model in force is sent to every worker as its delta from the one sent before
    (``worker_channel.ModelDelta``), pickled once; a worker started later (a replacement)
-   starts from the latest model, whole. A worker applies deltas to the last model it
-   received, whether or not that one translated. Versions are hashes of content, so
+   starts from the latest model, whole, and gets every delta after it, even while it
+   starts. A worker applies deltas to the last model it received, whether or not that
+   one translated. Versions are hashes of content, so
    every worker serves the same version for the same config, and a proxy that
    reconnects to another worker is not re-sent what it holds.
 3. A worker that exits is replaced, and logged with its exit code. One that exits
@@ -169,33 +170,25 @@ class WorkerPool:
             xds_address=self.held[0].address,
             secure_xds_address=self.held[1].address if len(self.held) > 1 else "",
         )
-        writer.write(
-            encode(
-                Start(
-                    settings,
-                    index,
-                    self.count,
-                    self.log_level,
-                    self.bundle,
-                    self.model,
-                )
-            )
-        )
+        start = Start(settings, index, self.count, self.log_level, self.bundle, self.model)
+        writer.write(encode(start))
+        self.workers[index] = worker  # from now on every delta follows its Start (invariant 2)
         try:
             async with asyncio.timeout(START_TIMEOUT):
                 serving = await receive(reader)
         except TimeoutError:
             proc.kill()
+            self.workers[index] = None
             raise WorkerFailed(
                 f"worker {index} did not serve within {START_TIMEOUT:.0f} s"
             ) from None
         if not isinstance(serving, Serving):
             code = await asyncio.to_thread(proc.wait)
+            self.workers[index] = None
             raise WorkerFailed(
                 f"worker {index} exited before serving (exit code {code}); see its log lines above"
             )
         worker.monitoring_port = serving.monitoring_port
-        self.workers[index] = worker
         task = asyncio.create_task(self._listen(worker))
         self.listening.add(task)
         task.add_done_callback(self.listening.discard)

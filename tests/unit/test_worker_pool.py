@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -59,3 +60,52 @@ async def test_a_worker_that_never_serves_fails_the_start_and_frees_the_ports(
     with pytest.raises(WorkerFailed, match=r"exited before serving \(exit code 4\)"):
         await workers.start(load_dir(EXAMPLE_MESH).model)
     assert workers.held == []
+
+
+RECORDS_WHAT_IT_GETS = """
+import asyncio, os, socket, sys
+from pyistiod.worker_channel import Apply, Serving, Start, encode, receive
+log = sys.argv[1]
+async def main():
+    reader, writer = await asyncio.open_unix_connection(sock=socket.socket(fileno=int(sys.argv[2])))
+    first_run = not os.path.exists(log)
+    start = await receive(reader)
+    with open(log, "a") as f:
+        f.write(f"start {len(start.model.services)}\\n")
+    if first_run:
+        writer.write(encode(Serving(1)))
+        await writer.drain()
+        sys.exit(3)  # exit at once: the replacement is the one under test
+    await asyncio.sleep(1.0)  # a replacement still starting when a change comes
+    writer.write(encode(Serving(2)))
+    message = await receive(reader)
+    with open(log, "a") as f:
+        f.write(f"{type(message).__name__} {sorted(message.delta.replaced)}\\n")
+asyncio.run(main())
+"""
+
+
+async def test_a_replacement_still_starting_gets_every_change_after_its_start(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "log"
+    workers = pool(tmp_path, RECORDS_WHAT_IT_GETS)
+    workers.count = 1
+    workers.command = (*workers.command, str(log))
+    model = load_dir(EXAMPLE_MESH).model
+    await workers.start(model)
+    running = asyncio.create_task(workers.run())
+    try:
+        for _ in range(100):  # the first exits; its replacement starts, slowly
+            if log.exists() and log.read_text().count("start") == 2:
+                break
+            await asyncio.sleep(0.05)
+        workers.apply_model(replace(model, services=model.services[1:]), 0.0)
+        for _ in range(100):
+            if "Apply" in log.read_text():
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        running.cancel()
+        await workers.stop()
+    assert log.read_text().splitlines() == ["start 3", "start 3", "Apply ['services']"]
