@@ -7,8 +7,8 @@ Invariants:
    policies; routes on the services, policies (consistent hashes) and the
    proxy's VirtualService view (the VirtualServices, its namespace and the
    ``sourceLabels`` it satisfies, ``selection.virtual_services.source_label_key``); outbound
-   listeners on the services, the bind address and that view (TCP/TLS
-   routes); inbound clusters (with the clusters the proxy fetches JWKS
+   listeners on the services, the bind address and, when a TCP port is among them,
+   that view (TCP/TLS routes; HTTP listeners read no VirtualService); inbound clusters (with the clusters the proxy fetches JWKS
    through) on the services, the workloads, the RequestAuthentications and
    the proxy; inbound listeners on those and the other policies. The
    RequestAuthentications have a token of their own, left out of the policies
@@ -202,11 +202,15 @@ class SnapshotBuilder:
         out = proxy.outbound_address
         # VirtualService routing reads the proxy's namespace and which sourceLabels it has.
         view = (self.routing, proxy.namespace, source_label_key(m.virtual_services, proxy.labels))
+        plan = self._plan(m, svc)
+        # Only TCP ports' listeners read routing (``tcp``/``tls`` routes); HTTP ones name their
+        # route configuration, so with no TCP port a VirtualService edit rebuilds no listener.
+        l4_view = view if any(p.tcp_hostname for p in plan) else ()
         listeners = self._combine(
             self._part(
                 types.LISTENER,
-                (svc, out, *view),
-                lambda: build_outbound_listeners(m, out, self._plan(m, svc), proxy=proxy),
+                (svc, out, *l4_view),
+                lambda: build_outbound_listeners(m, out, plan, proxy=proxy),
                 proxy,
             ),
             self._part(

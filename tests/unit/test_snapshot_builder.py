@@ -58,3 +58,62 @@ def test_an_endpoint_change_reuses_every_other_services_resources(tmp_path: Path
     assert new_eds[b_cluster].version != old_eds[b_cluster].version  # the change itself
     assert new_clusters[b_cluster].version == old_clusters[b_cluster].version  # same config
     assert new.version(types.CLUSTER) == old.version(types.CLUSTER)  # no CDS push
+
+
+VIRTUAL_SERVICE = """\
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: routes, namespace: default}}
+spec:
+  hosts: [{host}.default.svc.cluster.local]
+  {routes}
+"""
+TCP_SERVICE = """\
+apiVersion: v1
+kind: Service
+metadata: {name: db, namespace: default}
+spec: {ports: [{name: tcp, port: 5432}], selector: {app: db}}
+"""
+
+
+def routed_model(
+    tmp_path: Path, name: str, routes: str, tcp: bool = False, host: str = "b"
+) -> MeshModel:
+    root = tmp_path / name
+    root.mkdir()
+    (root / "a.yaml").write_text(MESH.format(name="a", address="10.0.0.1"))
+    (root / "b.yaml").write_text(MESH.format(name="b", address="10.0.0.2"))
+    if tcp:
+        (root / "db.yaml").write_text(TCP_SERVICE)
+    (root / "vs.yaml").write_text(VIRTUAL_SERVICE.format(host=host, routes=routes))
+    return load_dir(root).model
+
+
+def outbound_listeners(snapshot: Snapshot) -> list[Resource]:
+    return [r for r in snapshot.get(types.LISTENER) if not r.name.startswith("virtual")]
+
+
+def test_a_virtual_service_edit_rebuilds_no_http_listener(tmp_path: Path) -> None:
+    http = "http: [{timeout: 1s, route: [{destination: {host: b.default.svc.cluster.local}}]}]"
+    before = routed_model(tmp_path, "before", http)
+    after = routed_model(tmp_path, "after", http.replace("1s", "2s"))
+    proxy = proxy_from_node(NODE, {}, before)
+    first = SnapshotBuilder(before)
+    old = first.snapshot(proxy)
+    new = SnapshotBuilder(after, first).snapshot(proxy)
+    assert new.version(types.ROUTE) != old.version(types.ROUTE)  # the edit itself
+    assert [id(r) for r in outbound_listeners(new)] == [id(r) for r in outbound_listeners(old)]
+
+
+def test_a_tcp_route_edit_still_rebuilds_the_tcp_listener(tmp_path: Path) -> None:
+    def tcp(host: str) -> str:
+        return f"tcp: [{{route: [{{destination: {{host: {host}}}}}]}}]"
+
+    db, a = "db.default.svc.cluster.local", "a.default.svc.cluster.local"
+    before = routed_model(tmp_path, "before", tcp(db), tcp=True, host="db")
+    after = routed_model(tmp_path, "after", tcp(a), tcp=True, host="db")
+    proxy = proxy_from_node(NODE, {}, before)
+    first = SnapshotBuilder(before)
+    old = first.snapshot(proxy)
+    new = SnapshotBuilder(after, first).snapshot(proxy)
+    assert new.version(types.LISTENER) != old.version(types.LISTENER)
