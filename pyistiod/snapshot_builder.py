@@ -8,13 +8,14 @@ Invariants:
    proxy's VirtualService view (the VirtualServices, its namespace and the
    ``sourceLabels`` it satisfies, ``selection.virtual_services.source_label_key``); outbound
    listeners on the services, the bind address and, when a TCP port is among them,
-   that view (TCP/TLS routes; HTTP listeners read no VirtualService); inbound clusters (with the clusters the proxy fetches JWKS
-   through) on the services, the workloads, the RequestAuthentications and
-   the proxy; inbound listeners on those and the other policies. The
-   RequestAuthentications have a token of their own, left out of the policies
-   token, so a JWT rule edit rebuilds only the parts that read them: inbound
-   clusters and listeners, and gateway listeners. Proxies with equal inputs get the very same
-   ``ResourceSet`` objects, hence the same bytes, serialized once.
+   that view (TCP/TLS routes; HTTP listeners read no VirtualService); inbound
+   clusters (with the clusters the proxy fetches JWKS through) on the services, the
+   workloads, the RequestAuthentications and the proxy; inbound listeners on those
+   and the other policies. The RequestAuthentications have a token of their own, left
+   out of the policies token, so a JWT rule edit rebuilds only the parts that read
+   them: inbound clusters and listeners, and gateway listeners. Proxies with equal
+   inputs get the very same ``ResourceSet`` objects, hence the same bytes, serialized
+   once.
 2. An input is represented in memo keys by a *token*: a new model whose
    services (endpoints, workloads) equal the previous model's keeps the
    previous token, so the parts built from them are reused across models.
