@@ -7,7 +7,7 @@ import contextlib
 import gc
 import signal
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -167,7 +167,7 @@ async def serve(settings: Settings, log_level: str = "info") -> None:
             apply, ports = pool.apply_model, (pool.xds_port, pool.secure_xds_port)
             views.update(merged.views())  # asked of every worker, in the monitoring thread
         else:
-            cp = await _control_plane(settings, initial.model, found.kube_api, bundle)
+            cp = await control_plane(settings, initial.model, found.kube_api, bundle)
             stack.push_async_callback(cp.server.stop)
             apply, ports = cp.registry.apply_model, (cp.xds_port, cp.secure_xds_port)
             views.update(proxy_views(cp, loop))
@@ -224,16 +224,21 @@ async def _signing_bundle(settings: Settings, kube_api: ApiClient | None) -> Sig
     )
 
 
-async def _control_plane(
-    settings: Settings, model: MeshModel, kube_api: ApiClient | None, bundle: SigningBundle
+async def control_plane(
+    settings: Settings,
+    model: MeshModel,
+    kube_api: ApiClient | None,
+    bundle: SigningBundle,
+    worker: tuple[int, int] | None = None,
 ) -> ControlPlane:
-    """The control plane; in Kubernetes mode with istiod's authentication."""
+    """The control plane (of one process, or of worker ``worker``); in Kubernetes mode
+    (``kube_api``) proxies authenticate with ServiceAccount tokens, as istiod's."""
     if kube_api is None:
-        return await start_control_plane(settings, model, bundle=bundle)
+        return await start_control_plane(settings, model, bundle=bundle, worker=worker)
     from pyistiod.kube_authn import KubernetesTokenAuthenticator
 
     authn = KubernetesTokenAuthenticator(kube_api, settings.trust_domain)
-    return await start_control_plane(settings, model, authn, bundle)
+    return await start_control_plane(settings, model, authn, bundle, worker)
 
 
 YOUNG_COLLECTION_THRESHOLD = 50_000
@@ -251,15 +256,21 @@ at 50,000, 0.36-0.38 s before the streams kept those records; memory alike.
 
 def run(settings: Settings, log_level: str = "info") -> None:
     """Run ``serve`` on a fresh event loop until Ctrl-C or SIGTERM, then stop cleanly."""
-    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *gc.get_threshold()[1:])
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_until_signalled(settings, log_level))
+    run_until_signalled(lambda: serve(settings, log_level))
     log.info("serve.stopped")
 
 
-async def _until_signalled(settings: Settings, log_level: str) -> None:
-    main = asyncio.current_task()
-    if main is not None:
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
-    with contextlib.suppress(asyncio.CancelledError):
-        await serve(settings, log_level)
+def run_until_signalled(work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run ``work()`` on a fresh event loop, with the control plane's collection threshold,
+    until it ends or Ctrl-C or SIGTERM stops it (``serve``, and each of its workers)."""
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *gc.get_threshold()[1:])
+
+    async def until_signalled() -> None:
+        main = asyncio.current_task()
+        if main is not None:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await work()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(until_signalled())

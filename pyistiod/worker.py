@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import signal
 import socket
 import sys
@@ -29,15 +28,9 @@ import structlog
 
 from pyistiod import logging_setup
 from pyistiod.monitoring import Monitoring
-from pyistiod.serve import (
-    YOUNG_COLLECTION_THRESHOLD,
-    ControlPlane,
-    proxy_views,
-    start_control_plane,
-)
+from pyistiod.serve import ControlPlane, control_plane, proxy_views, run_until_signalled
 from pyistiod.worker_channel import Apply, ApplyFailed, Serving, Start, encode, receive
 from translators.mesh.model.mesh import MeshModel
-from xds_server.transport.stream import Authenticator
 
 log = structlog.get_logger("worker")
 
@@ -45,17 +38,12 @@ log = structlog.get_logger("worker")
 def main(argv: list[str]) -> int:
     """Serve as a worker over the channel on file descriptor ``argv[0]``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *gc.get_threshold()[1:])
     channel = socket.socket(fileno=int(argv[0]))
-    with contextlib.suppress(asyncio.CancelledError):
-        asyncio.run(_until_stopped(channel))
+    run_until_signalled(lambda: _until_stopped(channel))
     return 0
 
 
 async def _until_stopped(channel: socket.socket) -> None:
-    main = asyncio.current_task()
-    if main is not None:
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
     reader, writer = await asyncio.open_unix_connection(sock=channel)
     start = await receive(reader)
     if not isinstance(start, Start):
@@ -91,20 +79,13 @@ async def _control_plane(start: Start, stack: contextlib.AsyncExitStack) -> Cont
     """The control plane on the shared ports; in Kubernetes mode with an API client of its
     own for TokenReviews (closed by ``stack``)."""
     settings = replace(start.settings, workers=1)
-    authenticate: Authenticator | None = None
+    api = None
     if settings.kubeconfig is not None or settings.in_cluster:
-        from pyistiod.kube_authn import KubernetesTokenAuthenticator
         from pyistiod.kube_client import api_client
 
         api = await stack.enter_async_context(await api_client(settings.kubeconfig))
-        authenticate = KubernetesTokenAuthenticator(api, settings.trust_domain)
-    return await start_control_plane(
-        settings,
-        start.model,
-        authenticate,
-        start.bundle.bundle(),
-        worker=(start.index, start.count),
-    )
+    worker = (start.index, start.count)
+    return await control_plane(settings, start.model, api, start.bundle.bundle(), worker)
 
 
 def _apply(

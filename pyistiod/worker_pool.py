@@ -35,7 +35,7 @@ from dataclasses import dataclass, field, replace
 import structlog
 
 from pyistiod.port_lock import HeldPort, hold
-from pyistiod.settings import Settings
+from pyistiod.settings import Settings, host_port
 from pyistiod.worker_channel import (
     Apply,
     ApplyFailed,
@@ -89,12 +89,12 @@ class WorkerPool:
     @property
     def xds_port(self) -> int:
         """The plain-text xDS port the workers share."""
-        return int(self.held[0].address.rpartition(":")[2])
+        return host_port(self.held[0].address)[1]
 
     @property
     def secure_xds_port(self) -> int:
         """The TLS xDS port the workers share (0 for none)."""
-        return int(self.held[1].address.rpartition(":")[2]) if len(self.held) > 1 else 0
+        return host_port(self.held[1].address)[1] if len(self.held) > 1 else 0
 
     def monitoring_ports(self) -> list[int]:
         """The monitoring port of every serving worker."""
