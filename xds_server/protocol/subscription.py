@@ -9,6 +9,8 @@ Rules (xDS protocol, "How the client specifies what resources to return"):
    request so far had an empty list; in delta, no request so far subscribed to
    a name. Naming a resource (without ``*``) ends it for good.
 3. For every other case, an empty list subscribes to nothing.
+4. Equal name sets are one object across streams (``names.SHARED``): a thousand
+   sidecars subscribed to the same thousand endpoints hold one frozenset.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from xds_server.protocol.names import SHARED
 from xds_server.types import WILDCARD_TYPES
 
 WILDCARD = "*"
@@ -49,11 +52,11 @@ def sotw_subscription(
     """The subscription after a state-of-the-world request listing ``names``."""
     listed = frozenset(names)
     if WILDCARD in listed:
-        return Subscription(listed - {WILDCARD}, wildcard=True)
+        return Subscription(SHARED.intern(listed - {WILDCARD}), wildcard=True)
     legacy_allowed = previous is None or previous.legacy
     if not listed and type_url in WILDCARD_TYPES and legacy_allowed:
         return Subscription(wildcard=True, legacy=True)
-    return Subscription(listed)
+    return Subscription(SHARED.intern(listed))
 
 
 def delta_subscription(
@@ -79,5 +82,8 @@ def delta_subscription(
         wildcard = True
     if WILDCARD in unsub_set:
         wildcard, legacy = False, False
-    names = (previous.names | sub_set) - unsub_set - {WILDCARD}
-    return Subscription(frozenset(names), wildcard=wildcard, legacy=legacy)
+    if sub_set or unsub_set:
+        names = SHARED.intern((previous.names | sub_set) - unsub_set - {WILDCARD})
+    else:
+        names = previous.names  # an ACK: nothing to rebuild
+    return Subscription(names, wildcard=wildcard, legacy=legacy)

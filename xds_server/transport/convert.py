@@ -1,4 +1,12 @@
-"""Protobuf at the edge: discovery requests in, encoded responses out."""
+"""Protobuf at the edge: discovery requests in, encoded responses out.
+
+A stream converts each request as it arrives (``Requests``), so the protobuf is freed at
+once: a state-of-the-world ACK of a thousand endpoint names is an 80 KB message, and
+2,000 of them waited in the streams' queues after an endpoint change (165 MB at its
+peak). The names come back as the tuple the stream held before when they are equal, as
+most requests repeat them, and otherwise as the process's shared tuple
+(``protocol.names``), so a stream holds no list of its own.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +18,7 @@ from google.protobuf import json_format
 
 from xds_server import wire
 from xds_server.protocol.events import DeltaRequest, Send, SotwRequest
+from xds_server.protocol.names import SHARED
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,17 +39,6 @@ def _error(req: Any) -> str | None:
     return str(req.error_detail.message) if req.HasField("error_detail") else None
 
 
-def sotw_request(req: discovery_pb2.DiscoveryRequest, default_type: str) -> SotwRequest:
-    """The protocol core's view of a ``DiscoveryRequest``."""
-    return SotwRequest(
-        type_url=req.type_url or default_type,
-        version_info=req.version_info,
-        response_nonce=req.response_nonce,
-        resource_names=tuple(req.resource_names),
-        error_detail=_error(req),
-    )
-
-
 def delta_request(req: discovery_pb2.DeltaDiscoveryRequest, default_type: str) -> DeltaRequest:
     """The protocol core's view of a ``DeltaDiscoveryRequest``."""
     return DeltaRequest(
@@ -51,6 +49,27 @@ def delta_request(req: discovery_pb2.DeltaDiscoveryRequest, default_type: str) -
         initial_resource_versions=dict(req.initial_resource_versions),
         error_detail=_error(req),
     )
+
+
+class Requests:
+    """One stream's requests, converted for its protocol core."""
+
+    def __init__(self, delta: bool, default_type: str) -> None:
+        self.delta = delta
+        self.default_type = default_type
+        self._names: dict[str, tuple[str, ...]] = {}
+        """The names of the last state-of-the-world request, per type."""
+
+    def __call__(self, req: Any) -> SotwRequest | DeltaRequest:
+        """The core's view of ``req``; equal name lists as one shared tuple."""
+        if self.delta:
+            return delta_request(req, self.default_type)
+        type_url = req.type_url or self.default_type
+        names = tuple(req.resource_names)
+        held = self._names.get(type_url)
+        if held is None or names != held:
+            held = self._names[type_url] = SHARED.intern(names)
+        return SotwRequest(type_url, req.version_info, req.response_nonce, held, _error(req))
 
 
 def encode(send: Send, control_plane: bytes) -> bytes:

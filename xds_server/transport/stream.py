@@ -31,15 +31,17 @@ from xds_server.protocol.events import (
     Acked,
     Action,
     Close,
+    DeltaRequest,
     Ignored,
     IgnoreReason,
     Nacked,
     Send,
+    SotwRequest,
 )
 from xds_server.protocol.sotw import SotwStream
 from xds_server.protocol.subscription import Subscription
 from xds_server.transport.admission import AdmissionLimiter
-from xds_server.transport.convert import NodeInfo, delta_request, node_info, sotw_request
+from xds_server.transport.convert import NodeInfo, Requests, node_info
 from xds_server.transport.log_limit import LogLimiter, clip
 from xds_server.transport.push_limit import PushLimiter
 from xds_server.transport.responses import SharedResponses
@@ -128,6 +130,10 @@ class XdsStream:
         """Nonces by content and each content's bytes, shared by the server's streams of
         this kind (SotW or delta); a stream of its own by default."""
         self.inbox: asyncio.Queue[object] = asyncio.Queue()
+        """Requests, converted as read (``convert.Requests``), and wake-up tokens."""
+        self.convert = Requests(config.delta, config.default_type)
+        self.first_node: Any = None
+        """The first request's ``Node``, kept by the reader until ``run`` reads it."""
         self.request_slots = asyncio.Semaphore(MAX_QUEUED_REQUESTS)
         self.wake_pending = False
         self.woken_at = 0.0
@@ -157,7 +163,7 @@ class XdsStream:
             first = await self._next()
             if first is _END or first is _STOPPING:
                 return
-            node = node_info(first.node)  # type: ignore[attr-defined]
+            node, self.first_node = node_info(self.first_node), None
             if len(node.id) > MAX_NODE_ID:
                 log.warning("xds.node_rejected", node=clip(node.id, 80), length=len(node.id))
                 await context.abort(
@@ -244,8 +250,10 @@ class XdsStream:
                 self.converging_since = self.cache.changed_at(node.id)
             return actions
         if isinstance(self.core, DeltaStream):
-            return self.core.on_request(delta_request(item, self.config.default_type))
-        return self.core.on_request(sotw_request(item, self.config.default_type))
+            assert isinstance(item, DeltaRequest)
+            return self.core.on_request(item)
+        assert isinstance(item, SotwRequest)
+        return self.core.on_request(item)
 
     async def _carry_out(
         self, node: NodeInfo, actions: list[Action], context: grpc.aio.ServicerContext
@@ -331,10 +339,13 @@ class XdsStream:
 
     async def _read(self, requests: AsyncIterator[Any]) -> None:
         try:
+            first = True
             async for req in requests:
                 self.watchdog.heard()
+                if first:
+                    self.first_node, first = req.node, False
                 await self.request_slots.acquire()  # a flooding proxy waits, unread
-                self.inbox.put_nowait(req)
+                self.inbox.put_nowait(self.convert(req))
         except (asyncio.CancelledError, grpc.aio.AioRpcError):
             pass
         finally:
