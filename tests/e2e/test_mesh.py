@@ -206,6 +206,18 @@ def test_unknown_host_gets_404_from_the_sidecar(mesh: Mesh) -> None:
     assert status == 404
 
 
+@pytest.mark.parametrize(
+    "host",
+    ["backend", "backend:9080", "backend.default.svc.cluster.local:9080", "BACKEND.default:9080"],
+)
+def test_a_host_matches_with_or_without_its_port(mesh: Mesh, host: str) -> None:
+    """The virtual hosts list no ":9080" forms; the route configuration ignores the port
+    of ``Host`` (Istio's sidecar setting), and Envoy matches names case-insensitively."""
+    status, body = http_get("http://127.2.0.11:9080/hello", host=host)
+    assert status == 200, body
+    assert json.loads(body)["pod"].startswith("backend-")
+
+
 SECOND_BACKEND = """
 apiVersion: v1
 kind: Pod

@@ -118,7 +118,7 @@ def test_listeners_show_each_filter_chain_match_and_destination(dump: dict[str, 
 
 def test_routes_show_every_virtual_host_route(dump: dict[str, Any]) -> None:
     table = route_rows(resources(dump, "rds"))
-    assert ["80", "frontend.default.svc.cluster.local:80", "frontend.default, frontend", "/*",
+    assert ["80", "frontend.default.svc.cluster.local:80", "frontend, frontend.default", "/*",
             "-"] in table  # fmt: skip
     assert [r[0] for r in table] == ["80", "9080", "9080", "9090"]  # numeric order
     vs = "/apis/networking.istio.io/v1alpha3/namespaces/shop/virtual-service/reviews"

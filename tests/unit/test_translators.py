@@ -26,6 +26,7 @@ from sample_mesh import (
     LEGACY,
     PASSTHROUGH,
     ROUTER,
+    kube_service,
     sample_model,
     sidecar,
 )
@@ -34,8 +35,9 @@ from translators.envoy.clusters import HTTP_PROTOCOL_OPTIONS, build_clusters
 from translators.envoy.endpoints import build_endpoints
 from translators.envoy.listeners.sidecar import build_listeners, listener_conflicts
 from translators.envoy.resources import build_resources
-from translators.envoy.routes.sidecar import build_routes
+from translators.envoy.routes.sidecar import build_routes, virtual_host_domains
 from translators.mesh.model.proxy import Proxy
+from translators.mesh.model.services import Protocol, ServicePort
 from xds_server import types
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for xds_invariants
@@ -168,26 +170,28 @@ def test_domains_short_names_only_in_own_namespace_and_no_duplicates() -> None:
         v.name: list(v.domains)
         for v in by_name(build_routes(model, FRONTEND_PROXY))["9080"].virtual_hosts
     }
-    # backend.default and backend.default:9080 belong to the earlier ServiceEntry host.
-    assert own[f"{BACKEND}:9080"] == [
-        BACKEND,
-        f"{BACKEND}:9080",
-        "backend.default.svc",
-        "backend.default.svc:9080",
-        "backend",
-        "backend:9080",
-        "10.96.0.10",
-        "10.96.0.10:9080",
-    ]
-    assert own[f"{BACKEND_SE}:9080"] == [BACKEND_SE, f"{BACKEND_SE}:9080"]
+    # backend.default belongs to the earlier ServiceEntry host. No ":9080" forms: the
+    # configuration ignores the port in Host, as Istio's does for sidecars.
+    assert own[f"{BACKEND}:9080"] == [BACKEND, "backend", "backend.default.svc", "10.96.0.10"]
+    assert own[f"{BACKEND_SE}:9080"] == [BACKEND_SE]
+    assert by_name(build_routes(model, FRONTEND_PROXY))["9080"].ignore_port_in_host_matching
     other = {
         v.name: list(v.domains)
         for v in by_name(build_routes(model, DATA_PROXY))["9080"].virtual_hosts
     }
     assert "backend" not in other[f"{BACKEND}:9080"]
+    assert other[f"{BACKEND}:9080"] == [BACKEND, "backend.default.svc", "10.96.0.10"]
     for route_config in build_routes(model, FRONTEND_PROXY):
         domains = [d for v in route_config.virtual_hosts for d in v.domains]
         assert len(domains) == len(set(domains))
+
+
+def test_an_ipv6_service_address_is_a_bracketed_domain() -> None:
+    # Envoy strips the port after the brackets of "Host: [fd00::10]:9080" (RFC 3986).
+    svc = kube_service(
+        "v6", "default", [ServicePort("http", 9080, Protocol.HTTP)], "v6", ("fd00::10",)
+    )
+    assert virtual_host_domains(svc, "default")[-1] == "[fd00::10]"
 
 
 def test_routes_depend_only_on_namespace() -> None:

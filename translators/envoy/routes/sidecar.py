@@ -3,11 +3,13 @@
 As in Istio, the outbound HTTP listener on port P asks for the route
 configuration named ``"P"``; it holds one virtual host per service with an
 HTTP-family port P, named ``HOSTNAME:P``, matching the names a client may put
-in ``Host``: the FQDN, Kubernetes short forms, and the service addresses, each
-bare and with ``:P``. The bare service name is only offered to proxies of the
-service's own namespace (that is where it resolves), so a route configuration
-depends only on the model and the proxy's namespace, and proxies of one
-namespace share its bytes.
+in ``Host``: the FQDN, Kubernetes short forms, and the service addresses. As
+Istio does for sidecars (``SidecarIgnorePort``), the domains carry no port and
+the configuration sets ``ignore_port_in_host_matching``, so ``Host: name:P``
+matches ``name``; that halves the domains of every virtual host. The bare
+service name is only offered to proxies of the service's own namespace (that
+is where it resolves), so a route configuration depends only on the model and
+the proxy's namespace, and proxies of one namespace share its bytes.
 
 Envoy rejects a route configuration in which two virtual hosts claim one
 domain, so when services collide the first by hostname keeps the domain.
@@ -63,7 +65,7 @@ def _route_configuration(
     virtual_hosts = []
     for service in sorted(services, key=lambda s: (s.hostname, s.namespace)):
         domains = [
-            d for d in virtual_host_domains(service, port, view.proxy_namespace) if d not in taken
+            d for d in virtual_host_domains(service, view.proxy_namespace) if d not in taken
         ]
         if not domains:
             continue  # every name is claimed by earlier services; Envoy needs at least one
@@ -80,34 +82,28 @@ def _route_configuration(
         name=str(port),
         virtual_hosts=virtual_hosts,
         validate_clusters=wrappers_pb2.BoolValue(value=False),
+        ignore_port_in_host_matching=True,
     )
 
 
-def virtual_host_domains(service: Service, port: int, namespace: str) -> list[str]:
-    """The ``Host`` values that reach a service port, as Istio's ``generateVirtualHostDomains``.
+def virtual_host_domains(service: Service, namespace: str) -> list[str]:
+    """The ``Host`` values that reach a service, as Istio's ``generateVirtualHostDomains``
+    for a sidecar (no ``:port`` forms: the route configuration ignores the port).
 
-    The FQDN; for Kubernetes services ``name.ns.svc`` and ``name.ns``, and the
-    bare ``name`` for proxies in ``namespace`` == the service's; then the
-    service addresses. Each bare and with ``:port``, without duplicates.
+    The FQDN; for a Kubernetes service, the bare ``name``, ``name.ns.svc`` and
+    ``name.ns`` for proxies in its namespace, else ``name.ns`` and ``name.ns.svc``
+    (Istio's order); then the service addresses, an IPv6 one in brackets as in a
+    ``Host`` header (Envoy strips the port after them). Without duplicates.
     """
     hosts = [service.hostname]
     if service.is_kubernetes:
         name, ns = service.name, service.namespace
-        hosts += [f"{name}.{ns}.svc", f"{name}.{ns}"]
         if ns == namespace:
-            hosts.append(name)
-    hosts += service.addresses
-    domains: list[str] = []
-    for host in hosts:
-        for domain in (host, _with_port(host, port)):
-            if domain not in domains:
-                domains.append(domain)
-    return domains
-
-
-def _with_port(host: str, port: int) -> str:
-    # An IPv6 address takes brackets before a port, as in a Host header.
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            hosts += [name, f"{name}.{ns}.svc", f"{name}.{ns}"]
+        else:
+            hosts += [f"{name}.{ns}", f"{name}.{ns}.svc"]
+    hosts += (f"[{a}]" if ":" in a else a for a in service.addresses)
+    return list(dict.fromkeys(hosts))
 
 
 def catch_all_route(
