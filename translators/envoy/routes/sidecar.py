@@ -64,9 +64,7 @@ def _route_configuration(
     taken: set[str] = set()
     virtual_hosts = []
     for service in sorted(services, key=lambda s: (s.hostname, s.namespace)):
-        domains = [
-            d for d in virtual_host_domains(service, view.proxy_namespace) if d not in taken
-        ]
+        domains = [d for d in virtual_host_domains(service, view.proxy_namespace) if d not in taken]
         if not domains:
             continue  # every name is claimed by earlier services; Envoy needs at least one
         taken.update(domains)
