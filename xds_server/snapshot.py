@@ -125,6 +125,9 @@ class ResourceSet:
     _diffs: dict[int, tuple[weakref.ref[ResourceSet], frozenset[str], frozenset[str]]] = field(
         default_factory=dict, compare=False, repr=False
     )
+    _selections: dict[int, tuple[frozenset[str], tuple[Resource, ...], frozenset[str]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @staticmethod
     def of(type_url: str, resources: Iterable[Resource]) -> ResourceSet:
@@ -198,6 +201,22 @@ class ResourceSet:
             self._diffs.clear()
         self._diffs[id(basis)] = (weakref.ref(basis), changed, gone)
         return changed, gone
+
+    def select(self, names: frozenset[str]) -> tuple[tuple[Resource, ...], frozenset[str]]:
+        """(the resources named in ``names``, sorted by name; their names).
+
+        Memoized per ``names`` object: the streams subscribed with one shared name set
+        (``protocol.names``) share one selection, as they do one ``changed_since``.
+        """
+        memo = self._selections.get(id(names))
+        if memo is not None and memo[0] is names:
+            return memo[1], memo[2]
+        found = tuple(r for n in sorted(names) if (r := self.get(n)) is not None)
+        chosen = frozenset(r.name for r in found) if len(found) < len(names) else names
+        if len(self._selections) > 64:
+            self._selections.clear()
+        self._selections[id(names)] = (names, found, chosen)
+        return found, chosen
 
     def names(self) -> list[str]:
         """Every resource name."""

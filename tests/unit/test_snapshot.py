@@ -35,3 +35,16 @@ def test_combined_set_shares_parts_and_sees_every_resource() -> None:
     other = ResourceSet.combine(CDS, (shared, ResourceSet.of(CDS, [res(CDS, "inbound|2")])))
     assert other.version != both.version
     assert ResourceSet.combine(CDS, (shared, ResourceSet.of(CDS, []))) is shared
+
+
+def test_a_selection_is_sorted_names_present_and_shared_by_one_name_set() -> None:
+    eds = types.ENDPOINT
+    endpoints = ResourceSet.of(eds, [res(eds, n) for n in ("c", "a", "b")])
+    names = frozenset({"b", "a", "gone"})
+    found, sent = endpoints.select(names)
+    assert [r.name for r in found] == ["a", "b"] and sent == {"a", "b"}
+    assert endpoints.select(names)[0] is found  # the same name set: the same selection
+    equal = frozenset({"a", "b", "gone"})
+    assert endpoints.select(equal)[0] == found  # an equal set is answered alike
+    every = frozenset({"a", "b", "c"})
+    assert endpoints.select(every)[1] is every  # all present: the names are the set itself

@@ -111,7 +111,7 @@ class SotwStream:
             added = new_sub.added_since(state.subscription)
             if added or state.owed:
                 owed = state.owed | added
-                state.owed = frozenset(n for n in owed if new_sub.wants(n))
+                state.owed = owed if new_sub.wildcard else owed & new_sub.names
             state.names = req.resource_names
         decision = classify(state.nonce, state.subscription, new_sub, req)
         state.subscription = new_sub
@@ -162,15 +162,16 @@ class SotwStream:
                 return []
         resources: tuple[Resource, ...] = ()
         whole: tuple[Part, ...] = ()
+        sent: frozenset[str] | None = None
         if sub.wildcard and type_url in WILDCARD_TYPES:
             whole = current.parts  # CDS and LDS go whole: shared pre-encoded parts
         else:
-            resources = _select(current, sub, None if initial else state.basis, state.owed)
+            resources, sent = _select(current, sub, None if initial else state.basis, state.owed)
         if not resources and not whole and not initial and type_url not in WILDCARD_TYPES:
             state.sent = current  # nothing the proxy holds changed
             return []
         if state.owed:
-            state.owed = state.owed - {r.name for r in resources}
+            state.owed = state.owed - (sent if sent is not None else {r.name for r in resources})
         if type_url == CLUSTER and state.sent is not None:
             self._owe_endpoints(state.sent, current)
         state.nonce = self.nonces(type_url, current.version, resources, whole, ())
@@ -191,19 +192,22 @@ class SotwStream:
 
 def _select(
     current: ResourceSet, sub: Subscription, basis: ResourceSet | None, owed: frozenset[str]
-) -> tuple[Resource, ...]:
-    """The resources a response carries, named explicitly (invariant 4).
+) -> tuple[tuple[Resource, ...], frozenset[str] | None]:
+    """The resources a response carries, named explicitly (invariant 4), and their names
+    when they come at no cost.
 
-    With a basis, only the names that changed since it (a comparison shared by
-    every stream holding the same basis) and the owed ones are looked at, not
-    every resource of the type.
+    Without a basis, every subscribed name present: one selection per set and name set,
+    shared by the streams subscribed with that set (``ResourceSet.select``). With a
+    basis, only the names that changed since it (a comparison shared by every stream
+    holding the same basis) and the owed ones are looked at, not every resource.
     """
     if basis is None or current.type_url in WILDCARD_TYPES:
-        names = sorted(sub.names) if not sub.wildcard else [r.name for r in current]
-    else:
-        changed, _ = current.changed_since(basis)
-        names = sorted({n for n in changed if sub.wants(n)} | owed)
-    return tuple(r for n in names if (r := current.get(n)) is not None)
+        if not sub.wildcard:
+            return current.select(sub.names)
+        return tuple(current), None
+    changed, _ = current.changed_since(basis)
+    names = sorted({n for n in changed if sub.wants(n)} | owed)
+    return tuple(r for n in names if (r := current.get(n)) is not None), None
 
 
 def _ordered(types: dict[str, TypeState]) -> list[str]:
