@@ -159,6 +159,29 @@ async def test_invalid_node_id_is_refused_with_the_reason(running: Running) -> N
         assert "not-a-node-id" in (err.value.details() or "")
 
 
+@pytest.mark.parametrize("first", [True, False])
+async def test_bytes_that_are_not_a_request_end_the_stream_saying_so(
+    running: Running, first: bool
+) -> None:
+    """SotW requests reach the stream as bytes (most are read without decoding them); bytes
+    that do not decode end the stream with INVALID_ARGUMENT, the first one or a later one."""
+    async with running.channel() as ch:
+        call = ch.stream_stream(ADS, request_serializer=lambda b: b)()
+        if not first:
+            await call.write(
+                _serialize(discovery_pb2.DiscoveryRequest(node=node(), type_url=types.CLUSTER))
+            )
+            await call.read()
+        with capture_logs() as logs:
+            await call.write(b"\x0a\x05ab")  # version_info running past the end
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                while True:
+                    await call.read()
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (err.value.details() or "").startswith("invalid DiscoveryRequest:")
+    assert any("invalid DiscoveryRequest" in str(e) for e in logs)
+
+
 async def test_a_node_id_too_long_is_refused_without_being_echoed(running: Running) -> None:
     long_id = FRONTEND.replace("frontend-0", "p" * 2000)
     async with running.channel() as ch:

@@ -20,6 +20,7 @@ from google.protobuf import json_format
 from xds_server import wire
 from xds_server.protocol.events import DeltaRequest, Send, SotwRequest
 from xds_server.protocol.names import SHARED
+from xds_server.transport.repeats import encoding, read_repeat
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,24 +54,51 @@ def delta_request(req: discovery_pb2.DeltaDiscoveryRequest, default_type: str) -
 
 
 class Requests:
-    """One stream's requests, converted for its protocol core."""
+    """One stream's requests, converted for its protocol core.
+
+    State-of-the-world requests arrive as bytes (``server`` registers no deserializer
+    for them): one that repeats the names this stream held is read from its bytes
+    (``repeats``); any other is decoded whole. Delta requests arrive decoded.
+    """
 
     def __init__(self, delta: bool, default_type: str) -> None:
         self.delta = delta
         self.default_type = default_type
         self._names: dict[str, tuple[str, ...]] = {}
         """The names of the last state-of-the-world request, per type."""
+        self._encodings: dict[str, bytes] = {}
+        """Their encoding, for the types whose lists are long enough to share."""
 
     def __call__(self, req: Any) -> SotwRequest | DeltaRequest:
-        """The core's view of ``req``; equal name lists as one shared tuple."""
+        """The core's view of ``req``; equal name lists as one shared tuple.
+
+        Raises ``DecodeError`` for bytes that are not a ``DiscoveryRequest``.
+        """
         if self.delta:
             return delta_request(req, self.default_type)
+        if isinstance(req, bytes):
+            for type_url, names_encoding in self._encodings.items():
+                fields = read_repeat(req, names_encoding)
+                if fields is not None and (fields[1] or self.default_type) == type_url:
+                    names = self._names[type_url]
+                    return SotwRequest(type_url, fields[0], fields[2], names, None)
+            req = discovery_pb2.DiscoveryRequest.FromString(req)
         type_url = req.type_url or self.default_type
         names = tuple(req.resource_names)
         held = self._names.get(type_url)
         if held is None or names != held:
             held = self._names[type_url] = SHARED.intern(names)
+            if len(held) >= SHARED.min_length:
+                self._encodings[type_url] = encoding(held)
+            else:
+                self._encodings.pop(type_url, None)
         return SotwRequest(type_url, req.version_info, req.response_nonce, held, _error(req))
+
+    def node(self, req: Any) -> Any:
+        """The ``Node`` of a request, decoded or not (raises ``DecodeError``)."""
+        if isinstance(req, bytes):
+            return discovery_pb2.DiscoveryRequest.FromString(req).node
+        return req.node
 
 
 def encode(send: Send, control_plane: bytes) -> bytes:

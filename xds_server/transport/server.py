@@ -175,7 +175,9 @@ class XdsServer:
 
             return grpc.stream_stream_rpc_method_handler(
                 handle,
-                request_deserializer=request_type.FromString,
+                # State-of-the-world requests stay bytes: most repeat their stream's names
+                # and are read without decoding them (``transport.repeats``).
+                request_deserializer=request_type.FromString if config.delta else None,
                 response_serializer=_identity,
             )
 

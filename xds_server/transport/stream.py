@@ -22,6 +22,7 @@ from urllib.parse import unquote
 
 import grpc
 import structlog
+from google.protobuf.message import DecodeError
 
 from xds_server import metrics
 from xds_server.cache import SnapshotCache
@@ -57,6 +58,14 @@ MAX_NODE_ID = 1024
 
 MAX_QUEUED_REQUESTS = 16
 """Requests read ahead of processing; beyond this the proxy is not read (HTTP/2 flow control)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Invalid:
+    """A request that could not be decoded: the stream ends with INVALID_ARGUMENT."""
+
+    reason: str
+
 
 _WAKE = object()
 _END = object()
@@ -163,6 +172,9 @@ class XdsStream:
             first = await self._next()
             if first is _END or first is _STOPPING:
                 return
+            if isinstance(first, _Invalid):
+                log.warning("xds.request_rejected", reason=first.reason)
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, first.reason)
             node, self.first_node = node_info(self.first_node), None
             if len(node.id) > MAX_NODE_ID:
                 log.warning("xds.node_rejected", node=clip(node.id, 80), length=len(node.id))
@@ -228,6 +240,8 @@ class XdsStream:
                     await _deny(context, node, grpc.StatusCode.UNAVAILABLE, reason)
                 if item is _STOPPING:
                     await context.abort(grpc.StatusCode.UNAVAILABLE, STOPPING_REASON)
+                if isinstance(item, _Invalid):
+                    await _deny(context, node, grpc.StatusCode.INVALID_ARGUMENT, item.reason)
                 await self._carry_out(node, self._step(node, item), context)
                 if self.converging_since is not None:
                     metrics.PROXY_CONVERGENCE.observe(time.monotonic() - self.converging_since)
@@ -342,10 +356,14 @@ class XdsStream:
             first = True
             async for req in requests:
                 self.watchdog.heard()
-                if first:
-                    self.first_node, first = req.node, False
                 await self.request_slots.acquire()  # a flooding proxy waits, unread
-                self.inbox.put_nowait(self.convert(req))
+                try:
+                    if first:
+                        self.first_node, first = self.convert.node(req), False
+                    self.inbox.put_nowait(self.convert(req))
+                except DecodeError as err:
+                    self.inbox.put_nowait(_Invalid(f"invalid DiscoveryRequest: {err}"))
+                    return
         except (asyncio.CancelledError, grpc.aio.AioRpcError):
             pass
         finally:
