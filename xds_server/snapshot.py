@@ -108,6 +108,23 @@ class Part:
         return self._sotw
 
 
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Some resources of a set, with their names and versions: what a stream that holds
+    nothing yet is sent, shared by every stream that asks for the same names."""
+
+    resources: tuple[Resource, ...]
+    names: frozenset[str]
+    versions: Mapping[str, str]
+    """Each resource's version by name (what a delta stream then knows)."""
+
+    @staticmethod
+    def of(resources: tuple[Resource, ...], names: frozenset[str] | None = None) -> Selection:
+        """``resources``; ``names``, if given, must be exactly theirs."""
+        versions = {r.name: r.version for r in resources}
+        return Selection(resources, frozenset(versions) if names is None else names, versions)
+
+
 @dataclass(frozen=True, slots=True, weakref_slot=True)
 class ResourceSet:
     """All resources of one type in a snapshot, with a version derived from them.
@@ -125,9 +142,10 @@ class ResourceSet:
     _diffs: dict[int, tuple[weakref.ref[ResourceSet], frozenset[str], frozenset[str]]] = field(
         default_factory=dict, compare=False, repr=False
     )
-    _selections: dict[int, tuple[frozenset[str], tuple[Resource, ...], frozenset[str]]] = field(
+    _selections: dict[int, tuple[frozenset[str], Selection]] = field(
         default_factory=dict, compare=False, repr=False
     )
+    """``select`` by the id of its name set (0: ``everything``)."""
 
     @staticmethod
     def of(type_url: str, resources: Iterable[Resource]) -> ResourceSet:
@@ -202,21 +220,28 @@ class ResourceSet:
         self._diffs[id(basis)] = (weakref.ref(basis), changed, gone)
         return changed, gone
 
-    def select(self, names: frozenset[str]) -> tuple[tuple[Resource, ...], frozenset[str]]:
-        """(the resources named in ``names``, sorted by name; their names).
+    def select(self, names: frozenset[str]) -> Selection:
+        """The resources named in ``names``, sorted by name.
 
         Memoized per ``names`` object: the streams subscribed with one shared name set
         (``protocol.names``) share one selection, as they do one ``changed_since``.
         """
         memo = self._selections.get(id(names))
         if memo is not None and memo[0] is names:
-            return memo[1], memo[2]
+            return memo[1]
         found = tuple(r for n in sorted(names) if (r := self.get(n)) is not None)
-        chosen = frozenset(r.name for r in found) if len(found) < len(names) else names
+        chosen = Selection.of(found, names if len(found) == len(names) else None)
         if len(self._selections) > 64:
             self._selections.clear()
-        self._selections[id(names)] = (names, found, chosen)
-        return found, chosen
+        self._selections[id(names)] = (names, chosen)
+        return chosen
+
+    def everything(self) -> Selection:
+        """Every resource, in the set's order (a wildcard subscription); made once."""
+        memo = self._selections.get(0)
+        if memo is None:
+            memo = self._selections[0] = (frozenset(), Selection.of(tuple(self)))
+        return memo[1]
 
     def names(self) -> list[str]:
         """Every resource name."""

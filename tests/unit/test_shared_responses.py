@@ -97,3 +97,14 @@ def test_encodings_held_stay_within_the_budget() -> None:
         (send,) = sends(s.on_request(SotwRequest(CDS)))
         assert shared.encode(send) == encode(send, CP)
     assert len(shared) == 1  # only the newest is kept when one exceeds the budget
+
+
+def test_the_content_just_asked_for_keeps_its_nonce_only_while_its_entry_lives() -> None:
+    shared = SharedResponses(CP, max_entries=1)
+    r = snap(cds={"a": "1"}, eds={}).get(CDS)
+    resources = tuple(r)
+    first = shared.nonce(CDS, r.version, resources, (), ())
+    assert shared.nonce(CDS, r.version, resources, (), ()) == first  # the same tuple again
+    assert shared.nonce(CDS, r.version, tuple(r), (), ()) == first  # an equal tuple too
+    assert shared.nonce(CDS, "other", resources, (), ()) != first  # other content
+    assert shared.nonce(CDS, r.version, resources, (), ()) != first  # its entry was dropped

@@ -41,10 +41,13 @@ def test_a_selection_is_sorted_names_present_and_shared_by_one_name_set() -> Non
     eds = types.ENDPOINT
     endpoints = ResourceSet.of(eds, [res(eds, n) for n in ("c", "a", "b")])
     names = frozenset({"b", "a", "gone"})
-    found, sent = endpoints.select(names)
-    assert [r.name for r in found] == ["a", "b"] and sent == {"a", "b"}
-    assert endpoints.select(names)[0] is found  # the same name set: the same selection
-    equal = frozenset({"a", "b", "gone"})
-    assert endpoints.select(equal)[0] == found  # an equal set is answered alike
+    chosen = endpoints.select(names)
+    assert [r.name for r in chosen.resources] == ["a", "b"] and chosen.names == {"a", "b"}
+    assert chosen.versions == {r.name: r.version for r in chosen.resources}
+    assert endpoints.select(names) is chosen  # the same name set: the same selection
+    assert endpoints.select(frozenset({"a", "b", "gone"})) == chosen  # an equal set alike
     every = frozenset({"a", "b", "c"})
-    assert endpoints.select(every)[1] is every  # all present: the names are the set itself
+    assert endpoints.select(every).names is every  # all present: the names are the set itself
+    everything = endpoints.everything()
+    assert everything.resources == tuple(endpoints) and everything.names == every
+    assert endpoints.everything() is everything

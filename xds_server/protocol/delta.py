@@ -27,6 +27,10 @@ Invariants:
 7. As in ``sotw`` rule 7: the endpoints of a cluster that was updated (not
    added) are sent again after it, since Envoy re-creates the cluster and it
    warms until it has them (envoyproxy/envoy#13009).
+8. A stream that holds nothing of a type (no ``known`` version) is sent every
+   resource it wants; that selection, and the versions it then knows, are made
+   once per set and name set and shared by every such stream
+   (``ResourceSet.select``), not rebuilt name by name per stream.
 """
 
 from __future__ import annotations
@@ -146,7 +150,14 @@ class DeltaStream:
     def _respond(self, type_url: str, *, always: bool) -> list[Action]:
         state = self.types[type_url]
         current = self.snapshot.get(type_url)
-        if state.synced is None:
+        fresh: Mapping[str, str] | None = None
+        if state.synced is None and not state.known:
+            # A proxy holding nothing of the type: everything it wants, shared (rule 8).
+            sub = state.subscription
+            chosen = current.everything() if sub.wildcard else current.select(sub.names)
+            changed, fresh = chosen.resources, chosen.versions
+            removed = tuple(sorted(sub.names - chosen.names))
+        elif state.synced is None:
             changed = _changed(current, state.subscription, state.known)
             removed = _removed(current, state.subscription, state.known)
         else:
@@ -158,8 +169,11 @@ class DeltaStream:
             return []
         if type_url == CLUSTER:
             self._owe_endpoints([r.name for r in changed if r.name in state.known])
-        for r in changed:
-            state.known[r.name] = r.version
+        if fresh is not None:
+            state.known.update(fresh)
+        else:
+            for r in changed:
+                state.known[r.name] = r.version
         for name in removed:
             if name in state.subscription.names:
                 state.known[name] = ABSENT

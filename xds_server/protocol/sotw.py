@@ -203,7 +203,8 @@ def _select(
     """
     if basis is None or current.type_url in WILDCARD_TYPES:
         if not sub.wildcard:
-            return current.select(sub.names)
+            chosen = current.select(sub.names)
+            return chosen.resources, chosen.names
         return tuple(current), None
     changed, _ = current.changed_since(basis)
     names = sorted({n for n in changed if sub.wants(n)} | owed)

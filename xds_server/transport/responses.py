@@ -55,6 +55,10 @@ class SharedResponses:
         self._numbers = itertools.count(1)
         self._entries: OrderedDict[_Key, _Entry] = OrderedDict()
         self._by_nonce: dict[str, _Key] = {}
+        self._last: tuple[tuple[Resource, ...], object, str] | None = None
+        """The last content asked for: its resources tuple, the rest of it, and its nonce.
+        A push asks for one content once per stream, in the same tuple when the streams
+        share a selection, so a 1,000-resource key is not rebuilt and hashed each time."""
 
     def nonce(
         self,
@@ -65,16 +69,25 @@ class SharedResponses:
         removed: tuple[str, ...],
     ) -> str:
         """The nonce of this content (a ``protocol.nonces.NonceSource``)."""
+        last = self._last
+        if (
+            last is not None
+            and last[0] is resources
+            and last[1] == (type_url, version, whole, removed)
+            and last[2] in self._by_nonce
+        ):
+            return last[2]  # the content just asked for, again (every stream of a push)
         key = (type_url, version, tuple(map(id, resources)), tuple(map(id, whole)), removed)
         entry = self._entries.get(key)
         if entry is not None:
             self._entries.move_to_end(key)
-            return entry.nonce
-        entry = _Entry(str(next(self._numbers)), resources, whole)
-        self._entries[key] = entry
-        self._by_nonce[entry.nonce] = key
-        if len(self._entries) > self.max_entries:
-            self._drop_oldest()
+        else:
+            entry = _Entry(str(next(self._numbers)), resources, whole)
+            self._entries[key] = entry
+            self._by_nonce[entry.nonce] = key
+            if len(self._entries) > self.max_entries:
+                self._drop_oldest()
+        self._last = (resources, (type_url, version, whole, removed), entry.nonce)
         return entry.nonce
 
     def encode(self, send: Send) -> bytes:
