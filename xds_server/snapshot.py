@@ -90,14 +90,22 @@ class Part:
     joined once, not once per proxy.
     """
 
-    __slots__ = ("__weakref__", "_sotw", "resources")
+    __slots__ = ("__weakref__", "_sotw", "_versions", "resources")
 
     def __init__(self, resources: Mapping[str, Resource]) -> None:
         self.resources = resources
         self._sotw: bytes | None = None
+        self._versions: dict[str, str] | None = None
 
     def __len__(self) -> int:
         return len(self.resources)
+
+    def versions(self) -> Mapping[str, str]:
+        """Each resource's version by name, made once (what a delta stream that was sent
+        the whole part then knows)."""
+        if self._versions is None:
+            self._versions = {name: r.version for name, r in self.resources.items()}
+        return self._versions
 
     def sotw_bytes(self) -> bytes:
         """Every resource as encoded ``DiscoveryResponse.resources`` entries."""
@@ -145,7 +153,7 @@ class ResourceSet:
     _selections: dict[int, tuple[frozenset[str], Selection]] = field(
         default_factory=dict, compare=False, repr=False
     )
-    """``select`` by the id of its name set (0: ``everything``)."""
+    """``select`` by the id of its name set."""
 
     @staticmethod
     def of(type_url: str, resources: Iterable[Resource]) -> ResourceSet:
@@ -235,13 +243,6 @@ class ResourceSet:
             self._selections.clear()
         self._selections[id(names)] = (names, chosen)
         return chosen
-
-    def everything(self) -> Selection:
-        """Every resource, in the set's order (a wildcard subscription); made once."""
-        memo = self._selections.get(0)
-        if memo is None:
-            memo = self._selections[0] = (frozenset(), Selection.of(tuple(self)))
-        return memo[1]
 
     def names(self) -> list[str]:
         """Every resource name."""

@@ -48,6 +48,6 @@ def test_a_selection_is_sorted_names_present_and_shared_by_one_name_set() -> Non
     assert endpoints.select(frozenset({"a", "b", "gone"})) == chosen  # an equal set alike
     every = frozenset({"a", "b", "c"})
     assert endpoints.select(every).names is every  # all present: the names are the set itself
-    everything = endpoints.everything()
-    assert everything.resources == tuple(endpoints) and everything.names == every
-    assert endpoints.everything() is everything
+    (part,) = endpoints.parts
+    assert part.versions() == {r.name: r.version for r in endpoints}
+    assert part.versions() is part.versions()  # made once

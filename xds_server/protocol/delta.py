@@ -28,8 +28,9 @@ Invariants:
    added) are sent again after it, since Envoy re-creates the cluster and it
    warms until it has them (envoyproxy/envoy#13009).
 8. A stream that holds nothing of a type (no ``known`` version) is sent every
-   resource it wants; that selection, and the versions it then knows, are made
-   once per set and name set and shared by every such stream
+   resource it wants, and knows their versions from a mapping made once and
+   shared: per part for a wildcard (``Part.versions``: a proxy's clusters are the
+   shared outbound part and its own inbound one), per set and name set otherwise
    (``ResourceSet.select``), not rebuilt name by name per stream.
 """
 
@@ -150,12 +151,15 @@ class DeltaStream:
     def _respond(self, type_url: str, *, always: bool) -> list[Action]:
         state = self.types[type_url]
         current = self.snapshot.get(type_url)
-        fresh: Mapping[str, str] | None = None
-        if state.synced is None and not state.known:
-            # A proxy holding nothing of the type: everything it wants, shared (rule 8).
-            sub = state.subscription
-            chosen = current.everything() if sub.wildcard else current.select(sub.names)
-            changed, fresh = chosen.resources, chosen.versions
+        fresh: list[Mapping[str, str]] | None = None
+        sub = state.subscription
+        if state.synced is None and not state.known and sub.wildcard:
+            # A proxy holding nothing of the type: everything (rule 8), part by part.
+            changed, fresh = tuple(current), [p.versions() for p in current.parts]
+            removed = tuple(sorted(n for n in sub.names if n not in current))
+        elif state.synced is None and not state.known:
+            chosen = current.select(sub.names)  # shared by the streams with these names
+            changed, fresh = chosen.resources, [chosen.versions]
             removed = tuple(sorted(sub.names - chosen.names))
         elif state.synced is None:
             changed = _changed(current, state.subscription, state.known)
@@ -170,7 +174,8 @@ class DeltaStream:
         if type_url == CLUSTER:
             self._owe_endpoints([r.name for r in changed if r.name in state.known])
         if fresh is not None:
-            state.known.update(fresh)
+            for versions in fresh:
+                state.known.update(versions)
         else:
             for r in changed:
                 state.known[r.name] = r.version
