@@ -115,3 +115,11 @@ def test_a_stream_reads_its_acks_from_bytes_as_it_would_decode_them(
         assert isinstance(a, SotwRequest) and a == b
     assert fast.node(requests[0]).id == "n"
     assert [r[2] for r in read if r is not None] == ["1", "2", "5"]  # the three repeats
+
+
+def test_made_up_types_leave_nothing_behind() -> None:
+    requests = Requests(False, "")
+    for i in range(100):
+        got = requests(raw(type_url=f"type.googleapis.com/made.up.T{i}", resource_names=NAMES))
+        assert isinstance(got, SotwRequest) and got.resource_names == NAMES
+    assert requests._names == {} and requests._encodings == {}

@@ -143,7 +143,8 @@ class DeltaStream:
         )
         if state.subscription.wildcard != before.wildcard:
             state.synced = None  # interest changed wholesale: compare everything next time
-        state.dirty.update(req.subscribe)
+        if state.synced is not None:  # else the next response compares every name anyway
+            state.dirty.update(req.subscribe)
         for name in req.unsubscribe:
             if not state.subscription.wants(name):
                 state.known.pop(name, None)

@@ -82,8 +82,10 @@ def delta_subscription(
         wildcard = True
     if WILDCARD in unsub_set:
         wildcard, legacy = False, False
-    if sub_set or unsub_set:
-        names = SHARED.intern((previous.names | sub_set) - unsub_set - {WILDCARD})
-    else:
+    if not sub_set and not unsub_set:
         names = previous.names  # an ACK: nothing to rebuild
+    elif not previous.names and not unsub_set and WILDCARD not in sub_set:
+        names = SHARED.intern(sub_set)  # a first subscription: the names as they came
+    else:
+        names = SHARED.intern((previous.names | sub_set) - unsub_set - {WILDCARD})
     return Subscription(names, wildcard=wildcard, legacy=legacy)

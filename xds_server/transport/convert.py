@@ -21,6 +21,7 @@ from xds_server import wire
 from xds_server.protocol.events import DeltaRequest, Send, SotwRequest
 from xds_server.protocol.names import SHARED
 from xds_server.transport.repeats import encoding, read_repeat
+from xds_server.types import KNOWN_TYPES
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +66,8 @@ class Requests:
         self.delta = delta
         self.default_type = default_type
         self._names: dict[str, tuple[str, ...]] = {}
-        """The names of the last state-of-the-world request, per type."""
+        """The names of the last state-of-the-world request, per known type (a proxy that
+        sends made-up types cannot grow it)."""
         self._encodings: dict[str, bytes] = {}
         """Their encoding, for the types whose lists are long enough to share."""
 
@@ -85,6 +87,8 @@ class Requests:
             req = discovery_pb2.DiscoveryRequest.FromString(req)
         type_url = req.type_url or self.default_type
         names = tuple(req.resource_names)
+        if type_url not in KNOWN_TYPES:  # refused by the core; nothing to remember for it
+            return SotwRequest(type_url, req.version_info, req.response_nonce, names, _error(req))
         held = self._names.get(type_url)
         if held is None or names != held:
             held = self._names[type_url] = SHARED.intern(names)
