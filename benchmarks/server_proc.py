@@ -52,14 +52,11 @@ def cpu_seconds(pid: int) -> float:
     descendants that already ended and were waited for, so a worker that exits
     mid-phase is still counted. With one process this is its own CPU time.
     """
+    texts = _tree_files(pid, "stat")
+    if texts is None:
+        raise ProcessLookupError(pid)
     total = 0
-    for proc in process_tree(pid):
-        try:
-            stat = Path(f"/proc/{proc}/stat").read_text()
-        except OSError:
-            if proc == pid:
-                raise
-            continue  # ended since it was listed
+    for stat in texts:
         fields = stat[stat.rindex(")") + 2 :].split()
         total += sum(int(f) for f in fields[11:15])
     return total / _TICKS
@@ -77,29 +74,12 @@ def memory_mb(pid: int) -> tuple[float, float]:
     peak, since the processes need not peak at the same moment (and a process
     that ended is missing from it). With one process both are exact.
     """
-    rss = peak = 0.0
-    for proc in process_tree(pid):
-        values = _status(proc, ("VmRSS", "VmHWM"))
-        if values is None and proc == pid:
-            raise ProcessLookupError(pid)
-        if values:  # a zombie has no memory lines
-            rss += values.get("VmRSS", 0.0)
-            peak += values.get("VmHWM", 0.0)
+    texts = _tree_files(pid, "status")
+    if texts is None:
+        raise ProcessLookupError(pid)
+    rss = _kb_lines_mb(texts, "VmRSS:")  # a zombie has no memory lines
+    peak = _kb_lines_mb(texts, "VmHWM:")
     return rss, peak
-
-
-def _status(pid: int, keys: tuple[str, ...]) -> dict[str, float] | None:
-    """The named ``kB`` lines of ``/proc/PID/status`` in MB; None if the process is gone."""
-    try:
-        text = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return None
-    values = {}
-    for line in text.splitlines():
-        key, _, rest = line.partition(":")
-        if key in keys:
-            values[key] = int(rest.split()[0]) / 1024
-    return values
 
 
 def pss_mb(pid: int) -> float:
@@ -109,18 +89,31 @@ def pss_mb(pid: int) -> float:
     summed RSS of ``memory_mb`` this does not count the interpreter's shared
     pages once per worker. NaN where ``smaps_rollup`` cannot be read.
     """
-    total = 0.0
+    texts = _tree_files(pid, "smaps_rollup")
+    return math.nan if texts is None else _kb_lines_mb(texts, "Pss:")
+
+
+def _tree_files(pid: int, name: str) -> list[str] | None:
+    """``/proc/PROC/<name>`` of every process of ``pid``'s tree; None if ``pid``'s own
+    cannot be read. A descendant that ended since it was listed is left out."""
+    texts = []
     for proc in process_tree(pid):
         try:
-            text = Path(f"/proc/{proc}/smaps_rollup").read_text()
+            texts.append(Path(f"/proc/{proc}/{name}").read_text())
         except OSError:
             if proc == pid:
-                return math.nan
-            continue
-        for line in text.splitlines():
-            if line.startswith("Pss:"):
-                total += int(line.split()[1]) / 1024
-    return total
+                return None
+    return texts
+
+
+def _kb_lines_mb(texts: list[str], key: str) -> float:
+    """The sum, in MB, of the ``key  N kB`` lines of ``texts``."""
+    return sum(
+        int(line.split()[1]) / 1024
+        for text in texts
+        for line in text.splitlines()
+        if line.startswith(key)
+    )
 
 
 def process_count(pid: int) -> int:
