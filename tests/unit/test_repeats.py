@@ -113,7 +113,7 @@ def test_a_stream_reads_its_acks_from_bytes_as_it_would_decode_them(
     for data in requests:
         a, b = fast(data), slow(discovery_pb2.DiscoveryRequest.FromString(data))
         assert isinstance(a, SotwRequest) and a == b
-    assert fast.node(requests[0]).id == "n"
+    assert fast.decoded(requests[0]).node.id == "n"
     assert [r[2] for r in read if r is not None] == ["1", "2", "5"]  # the three repeats
 
 

@@ -87,8 +87,13 @@ class Requests:
             req = discovery_pb2.DiscoveryRequest.FromString(req)
         type_url = req.type_url or self.default_type
         names = tuple(req.resource_names)
-        if type_url not in KNOWN_TYPES:  # refused by the core; nothing to remember for it
-            return SotwRequest(type_url, req.version_info, req.response_nonce, names, _error(req))
+        if type_url in KNOWN_TYPES:  # others are refused by the core: nothing to remember
+            names = self._hold(type_url, names)
+        return SotwRequest(type_url, req.version_info, req.response_nonce, names, _error(req))
+
+    def _hold(self, type_url: str, names: tuple[str, ...]) -> tuple[str, ...]:
+        """The tuple held for ``type_url``'s names: the last one if equal, else the shared
+        one, whose encoding is kept when the list is long enough to share."""
         held = self._names.get(type_url)
         if held is None or names != held:
             held = self._names[type_url] = SHARED.intern(names)
@@ -96,13 +101,15 @@ class Requests:
                 self._encodings[type_url] = encoding(held)
             else:
                 self._encodings.pop(type_url, None)
-        return SotwRequest(type_url, req.version_info, req.response_nonce, held, _error(req))
+        return held
 
-    def node(self, req: Any) -> Any:
-        """The ``Node`` of a request, decoded or not (raises ``DecodeError``)."""
+    @staticmethod
+    def decoded(req: Any) -> Any:
+        """``req`` as a decoded ``DiscoveryRequest`` (raises ``DecodeError``); the stream
+        reads its first request this way, for the node, then converts that message."""
         if isinstance(req, bytes):
-            return discovery_pb2.DiscoveryRequest.FromString(req).node
-        return req.node
+            return discovery_pb2.DiscoveryRequest.FromString(req)
+        return req
 
 
 def encode(send: Send, control_plane: bytes) -> bytes:

@@ -358,8 +358,9 @@ class XdsStream:
                 self.watchdog.heard()
                 await self.request_slots.acquire()  # a flooding proxy waits, unread
                 try:
-                    if first:
-                        self.first_node, first = self.convert.node(req), False
+                    if first:  # decoded whole, once, for its node
+                        req = self.convert.decoded(req)
+                        self.first_node, first = req.node, False
                     self.inbox.put_nowait(self.convert(req))
                 except DecodeError as err:
                     self.inbox.put_nowait(_Invalid(f"invalid DiscoveryRequest: {err}"))
