@@ -55,6 +55,7 @@ _CACHE_LIMIT: Final = 100_000
 
 
 _EDS_BY_VERSION: dict[str, list[str]] = {}
+_DELTA_EDS: dict[bytes, tuple[frozenset[str], list[discovery_pb2.DeltaDiscoveryRequest]]] = {}
 
 
 def node_id(index: int) -> str:
@@ -88,6 +89,32 @@ def eds_names(resp: discovery_pb2.DiscoveryResponse) -> list[str]:
             _EDS_BY_VERSION.clear()
         infos = (cluster_info(a.value) for a in resp.resources)
         hit = _EDS_BY_VERSION[resp.version_info] = sorted(n for n, is_eds in infos if is_eds)
+    return hit
+
+
+def delta_eds(
+    resp: discovery_pb2.DeltaDiscoveryResponse,
+) -> tuple[frozenset[str], list[discovery_pb2.DeltaDiscoveryRequest]]:
+    """The EDS cluster names a delta CDS response carries, and the requests that subscribe
+    a fresh proxy to all of them, memoized on the response's content less its nonce.
+
+    A delta response has no version for its whole content, so the key is the response
+    serialized again with its nonce cleared: proxies sent the same clusters share one
+    entry, and no response is taken for another. Every fresh proxy is sent all the
+    clusters, so this costs one serialization and one hash per proxy instead of a decode
+    of each cluster (the load generator must stay cheaper than the server it measures).
+    """
+    nonce = resp.nonce
+    resp.ClearField("nonce")
+    key = resp.SerializeToString(deterministic=True)
+    resp.nonce = nonce
+    hit = _DELTA_EDS.get(key)
+    if hit is None:
+        if len(_DELTA_EDS) > 8:
+            _DELTA_EDS.clear()
+        infos = (cluster_info(r.resource.value) for r in resp.resources)
+        names = frozenset(name for name, is_eds in infos if is_eds)
+        hit = _DELTA_EDS[key] = (names, _subscribe(ENDPOINT, set(names), set()))
     return hit
 
 
@@ -227,11 +254,15 @@ class DeltaProxy(ProxyState):
         self._count(t, size, now, bool(resp.resources) or bool(resp.removed_resources))
         out = [discovery_pb2.DeltaDiscoveryRequest(type_url=t, response_nonce=resp.nonce)]
         if t == CLUSTER:
-            infos = (cluster_info(r.resource.value) for r in resp.resources)
-            added = {name for name, is_eds in infos if is_eds} - self.eds
-            gone = self.eds & set(resp.removed_resources)
-            self.eds = (self.eds | added) - gone
-            out += _subscribe(ENDPOINT, added, gone)
+            names, subscribe_all = delta_eds(resp)
+            if not self.eds:  # a fresh stream: subscribe to them all, as every proxy does
+                self.eds = set(names)
+                out += subscribe_all
+            else:
+                added = names - self.eds
+                gone = self.eds & set(resp.removed_resources)
+                self.eds = (self.eds | added) - gone
+                out += _subscribe(ENDPOINT, added, gone)
         elif t == ENDPOINT and not self.lds_requested:
             self.lds_requested = True
             out.append(discovery_pb2.DeltaDiscoveryRequest(type_url=LISTENER))
