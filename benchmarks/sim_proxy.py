@@ -93,28 +93,24 @@ def eds_names(resp: discovery_pb2.DiscoveryResponse) -> list[str]:
 
 
 def delta_eds(
-    resp: discovery_pb2.DeltaDiscoveryResponse,
+    resp: discovery_pb2.DeltaDiscoveryResponse, data: bytes
 ) -> tuple[frozenset[str], list[discovery_pb2.DeltaDiscoveryRequest]]:
-    """The EDS cluster names a delta CDS response carries, and the requests that subscribe
-    a fresh proxy to all of them, memoized on the response's content less its nonce.
+    """The EDS cluster names of a delta CDS response, and the requests that subscribe a
+    fresh proxy to all of them, memoized on the response's wire bytes ``data``.
 
-    A delta response has no version for its whole content, so the key is the response
-    serialized again with its nonce cleared: proxies sent the same clusters share one
-    entry, and no response is taken for another. Every fresh proxy is sent all the
-    clusters, so this costs one serialization and one hash per proxy instead of a decode
-    of each cluster (the load generator must stay cheaper than the server it measures).
+    A delta response has no version for its whole content, so only equal bytes share an
+    entry. pyistiod gives equal content one nonce (``transport.responses``), so every
+    fresh proxy is sent the same bytes and the clusters are decoded once, not once per
+    proxy (the load generator must stay cheaper than the server it measures); a server
+    whose nonces differ per stream just misses the memo.
     """
-    nonce = resp.nonce
-    resp.ClearField("nonce")
-    key = resp.SerializeToString(deterministic=True)
-    resp.nonce = nonce
-    hit = _DELTA_EDS.get(key)
+    hit = _DELTA_EDS.get(data)
     if hit is None:
         if len(_DELTA_EDS) > 8:
             _DELTA_EDS.clear()
         infos = (cluster_info(r.resource.value) for r in resp.resources)
         names = frozenset(name for name, is_eds in infos if is_eds)
-        hit = _DELTA_EDS[key] = (names, _subscribe(ENDPOINT, set(names), set()))
+        hit = _DELTA_EDS[data] = (names, _subscribe(ENDPOINT, set(names), set()))
     return hit
 
 
@@ -207,11 +203,12 @@ class SotwProxy(ProxyState):
         )
 
     def on_response(
-        self, resp: discovery_pb2.DiscoveryResponse, size: int, now: float
+        self, resp: discovery_pb2.DiscoveryResponse, data: bytes, now: float
     ) -> list[discovery_pb2.DiscoveryRequest]:
-        """ACK ``resp`` and follow up as Envoy does; returns the requests to send, in order."""
+        """ACK ``resp`` (received as ``data``) and follow up as Envoy does; returns the
+        requests to send, in order."""
         t = resp.type_url
-        self._count(t, size, now, resp.version_info != self.mark_versions.get(t))
+        self._count(t, len(data), now, resp.version_info != self.mark_versions.get(t))
         self.versions[t] = resp.version_info
         self.nonces[t] = resp.nonce
         out = [self._request(t)]
@@ -247,14 +244,15 @@ class DeltaProxy(ProxyState):
         return [discovery_pb2.DeltaDiscoveryRequest(node=self.node, type_url=CLUSTER)]
 
     def on_response(
-        self, resp: discovery_pb2.DeltaDiscoveryResponse, size: int, now: float
+        self, resp: discovery_pb2.DeltaDiscoveryResponse, data: bytes, now: float
     ) -> list[discovery_pb2.DeltaDiscoveryRequest]:
-        """ACK ``resp`` by nonce and follow up as Envoy does; returns the requests to send."""
+        """ACK ``resp`` (received as ``data``) by nonce and follow up as Envoy does; returns
+        the requests to send."""
         t = resp.type_url
-        self._count(t, size, now, bool(resp.resources) or bool(resp.removed_resources))
+        self._count(t, len(data), now, bool(resp.resources) or bool(resp.removed_resources))
         out = [discovery_pb2.DeltaDiscoveryRequest(type_url=t, response_nonce=resp.nonce)]
         if t == CLUSTER:
-            names, subscribe_all = delta_eds(resp)
+            names, subscribe_all = delta_eds(resp, data)
             if not self.eds:  # a fresh stream: subscribe to them all, as every proxy does
                 self.eds = set(names)
                 out += subscribe_all
@@ -291,26 +289,26 @@ def _subscribe(
     ]
 
 
-def _sized(parse: Callable[[bytes], Any]) -> Callable[[bytes], tuple[int, Any]]:
-    def deserialize(data: bytes) -> tuple[int, Any]:
-        return len(data), parse(data)
+def _with_bytes(parse: Callable[[bytes], Any]) -> Callable[[bytes], tuple[Any, bytes]]:
+    def deserialize(data: bytes) -> tuple[Any, bytes]:
+        return parse(data), data
 
     return deserialize
 
 
 def open_call(channel: grpc.aio.Channel, delta: bool) -> Any:
-    """Open one ADS stream whose reads yield ``(wire size, response)``."""
+    """Open one ADS stream whose reads yield ``(response, its wire bytes)``."""
     if delta:
         method = channel.stream_stream(
             DELTA_METHOD,
             request_serializer=discovery_pb2.DeltaDiscoveryRequest.SerializeToString,
-            response_deserializer=_sized(discovery_pb2.DeltaDiscoveryResponse.FromString),
+            response_deserializer=_with_bytes(discovery_pb2.DeltaDiscoveryResponse.FromString),
         )
     else:
         method = channel.stream_stream(
             ADS_METHOD,
             request_serializer=discovery_pb2.DiscoveryRequest.SerializeToString,
-            response_deserializer=_sized(discovery_pb2.DiscoveryResponse.FromString),
+            response_deserializer=_with_bytes(discovery_pb2.DiscoveryResponse.FromString),
         )
     return method()
 
@@ -367,9 +365,9 @@ async def _drive(
         item = await call.read()
         if item is grpc.aio.EOF:
             return
-        size, resp = item
+        resp, data = item
         pending = proxy.mark_pending
-        for req in proxy.on_response(resp, size, time.monotonic()):
+        for req in proxy.on_response(resp, data, time.monotonic()):
             await call.write(req)
         if proxy.storm_done_at is None and proxy.acked >= STORM_TYPES:
             proxy.storm_done_at = time.monotonic()

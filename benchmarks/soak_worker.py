@@ -83,14 +83,14 @@ class NackProxy(SotwProxy):
     nacks = 0
 
     def on_response(
-        self, resp: discovery_pb2.DiscoveryResponse, size: int, now: float
+        self, resp: discovery_pb2.DiscoveryResponse, data: bytes, now: float
     ) -> list[discovery_pb2.DiscoveryRequest]:
         """ACK as Envoy does, or reject: the version held so far, this nonce, a reason."""
         t = resp.type_url
         if t not in self.versions or random.random() < 0.5:
-            return super().on_response(resp, size, now)
+            return super().on_response(resp, data, now)
         self.nacks += 1
-        self.bytes_received += size
+        self.bytes_received += len(data)
         self.nonces[t] = resp.nonce
         detail = status_pb2.Status(code=13, message=f"soak: simulated rejection of {t}")
         return [
