@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import functools
 import signal
 import time
@@ -41,7 +40,6 @@ CHANNEL_OPTIONS = [
     ("grpc.use_local_subchannel_pool", 1),
 ]
 _POLL = 0.02
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,27 +184,4 @@ def worker_main(conn: Connection, spec: WorkerSpec) -> None:
     its workers, so a worker ignores SIGINT.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    keep_freed_memory()
     asyncio.run(_serve(conn, spec))
-
-
-def keep_freed_memory() -> bool:
-    """Have glibc's malloc keep freed memory for reuse; returns whether it was told so.
-
-    A worker takes a copy or two of every response: 472 KB each for a route
-    configuration, a thousand at once. With glibc's adaptive defaults those
-    buffers were sometimes given back to the kernel on free and faulted in again
-    on the next allocation: in one state-of-the-world run a worker took about
-    250 page faults per route configuration (a delta run: about 55), about half
-    of its CPU for a VirtualService edit. Fixed thresholds take that cost out of
-    the load generator, which must not be what the benchmark measures. Not
-    glibc (macOS, musl): nothing is changed.
-    """
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return False
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    below_mmap = mallopt(_M_MMAP_THRESHOLD, 16 << 20)  # buffers under 16 MB from the heap
-    kept = mallopt(_M_TRIM_THRESHOLD, 512 << 20)  # the heap's free top is kept to 512 MB
-    return bool(below_mmap and kept)
