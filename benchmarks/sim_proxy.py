@@ -11,7 +11,8 @@ connection managers. Every response is ACKed (this client never NACKs).
 To stay cheap, resources are decoded only where Envoy's behaviour needs them:
 a Cluster's name and discovery type (memoized on its bytes, which every proxy
 shares with the same view) and a Listener's RDS route names. Endpoints and
-routes are never decoded, only counted in bytes.
+routes are never decoded, only counted in bytes. Requests and responses move
+as wire bytes (``benchmarks.sim_wire`` says why and how).
 
 Measurement state lives here too: ``mark(types)`` starts a change, and the
 first later response of each marked type that carries something new (SotW: a
@@ -22,6 +23,7 @@ removal) records the proxy's convergence time for that type.
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import time
 from collections.abc import Callable, Iterable
@@ -34,8 +36,9 @@ from envoy.config.listener.v3 import listener_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
-from envoy.service.discovery.v3 import discovery_pb2
 
+from benchmarks import sim_wire
+from benchmarks.sim_wire import Response, delta_request, sotw_request
 from xds_server.types import CLUSTER, ENDPOINT, LISTENER, ROUTE
 
 STORM_TYPES: Final = frozenset({CLUSTER, ENDPOINT, LISTENER, ROUTE})
@@ -54,8 +57,8 @@ _CLUSTERS: dict[bytes, tuple[str, bool]] = {}
 _CACHE_LIMIT: Final = 100_000
 
 
-_EDS_BY_VERSION: dict[str, list[str]] = {}
-_DELTA_EDS: dict[bytes, tuple[frozenset[str], list[discovery_pb2.DeltaDiscoveryRequest]]] = {}
+_EDS_BY_VERSION: dict[str, tuple[str, ...]] = {}
+_DELTA_EDS: dict[bytes, tuple[frozenset[str], list[bytes]]] = {}
 
 
 def node_id(index: int) -> str:
@@ -76,27 +79,26 @@ def cluster_info(data: bytes) -> tuple[str, bool]:
     return hit
 
 
-def eds_names(resp: discovery_pb2.DiscoveryResponse) -> list[str]:
+def eds_names(resp: Response) -> tuple[str, ...]:
     """The EDS cluster names of a CDS response, memoized on its version.
 
     Versions are content hashes, so every proxy given one version holds the
     same clusters: the resources are looked at once per version, not once per
     proxy (the load generator must stay cheaper than the server it measures).
     """
-    hit = _EDS_BY_VERSION.get(resp.version_info)
+    hit = _EDS_BY_VERSION.get(resp.version)
     if hit is None:
         if len(_EDS_BY_VERSION) > 64:
             _EDS_BY_VERSION.clear()
-        infos = (cluster_info(a.value) for a in resp.resources)
-        hit = _EDS_BY_VERSION[resp.version_info] = sorted(n for n, is_eds in infos if is_eds)
+        infos = (cluster_info(a.value) for a in resp.decoded().resources)
+        hit = tuple(sorted(n for n, is_eds in infos if is_eds))
+        _EDS_BY_VERSION[resp.version] = hit
     return hit
 
 
-def delta_eds(
-    resp: discovery_pb2.DeltaDiscoveryResponse, data: bytes
-) -> tuple[frozenset[str], list[discovery_pb2.DeltaDiscoveryRequest]]:
+def delta_eds(resp: Response) -> tuple[frozenset[str], list[bytes]]:
     """The EDS cluster names of a delta CDS response, and the requests that subscribe a
-    fresh proxy to all of them, memoized on the response's wire bytes ``data``.
+    fresh proxy to all of them, memoized on the response's wire bytes.
 
     A delta response has no version for its whole content, so only equal bytes share an
     entry. pyistiod gives equal content one nonce (``transport.responses``), so every
@@ -104,13 +106,13 @@ def delta_eds(
     proxy (the load generator must stay cheaper than the server it measures); a server
     whose nonces differ per stream just misses the memo.
     """
-    hit = _DELTA_EDS.get(data)
+    hit = _DELTA_EDS.get(resp.data)
     if hit is None:
         if len(_DELTA_EDS) > 8:
             _DELTA_EDS.clear()
-        infos = (cluster_info(r.resource.value) for r in resp.resources)
+        infos = (cluster_info(r.resource.value) for r in resp.decoded().resources)
         names = frozenset(name for name, is_eds in infos if is_eds)
-        hit = _DELTA_EDS[data] = (names, _subscribe(ENDPOINT, set(names), set()))
+        hit = _DELTA_EDS[resp.data] = (names, _subscribe(ENDPOINT, set(names), set()))
     return hit
 
 
@@ -135,7 +137,7 @@ class ProxyState:
 
     def __init__(self, index: int) -> None:
         self.index = index
-        self.node = base_pb2.Node(id=node_id(index))
+        self.node = base_pb2.Node(id=node_id(index)).SerializeToString()
         self.bytes_received = 0
         self.acked: set[str] = set()
         self.storm_done_at: float | None = None
@@ -183,35 +185,32 @@ class SotwProxy(ProxyState):
         super().reset()
         self.versions: dict[str, str] = {}
         self.nonces: dict[str, str] = {}
-        self.names: dict[str, list[str]] = {CLUSTER: [], LISTENER: []}
+        self.names: dict[str, tuple[str, ...]] = {CLUSTER: (), LISTENER: ()}
 
     def mark(self, types: Iterable[str]) -> None:
         """Start measuring; a marked type converges on a version other than the current one."""
         super().mark(types)
         self.mark_versions = dict(self.versions)
 
-    def initial(self) -> list[discovery_pb2.DiscoveryRequest]:
+    def initial(self) -> list[bytes]:
         """The first request: CDS wildcard, with the node."""
-        return [discovery_pb2.DiscoveryRequest(node=self.node, type_url=CLUSTER)]
+        return [sotw_request(CLUSTER, node=self.node)]
 
-    def _request(self, type_url: str) -> discovery_pb2.DiscoveryRequest:
-        return discovery_pb2.DiscoveryRequest(
-            type_url=type_url,
-            version_info=self.versions.get(type_url, ""),
-            response_nonce=self.nonces.get(type_url, ""),
-            resource_names=self.names[type_url],
+    def _request(self, type_url: str) -> bytes:
+        return sotw_request(
+            type_url,
+            version=self.versions.get(type_url, ""),
+            nonce=self.nonces.get(type_url, ""),
+            names=self.names[type_url],
         )
 
-    def on_response(
-        self, resp: discovery_pb2.DiscoveryResponse, data: bytes, now: float
-    ) -> list[discovery_pb2.DiscoveryRequest]:
-        """ACK ``resp`` (received as ``data``) and follow up as Envoy does; returns the
-        requests to send, in order."""
+    def on_response(self, resp: Response, now: float) -> list[bytes | Any]:
+        """ACK ``resp`` and follow up as Envoy does; returns the requests to send, in order."""
         t = resp.type_url
-        self._count(t, len(data), now, resp.version_info != self.mark_versions.get(t))
-        self.versions[t] = resp.version_info
+        self._count(t, len(resp.data), now, resp.version != self.mark_versions.get(t))
+        self.versions[t] = resp.version
         self.nonces[t] = resp.nonce
-        out = [self._request(t)]
+        out: list[bytes | Any] = [self._request(t)]
         follow = ""
         if t == CLUSTER:
             eds = eds_names(resp)
@@ -221,7 +220,8 @@ class SotwProxy(ProxyState):
             self.lds_requested = True
             follow = LISTENER
         elif t == LISTENER:
-            routes = sorted(set().union(*(route_names(a.value) for a in resp.resources)))
+            listeners = resp.decoded().resources
+            routes = tuple(sorted(set().union(*(route_names(a.value) for a in listeners))))
             follow = ROUTE if routes != self.names.get(ROUTE) else ""
             self.names[ROUTE] = routes
         if follow:
@@ -239,35 +239,32 @@ class DeltaProxy(ProxyState):
         self.listener_routes: dict[str, set[str]] = {}
         self.routes: set[str] = set()
 
-    def initial(self) -> list[discovery_pb2.DeltaDiscoveryRequest]:
+    def initial(self) -> list[bytes]:
         """The first request: CDS wildcard (no names), with the node."""
-        return [discovery_pb2.DeltaDiscoveryRequest(node=self.node, type_url=CLUSTER)]
+        return [delta_request(CLUSTER, node=self.node)]
 
-    def on_response(
-        self, resp: discovery_pb2.DeltaDiscoveryResponse, data: bytes, now: float
-    ) -> list[discovery_pb2.DeltaDiscoveryRequest]:
-        """ACK ``resp`` (received as ``data``) by nonce and follow up as Envoy does; returns
-        the requests to send."""
+    def on_response(self, resp: Response, now: float) -> list[bytes | Any]:
+        """ACK ``resp`` by nonce and follow up as Envoy does; returns the requests to send."""
         t = resp.type_url
-        self._count(t, len(data), now, bool(resp.resources) or bool(resp.removed_resources))
-        out = [discovery_pb2.DeltaDiscoveryRequest(type_url=t, response_nonce=resp.nonce)]
+        self._count(t, len(resp.data), now, bool(resp.count or resp.removed))
+        out: list[bytes | Any] = [delta_request(t, nonce=resp.nonce)]
         if t == CLUSTER:
-            names, subscribe_all = delta_eds(resp, data)
+            names, subscribe_all = delta_eds(resp)
             if not self.eds:  # a fresh stream: subscribe to them all, as every proxy does
                 self.eds = set(names)
                 out += subscribe_all
             else:
                 added = names - self.eds
-                gone = self.eds & set(resp.removed_resources)
+                gone = self.eds & set(resp.removed)
                 self.eds = (self.eds | added) - gone
                 out += _subscribe(ENDPOINT, added, gone)
         elif t == ENDPOINT and not self.lds_requested:
             self.lds_requested = True
-            out.append(discovery_pb2.DeltaDiscoveryRequest(type_url=LISTENER))
+            out.append(delta_request(LISTENER))
         elif t == LISTENER:
-            for name in resp.removed_resources:
+            for name in resp.removed:
                 self.listener_routes.pop(name, None)
-            for r in resp.resources:
+            for r in resp.decoded().resources:
                 self.listener_routes[r.name] = route_names(r.resource.value)
             routes = set().union(*self.listener_routes.values())
             out += _subscribe(ROUTE, routes - self.routes, self.routes - routes)
@@ -275,41 +272,20 @@ class DeltaProxy(ProxyState):
         return out
 
 
-def _subscribe(
-    type_url: str, added: set[str], gone: set[str]
-) -> list[discovery_pb2.DeltaDiscoveryRequest]:
+def _subscribe(type_url: str, added: set[str], gone: set[str]) -> list[bytes]:
     if not added and not gone:
         return []
-    return [
-        discovery_pb2.DeltaDiscoveryRequest(
-            type_url=type_url,
-            resource_names_subscribe=sorted(added),
-            resource_names_unsubscribe=sorted(gone),
-        )
-    ]
-
-
-def _with_bytes(parse: Callable[[bytes], Any]) -> Callable[[bytes], tuple[Any, bytes]]:
-    def deserialize(data: bytes) -> tuple[Any, bytes]:
-        return parse(data), data
-
-    return deserialize
+    return [delta_request(type_url, subscribe=sorted(added), unsubscribe=sorted(gone))]
 
 
 def open_call(channel: grpc.aio.Channel, delta: bool) -> Any:
-    """Open one ADS stream whose reads yield ``(response, its wire bytes)``."""
-    if delta:
-        method = channel.stream_stream(
-            DELTA_METHOD,
-            request_serializer=discovery_pb2.DeltaDiscoveryRequest.SerializeToString,
-            response_deserializer=_with_bytes(discovery_pb2.DeltaDiscoveryResponse.FromString),
-        )
-    else:
-        method = channel.stream_stream(
-            ADS_METHOD,
-            request_serializer=discovery_pb2.DiscoveryRequest.SerializeToString,
-            response_deserializer=_with_bytes(discovery_pb2.DiscoveryResponse.FromString),
-        )
+    """Open one ADS stream whose reads yield ``sim_wire.Response``s; it writes requests
+    given as bytes or as protobuf messages."""
+    method = channel.stream_stream(
+        DELTA_METHOD if delta else ADS_METHOD,
+        request_serializer=sim_wire.to_bytes,
+        response_deserializer=functools.partial(sim_wire.read, delta=delta),
+    )
     return method()
 
 
@@ -365,9 +341,8 @@ async def _drive(
         item = await call.read()
         if item is grpc.aio.EOF:
             return
-        resp, data = item
         pending = proxy.mark_pending
-        for req in proxy.on_response(resp, data, time.monotonic()):
+        for req in proxy.on_response(item, time.monotonic()):
             await call.write(req)
         if proxy.storm_done_at is None and proxy.acked >= STORM_TYPES:
             proxy.storm_done_at = time.monotonic()

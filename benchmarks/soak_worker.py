@@ -38,6 +38,7 @@ from google.rpc import status_pb2
 
 from benchmarks.load_worker import CHANNEL_OPTIONS, WorkerSpec, close_streams, serve_commands
 from benchmarks.sim_proxy import SotwProxy, open_call, run_proxy
+from benchmarks.sim_wire import Response
 from xds_server.types import short_name
 
 MEASURED: Final = ("steady", "churn", "slow")
@@ -82,15 +83,13 @@ class NackProxy(SotwProxy):
 
     nacks = 0
 
-    def on_response(
-        self, resp: discovery_pb2.DiscoveryResponse, data: bytes, now: float
-    ) -> list[discovery_pb2.DiscoveryRequest]:
+    def on_response(self, resp: Response, now: float) -> list[bytes | Any]:
         """ACK as Envoy does, or reject: the version held so far, this nonce, a reason."""
         t = resp.type_url
         if t not in self.versions or random.random() < 0.5:
-            return super().on_response(resp, data, now)
+            return super().on_response(resp, now)
         self.nacks += 1
-        self.bytes_received += len(data)
+        self.bytes_received += len(resp.data)
         self.nonces[t] = resp.nonce
         detail = status_pb2.Status(code=13, message=f"soak: simulated rejection of {t}")
         return [
@@ -98,7 +97,7 @@ class NackProxy(SotwProxy):
                 type_url=t,
                 version_info=self.versions[t],
                 response_nonce=resp.nonce,
-                resource_names=self.names.get(t, []),
+                resource_names=self.names.get(t, ()),
                 error_detail=detail,
             )
         ]
