@@ -274,7 +274,9 @@ class SnapshotBuilder:
         key = (type_url, *inputs)
         if owner is not None and key not in self._parts:
             self._owned.setdefault(owner, []).append(key)
-        found = self._parts.get(key) or self._candidates.get(key)
+        found = self._parts.get(key)
+        if found is None:  # not ``or``: an empty set is found too, and len() is not free
+            found = self._candidates.get(key)
         if found is None:
             found = ResourceSet.of(type_url, (_resource(type_url, m) for m in build()))
         self._parts[key] = found

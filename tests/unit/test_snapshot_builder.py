@@ -117,3 +117,18 @@ def test_a_tcp_route_edit_still_rebuilds_the_tcp_listener(tmp_path: Path) -> Non
     old = first.snapshot(proxy)
     new = SnapshotBuilder(after, first).snapshot(proxy)
     assert new.version(types.LISTENER) != old.version(types.LISTENER)
+
+
+def test_an_empty_part_is_memoized_like_any_other(tmp_path: Path) -> None:
+    builder = SnapshotBuilder(model(tmp_path, "10.0.0.2"))
+    builds = 0
+
+    def build() -> list[Resource]:
+        nonlocal builds
+        builds += 1
+        return []
+
+    first = builder._part(types.CLUSTER, ("nothing here",), build)
+    again = builder._part(types.CLUSTER, ("nothing here",), build)
+    assert (builds, len(first)) == (1, 0)
+    assert again is first
