@@ -21,6 +21,7 @@ from benchmarks import sim_wire
 
 texts = st.text(max_size=12)
 names = st.lists(texts, max_size=40)
+nodes = st.one_of(st.none(), st.builds(base_pb2.Node, id=st.text(min_size=1, max_size=12)))
 
 
 @st.composite
@@ -50,9 +51,12 @@ def delta_responses(draw: st.DrawFn) -> discovery_pb2.DeltaDiscoveryResponse:
     return resp
 
 
-def _reads_as_decoded(resp: Any, delta: bool) -> None:
-    """``read`` of ``resp``'s bytes gives what protobuf's decoding gives, and decodes only
-    past ``MAX_WALKED`` resources."""
+@settings(max_examples=600)
+@given(st.one_of(sotw_responses(), delta_responses()))
+def test_a_response_reads_as_protobuf_decodes_it(resp: Any) -> None:
+    """``read`` gives what protobuf's decoding gives, SotW and delta, and decodes only past
+    ``MAX_WALKED`` resources."""
+    delta = isinstance(resp, discovery_pb2.DeltaDiscoveryResponse)
     got = sim_wire.read(resp.SerializeToString(), delta=delta)
     version = resp.system_version_info if delta else resp.version_info
     removed = list(resp.removed_resources) if delta else []
@@ -61,22 +65,6 @@ def _reads_as_decoded(resp: Any, delta: bool) -> None:
     )  # fmt: skip
     assert (got.message is None) == (len(resp.resources) <= sim_wire.MAX_WALKED)
     assert got.decoded() == resp
-
-
-@settings(max_examples=300)
-@given(sotw_responses())
-def test_a_sotw_response_reads_as_protobuf_decodes_it(
-    resp: discovery_pb2.DiscoveryResponse,
-) -> None:
-    _reads_as_decoded(resp, delta=False)
-
-
-@settings(max_examples=300)
-@given(delta_responses())
-def test_a_delta_response_reads_as_protobuf_decodes_it(
-    resp: discovery_pb2.DeltaDiscoveryResponse,
-) -> None:
-    _reads_as_decoded(resp, delta=True)
 
 
 def test_only_a_response_with_many_resources_is_decoded_by_protobuf() -> None:
@@ -96,49 +84,31 @@ def test_bytes_protobuf_cannot_decode_are_refused_as_protobuf_refuses_them() -> 
         sim_wire.read(truncated, delta=False)
 
 
-@settings(max_examples=200)
-@given(texts, texts, texts, names, st.booleans())
-def test_a_sotw_request_is_what_protobuf_encodes(
-    type_url: str, version: str, nonce: str, watched: list[str], with_node: bool
+def _encoded(node: base_pb2.Node | None) -> bytes:
+    return b"" if node is None else node.SerializeToString()
+
+
+@settings(max_examples=300)
+@given(texts, texts, texts, names, names, nodes)
+def test_requests_are_what_protobuf_encodes(
+    type_url: str, version: str, nonce: str, first: list[str], second: list[str], node: Any
 ) -> None:
-    node = base_pb2.Node(id="sidecar~1") if with_node else None
-    expected = discovery_pb2.DiscoveryRequest(
-        type_url=type_url, version_info=version, response_nonce=nonce, resource_names=watched
-    )
-    if node is not None:
-        expected.node.CopyFrom(node)
+    """SotW (``first`` the watched names) and delta (``first`` subscribed, ``second``
+    unsubscribed), with or without a node."""
+    on_wire = _encoded(node)
+    sotw = discovery_pb2.DiscoveryRequest(node=node, type_url=type_url, resource_names=first)
+    sotw.version_info, sotw.response_nonce = version, nonce
     got = sim_wire.sotw_request(
-        type_url,
-        version=version,
-        nonce=nonce,
-        names=tuple(watched),
-        node=node.SerializeToString() if node is not None else b"",
+        type_url, version=version, nonce=nonce, names=tuple(first), node=on_wire
     )
-    assert got == expected.SerializeToString()
-
-
-@settings(max_examples=200)
-@given(texts, texts, names, names, st.booleans())
-def test_a_delta_request_is_what_protobuf_encodes(
-    type_url: str, nonce: str, subscribe: list[str], unsubscribe: list[str], with_node: bool
-) -> None:
-    node = base_pb2.Node(id="sidecar~1") if with_node else None
-    expected = discovery_pb2.DeltaDiscoveryRequest(
-        type_url=type_url,
-        response_nonce=nonce,
-        resource_names_subscribe=subscribe,
-        resource_names_unsubscribe=unsubscribe,
-    )
-    if node is not None:
-        expected.node.CopyFrom(node)
+    assert got == sotw.SerializeToString()
+    delta = discovery_pb2.DeltaDiscoveryRequest(node=node, type_url=type_url, response_nonce=nonce)
+    delta.resource_names_subscribe.extend(first)
+    delta.resource_names_unsubscribe.extend(second)
     got = sim_wire.delta_request(
-        type_url,
-        nonce=nonce,
-        subscribe=subscribe,
-        unsubscribe=unsubscribe,
-        node=node.SerializeToString() if node is not None else b"",
+        type_url, nonce=nonce, subscribe=first, unsubscribe=second, node=on_wire
     )
-    assert got == expected.SerializeToString()
+    assert got == delta.SerializeToString()
 
 
 def test_a_long_name_list_is_encoded_once_per_tuple() -> None:
