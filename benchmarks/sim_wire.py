@@ -10,7 +10,8 @@ a measurement only), it needed 1.1 s and the edit's p99 fell from 1.9-2.2 s to 1
 The load generator shares the machine with the server it measures, so here:
 
 - requests are written as bytes (``sotw_request``, ``delta_request``), with no protobuf
-  object per ACK; the encoding of a long name list is made once per list (``names_field``);
+  object per ACK; the encoding of a long name list is made once per tuple, by the
+  server's own memo (``transport.repeats.encoding``);
 - responses are read by walking their top-level fields (``read``). A response with at most
   ``MAX_WALKED`` resources (what a change sends: one route configuration, a few
   endpoints) is read without protobuf; a larger one (a connect storm's thousand clusters)
@@ -43,6 +44,7 @@ from typing import Any, Final
 from envoy.service.discovery.v3 import discovery_pb2
 
 from xds_server import wire
+from xds_server.transport.repeats import encoding
 
 MAX_WALKED: Final = 8
 """Responses with more resources than this are decoded by protobuf."""
@@ -50,7 +52,6 @@ MAX_WALKED: Final = 8
 _VERSION, _RESOURCE, _TYPE, _NONCE, _REMOVED = 1, 2, 4, 5, 6
 _LEN, _VARINT, _I64, _I32 = 2, 0, 1, 5
 _MEMO_MIN: Final = 32
-_names_memo: dict[int, tuple[tuple[str, ...], bytes]] = {}
 
 
 @dataclass(slots=True)
@@ -102,17 +103,17 @@ def _walk(resp: Response) -> bool:
     resources or on a field this does not read."""
     data, pos, end = resp.data, 0, len(resp.data)
     while pos < end:
-        key, pos = _varint(data, pos)
+        key, pos = wire.read_varint(data, pos)
         number, kind = key >> 3, key & 7
         if kind != _LEN:
             if kind == _VARINT:
-                pos = _varint(data, pos)[1]
+                pos = wire.read_varint(data, pos)[1]
             elif kind in (_I64, _I32):
                 pos += 8 if kind == _I64 else 4
             else:
                 return False  # groups: let protobuf decide
             continue
-        length, pos = _varint(data, pos)
+        length, pos = wire.read_varint(data, pos)
         stop = pos + length
         if stop > end:
             raise IndexError("a field runs past the end")
@@ -136,30 +137,10 @@ def _walk(resp: Response) -> bool:
     return True
 
 
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    value, shift = 0, 0
-    while True:
-        byte = data[pos]
-        value |= (byte & 0x7F) << shift
-        pos += 1
-        if byte < 0x80:
-            return value, pos
-        shift += 7
-
-
-def names_field(number: int, names: tuple[str, ...]) -> bytes:
-    """The encoding of ``names`` as repeated string field ``number``; memoized per tuple
-    object for long lists (every proxy ACKs the same thousand endpoint names)."""
-    if len(names) < _MEMO_MIN:
-        return b"".join(wire.length_delimited(number, n.encode()) for n in names)
-    key = id(names) * 8 + number
-    memo = _names_memo.get(key)
-    if memo is None or memo[0] is not names:
-        if len(_names_memo) > 64:
-            _names_memo.clear()
-        data = b"".join(wire.length_delimited(number, n.encode()) for n in names)
-        memo = _names_memo[key] = (names, data)
-    return memo[1]
+def _names(names: tuple[str, ...]) -> bytes:
+    """``resource_names`` of a ``DiscoveryRequest``; a long list's encoding is made once per
+    tuple (``repeats.encoding``: every proxy ACKs the same thousand endpoint names)."""
+    return encoding(names) if len(names) >= _MEMO_MIN else wire.strings_field(3, names)
 
 
 def sotw_request(
@@ -175,7 +156,7 @@ def sotw_request(
         (
             wire.string_field(1, version),
             wire.length_delimited(2, node) if node else b"",
-            names_field(3, names),
+            _names(names),
             wire.string_field(4, type_url),
             wire.string_field(5, nonce),
         )
@@ -195,8 +176,8 @@ def delta_request(
         (
             wire.length_delimited(1, node) if node else b"",
             wire.string_field(2, type_url),
-            names_field(3, tuple(subscribe)),
-            names_field(4, tuple(unsubscribe)),
+            wire.strings_field(3, subscribe),
+            wire.strings_field(4, unsubscribe),
             wire.string_field(6, nonce),
         )
     )

@@ -33,6 +33,18 @@ def varint(value: int) -> bytes:
     return bytes(out)
 
 
+def read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    """The varint at ``pos`` and the position after it; IndexError if it runs past the end."""
+    value, shift = 0, 0
+    while True:
+        byte = data[pos]
+        value |= (byte & 0x7F) << shift
+        pos += 1
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+
+
 def tag(field: int) -> bytes:
     """The key of a length-delimited field."""
     return varint((field << 3) | _LEN)
@@ -46,6 +58,11 @@ def length_delimited(field: int, payload: bytes) -> bytes:
 def string_field(field: int, value: str) -> bytes:
     """A string field, or nothing for the empty string (proto3 default)."""
     return length_delimited(field, value.encode()) if value else b""
+
+
+def strings_field(field: int, values: Iterable[str]) -> bytes:
+    """A repeated string field: one entry per value, empty ones included."""
+    return b"".join(length_delimited(field, v.encode()) for v in values)
 
 
 def encode_any(type_url: str, value: bytes) -> bytes:

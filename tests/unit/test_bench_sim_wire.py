@@ -18,6 +18,8 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchmarks import sim_wire
+from xds_server.transport.repeats import encoding
+from xds_server.types import ENDPOINT
 
 texts = st.text(max_size=12)
 names = st.lists(texts, max_size=40)
@@ -113,8 +115,8 @@ def test_requests_are_what_protobuf_encodes(
 
 def test_a_long_name_list_is_encoded_once_per_tuple() -> None:
     watched = tuple(f"outbound|8080||svc-{i}.default.svc.cluster.local" for i in range(100))
-    first = sim_wire.names_field(3, watched)
-    assert sim_wire.names_field(3, watched) is first
+    first = sim_wire.sotw_request(ENDPOINT, names=watched)
+    assert sim_wire._names(watched) is encoding(watched)  # the server's memo, per tuple
     other = (*watched[:-1], "another")
-    assert sim_wire.names_field(3, other) != first
-    assert sim_wire.names_field(4, watched) != first  # another field number, its own entry
+    assert sim_wire.sotw_request(ENDPOINT, names=other) != first
+    assert sim_wire.sotw_request(ENDPOINT, names=watched) == first

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 from hypothesis import given
@@ -48,3 +49,11 @@ def test_large_varints() -> None:
     assert wire.varint(0) == b"\x00"
     assert wire.varint(300) == b"\xac\x02"
     assert wire.varint(2**32) == b"\x80\x80\x80\x80\x10"
+
+
+def test_a_varint_reads_back_from_any_position() -> None:
+    for value in (0, 1, 127, 128, 300, 2**32, 2**63 - 1):
+        data = b"\xff" + wire.varint(value) + b"\x01"
+        assert wire.read_varint(data, 1) == (value, len(data) - 1)
+    with pytest.raises(IndexError):
+        wire.read_varint(b"\x80\x80", 0)  # continues past the end

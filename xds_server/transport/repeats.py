@@ -38,7 +38,7 @@ def encoding(names: tuple[str, ...]) -> bytes:
     if memo is not None and memo[0] is names:
         _encodings.move_to_end(id(names))
         return memo[1]
-    data = b"".join(wire.length_delimited(3, n.encode()) for n in names)
+    data = wire.strings_field(3, names)
     _encodings[id(names)] = (names, data)
     if len(_encodings) > _MAX_ENCODINGS:
         _encodings.popitem(last=False)
@@ -64,14 +64,7 @@ def _string(raw: bytes, pos: int, key: int) -> tuple[str, int]:
     and the position after it. IndexError for a length running past the end."""
     if pos >= len(raw) or raw[pos] != key:
         return "", pos
-    length, shift, pos = 0, 0, pos + 1
-    while True:
-        byte = raw[pos]
-        length |= (byte & 0x7F) << shift
-        pos += 1
-        if byte < 0x80:
-            break
-        shift += 7
+    length, pos = wire.read_varint(raw, pos + 1)
     end = pos + length
     if end > len(raw):
         raise IndexError("length past the end")
