@@ -79,7 +79,7 @@ def _s(value: float) -> str:
 
 
 def table(runs: Sequence[dict[str, Any]]) -> str:
-    """A Markdown table with one row per run, in the layout of PERFORMANCE.md."""
+    """A Markdown table with one row per run, in the layout of the README's benchmark tables."""
     lines = [
         "| mode | services | proxies | connect storm | endpoint change p50 / p99 | "
         "VS edit (RDS) p50 / p99 | route change p50 / p99 | server peak RSS | steady RSS | "
