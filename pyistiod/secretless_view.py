@@ -12,6 +12,10 @@ changes). Invariants:
    change is remembered as ``None``, not as itself (a weak dictionary whose value is its own
    key never lets the entry go). Memory follows the snapshots being served, not every part
    ever seen: each reconnect and each config change makes new parts.
+4. A new part converts only the resources no recent part held: conversions are also kept
+   per resource (by type, name and version, so by content), for two generations of at most
+   ``RESOURCE_MEMO`` entries each. A config change makes a new outbound part whose thousand
+   clusters are mostly the ones before; only the changed ones are parsed and converted again.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import hashlib
 import weakref
 from collections.abc import Callable
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Final
 
 from google.protobuf import any_pb2
 
@@ -35,6 +39,10 @@ _CONVERT: dict[str, Callable[[bytes], bytes | None]] = {
 
 
 _UNSEEN: Any = object()
+_SAME: Any = object()
+"""A resource served as it is."""
+RESOURCE_MEMO: Final = 50_000
+"""Entries per generation of the per-resource memo (invariant 4)."""
 
 
 class SecretlessView:
@@ -46,6 +54,9 @@ class SecretlessView:
             weakref.WeakKeyDictionary()
         )
         self._parts: weakref.WeakKeyDictionary[Part, Part | None] = weakref.WeakKeyDictionary()
+        # Per resource (invariant 4): the converted resource, None (dropped) or _SAME.
+        self._recent: dict[tuple[str, str, str], Any] = {}
+        self._older: dict[tuple[str, str, str], Any] = {}
 
     def snapshot(self, snapshot: Snapshot) -> Snapshot:
         """``snapshot`` as a proxy without certificates is served it (no secrets either)."""
@@ -68,18 +79,37 @@ class SecretlessView:
         self._sets[original] = found
         return found
 
+    def _resource(
+        self, resource: Resource, convert: Callable[[bytes], bytes | None]
+    ) -> Resource | None:
+        """``resource`` as served without secrets; None: not served at all (invariant 4)."""
+        key = (resource.type_url, resource.name, resource.version)
+        known = self._recent.get(key, _UNSEEN)
+        if known is _UNSEEN:
+            known = self._older.get(key, _UNSEEN)
+        if known is _UNSEEN:
+            body = _body(resource)
+            new = convert(body)
+            if new is body:
+                known = _SAME
+            elif new is None:
+                known = None
+            else:
+                known = Resource.from_bytes(resource.type_url, resource.name, new)
+        if len(self._recent) >= RESOURCE_MEMO:
+            self._older, self._recent = self._recent, {}
+        self._recent[key] = known
+        return resource if known is _SAME else known
+
     def _part(self, part: Part, convert: Callable[[bytes], bytes | None]) -> Part:
         known = self._parts.get(part, _UNSEEN)
         if known is not _UNSEEN:
             return part if known is None else known
         converted: dict[str, Resource] = {}
         for name, resource in part.resources.items():
-            body = _body(resource)
-            new = convert(body)
-            if new is body:
-                converted[name] = resource
-            elif new is not None:
-                converted[name] = Resource.from_bytes(resource.type_url, name, new)
+            new = self._resource(resource, convert)
+            if new is not None:
+                converted[name] = new
         if len(converted) == len(part) and all(
             converted[n] is r for n, r in part.resources.items()
         ):

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import pickle
+import subprocess
+import sys
+
 import pytest
 from sample_mesh import sample_model
 
@@ -114,3 +120,28 @@ def test_proxy_from_node_rejects_malformed_metadata(
 ) -> None:
     with pytest.raises(ValueError, match=complaint):
         proxy_from_node(NODE, metadata, sample_model())
+
+
+def test_a_proxy_hashes_once_and_a_pickled_one_hashes_afresh_in_another_process() -> None:
+    """The hash is cached (a memo key, looked up many times per change); a cached ``str``
+    hash is only right in the process that made it, so a pickle must not carry it."""
+    proxy = proxy_from_node(NODE, {"LABELS": {"app": "backend"}}, sample_model())
+    assert hash(proxy) == hash(dataclasses.replace(proxy))
+    assert hash(dataclasses.replace(proxy, ip="127.0.1.2")) != hash(proxy)
+    check = (
+        "import pickle, sys\n"
+        "from translators.mesh.model.proxy import Proxy\n"
+        "p = pickle.loads(sys.stdin.buffer.read())\n"
+        "fresh = Proxy(p.type, p.ip, p.pod_name, p.namespace, p.domain, p.labels,"
+        " p.service_account)\n"
+        "assert {fresh: 1}[p] == 1 and hash(p) == hash(fresh)\n"
+    )
+    for seed in ("1", "2"):
+        done = subprocess.run(
+            [sys.executable, "-c", check],
+            input=pickle.dumps(proxy),
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr.decode()

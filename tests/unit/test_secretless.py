@@ -6,6 +6,7 @@ import gc
 from pathlib import Path
 from typing import Any
 
+import pytest
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import listener_pb2
@@ -16,14 +17,15 @@ from sample_mesh import BACKEND, BACKEND_PROXY, meshed_model
 from test_envoy_accepts_config import inlined_config
 from test_security_mtls import dr, mesh_mode
 
-from pyistiod.secretless_view import SecretlessView
+from pyistiod import secretless_view
+from pyistiod.secretless_view import SecretlessView, _body
 from pyistiod.snapshot_builder import SnapshotBuilder
 from translators.envoy.clusters import build_clusters
 from translators.envoy.listeners.sidecar import build_listeners
 from translators.envoy.tls.secretless import secretless_cluster, secretless_listener
 from translators.mesh.model.policies import ClientTls, ClientTlsMode, MtlsMode, Policies
 from xds_server import types
-from xds_server.snapshot import Snapshot
+from xds_server.snapshot import Resource, ResourceSet, Snapshot
 
 OUTBOUND = f"outbound|9080||{BACKEND}"
 
@@ -103,6 +105,38 @@ def test_the_view_keeps_nothing_alive_once_its_snapshots_are_gone() -> None:
         del snapshot, plain
         gc.collect()
         assert (len(view._sets), len(view._parts)) == (0, 0)
+
+
+def test_a_new_part_converts_only_the_resources_no_recent_part_held(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A config change rebuilds the shared outbound part; its unchanged clusters must not
+    be parsed and converted again for it (invariant 4)."""
+    calls: list[bytes] = []
+
+    def counted(body: bytes) -> bytes | None:
+        calls.append(body)
+        return secretless_cluster(body)
+
+    monkeypatch.setitem(secretless_view._CONVERT, types.CLUSTER, counted)
+    view = SecretlessView()
+    clusters = SnapshotBuilder(meshed_model(mesh_mode(MtlsMode.STRICT))).snapshot(BACKEND_PROXY)
+    first = view.snapshot(clusters).get(types.CLUSTER)
+    original = clusters.get(types.CLUSTER)
+    assert len(calls) == len(original)
+
+    calls.clear()
+    rebuilt = ResourceSet.of(types.CLUSTER, list(original))  # new part, the same resources
+    again = view.snapshot(Snapshot.of([rebuilt])).get(types.CLUSTER)
+    assert calls == []
+    assert again.version == view.snapshot(Snapshot.of([rebuilt])).get(types.CLUSTER).version
+    assert [r.any_bytes for r in again] == [r.any_bytes for r in first]
+
+    changed = cluster_pb2.Cluster.FromString(_body(next(iter(original))))
+    changed.connect_timeout.seconds += 7
+    edited = [Resource.of(types.CLUSTER, changed.name, changed), *list(original)[1:]]
+    view.snapshot(Snapshot.of([ResourceSet.of(types.CLUSTER, edited)]))
+    assert calls == [changed.SerializeToString(deterministic=True)]
 
 
 MESSAGES = {

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import enum
 import ipaddress
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from translators.mesh.model import loopback
@@ -52,7 +52,13 @@ class NodeId:
 
 @dataclass(frozen=True, slots=True)
 class Proxy:
-    """A proxy's mesh identity: everything translators may read about it."""
+    """A proxy's mesh identity: everything translators may read about it.
+
+    Its hash is computed once: every snapshot it is built a key of the builder's memos,
+    looked up several times per proxy per change (an ``Enum`` field hashes in Python).
+    A pickle carries the fields only, so another process hashes them afresh (``str``
+    hashes differ between processes).
+    """
 
     type: ProxyType
     ip: str
@@ -61,6 +67,20 @@ class Proxy:
     domain: str
     labels: Labels = frozenset()
     service_account: str = DEFAULT_SERVICE_ACCOUNT
+    _hash: int = field(default=0, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash(self._fields()))
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (self.type, self.ip, self.pod_name, self.namespace, self.domain, self.labels,
+                self.service_account)  # fmt: skip
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __reduce__(self) -> tuple[Callable[..., Proxy], tuple[Any, ...]]:
+        return Proxy, self._fields()
 
     @property
     def app_address(self) -> str:
