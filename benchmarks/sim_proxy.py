@@ -26,7 +26,7 @@ import asyncio
 import functools
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Set
 from typing import Any, Final
 
 import grpc
@@ -272,7 +272,7 @@ class DeltaProxy(ProxyState):
         return out
 
 
-def _subscribe(type_url: str, added: set[str], gone: set[str]) -> list[bytes]:
+def _subscribe(type_url: str, added: Set[str], gone: Set[str]) -> list[bytes]:
     if not added and not gone:
         return []
     return [delta_request(type_url, subscribe=sorted(added), unsubscribe=sorted(gone))]

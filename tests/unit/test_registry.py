@@ -87,6 +87,38 @@ async def test_disconnected_proxy_parts_are_forgotten() -> None:
     assert registry.builder._owned.keys() == {registry.nodes[FRONT].proxy}
 
 
+async def test_a_proxy_named_by_two_nodes_is_forgotten_with_the_last_of_them() -> None:
+    """Two node IDs may be one proxy (here by the NAMESPACE metadata); its parts go with
+    the last node, also when a change of workloads made its Proxy anew."""
+    cache = SnapshotCache()
+    model = load_dir(EXAMPLE_MESH).model
+    registry = ProxyRegistry(cache, model)
+    alias = FRONT.replace(".default~", ".elsewhere~")
+    await registry.connect(NodeInfo(FRONT, {}))
+    await registry.connect(NodeInfo(alias, {"NAMESPACE": "default"}))
+    proxy = registry.nodes[FRONT].proxy
+    assert registry.nodes[alias].proxy == proxy
+    parts = len(registry.builder._parts)
+    registry.disconnect(FRONT)
+    assert len(registry.builder._parts) == parts and proxy in registry.builder._owned
+    registry.disconnect(alias)
+    assert registry.builder._owned == {}
+
+    await registry.connect(NodeInfo(FRONT, {}))
+    await registry.connect(NodeInfo(alias, {"NAMESPACE": "default"}))
+    relabelled = [
+        replace(w, labels=w.labels | {("track", "new")}) if w.name == "frontend-0" else w
+        for w in model.workloads.values()
+    ]
+    registry.apply_model(MeshModel.build(model.services, model.endpoints, relabelled))
+    new = registry.nodes[FRONT].proxy
+    assert new != proxy and registry.nodes[alias].proxy == new
+    registry.disconnect(alias)
+    assert new in registry.builder._owned
+    registry.disconnect(FRONT)
+    assert registry.builder._owned == {}
+
+
 async def test_unaffected_proxies_are_not_republished() -> None:
     cache = SnapshotCache()
     model = load_dir(EXAMPLE_MESH).model
