@@ -201,7 +201,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--profile", help="write a cProfile of the changes here")
     args = parser.parse_args(argv)
-    logging_setup.configure("warning")  # as push_latency runs the server
     profile = cProfile.Profile() if args.profile else None
     result = asyncio.run(
         measure(args.services, args.proxies, args.mode == "delta", args.repeats, profile)
@@ -222,4 +221,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    # As push_latency runs the server; not in main(), which tests call: structlog's
+    # configuration is the process's, and loggers cache it on first use.
+    logging_setup.configure("warning")
     main()
