@@ -104,14 +104,7 @@ def main(argv: list[str] | None = None) -> None:
         result[f"{mode}_us_runs"] = [round(r, 1) for r in runs]
         print(f"{mode}: {result[f'{mode}_us_per_stream']} us per stream (runs {runs})")
     if args.json:
-        document = {
-            "benchmark": "core_cost",
-            "machine": report.machine(),
-            "revision": report.revision(),
-            "load_average": report.load_average(),
-            "results": result,
-        }
-        report.write_json(Path(args.json), document)
+        report.write_results(Path(args.json), "core_cost", result)
 
 
 if __name__ == "__main__":

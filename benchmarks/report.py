@@ -110,6 +110,19 @@ def _change(change: dict[str, Any], proxies: int) -> str:
     return text
 
 
+def write_results(path: Path, benchmark: str, results: Any) -> None:
+    """Write a measurement script's ``results`` with the machine, the revision and the
+    load average they were measured at."""
+    document = {
+        "benchmark": benchmark,
+        "machine": machine(),
+        "revision": revision(),
+        "load_average": load_average(),
+        "results": results,
+    }
+    write_json(path, document)
+
+
 def write_json(path: Path, document: dict[str, Any]) -> None:
     """Write ``document`` as indented JSON (NaN becomes null)."""
     path.parent.mkdir(parents=True, exist_ok=True)

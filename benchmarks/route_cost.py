@@ -203,14 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         print(result, flush=True)
         results.append(result)
     if a.json is not None:
-        document = {
-            "benchmark": "route_cost",
-            "machine": report.machine(),
-            "revision": report.revision(),
-            "load_average": report.load_average(),
-            "results": results,
-        }
-        report.write_json(a.json, document)
+        report.write_results(a.json, "route_cost", results)
     return 0
 
 

@@ -33,7 +33,7 @@ def test_both_variants_are_measured_and_written(tmp_path: Path) -> None:
         stream_cost.main([*args, "--json", str(out)])
         results = json.loads(out.read_text())["results"]
         assert (results["mode"], results["proxies"]) == (mode, 6)
-        for key in ("storm", "endpoint", "vs", "disconnect"):
+        for key in ("storm", "endpoint", "vs", "disconnect", "endpoint_apply", "vs_apply"):
             assert results[f"{key}_us_per_proxy"] > 0
 
 
@@ -55,7 +55,8 @@ def test_every_proxy_holds_each_change_the_server_published(delta: bool) -> None
             (ROUTES_FILE, mesh.edit_timeout, types.ROUTE),
         ):
             write_atomically(config_dir / file, edit(0))
-            assert await bench.change(load_dir(config_dir).model, [type_url]) > 0
+            applied, total = await bench.change(load_dir(config_dir).model, [type_url])
+            assert 0 < applied < total
             for i, proxy in enumerate(bench.proxies):
                 assert type_url in proxy.converged
                 snapshot = bench.cache.snapshot(node_id(i))
