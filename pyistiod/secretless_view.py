@@ -12,10 +12,12 @@ changes). Invariants:
    change is remembered as ``None``, not as itself (a weak dictionary whose value is its own
    key never lets the entry go). Memory follows the snapshots being served, not every part
    ever seen: each reconnect and each config change makes new parts.
-4. A new part converts only the resources no recent part held: conversions are also kept
-   per resource (by type, name and version, so by content), for two generations of at most
-   ``RESOURCE_MEMO`` entries each. A config change makes a new outbound part whose thousand
-   clusters are mostly the ones before; only the changed ones are parsed and converted again.
+4. A new large part converts only the resources no recent large part held: their
+   conversions are also kept per resource (by type, name and version, so by content), for
+   two generations of at most ``RESOURCE_MEMO`` entries each. A config change makes a new
+   outbound part whose thousand clusters are mostly the ones before; only the changed ones
+   are parsed and converted again. Parts of fewer than ``MEMO_PART_MIN`` resources (a
+   proxy's own) are converted as before: the memo holds what the shared parts hold.
 """
 
 from __future__ import annotations
@@ -41,8 +43,10 @@ _CONVERT: dict[str, Callable[[bytes], bytes | None]] = {
 _UNSEEN: Any = object()
 _SAME: Any = object()
 """A resource served as it is."""
-RESOURCE_MEMO: Final = 50_000
+RESOURCE_MEMO: Final = 20_000
 """Entries per generation of the per-resource memo (invariant 4)."""
+MEMO_PART_MIN: Final = 64
+"""Parts with fewer resources are not remembered per resource (invariant 4)."""
 
 
 class SecretlessView:
@@ -88,14 +92,8 @@ class SecretlessView:
         if known is _UNSEEN:
             known = self._older.get(key, _UNSEEN)
         if known is _UNSEEN:
-            body = _body(resource)
-            new = convert(body)
-            if new is body:
-                known = _SAME
-            elif new is None:
-                known = None
-            else:
-                known = Resource.from_bytes(resource.type_url, resource.name, new)
+            converted = _converted(resource, convert)
+            known = _SAME if converted is resource else converted
         if len(self._recent) >= RESOURCE_MEMO:
             self._older, self._recent = self._recent, {}
         self._recent[key] = known
@@ -106,8 +104,9 @@ class SecretlessView:
         if known is not _UNSEEN:
             return part if known is None else known
         converted: dict[str, Resource] = {}
+        remember = len(part) >= MEMO_PART_MIN
         for name, resource in part.resources.items():
-            new = self._resource(resource, convert)
+            new = self._resource(resource, convert) if remember else _converted(resource, convert)
             if new is not None:
                 converted[name] = new
         if len(converted) == len(part) and all(
@@ -118,6 +117,15 @@ class SecretlessView:
         found = Part(MappingProxyType(converted))
         self._parts[part] = found
         return found
+
+
+def _converted(resource: Resource, convert: Callable[[bytes], bytes | None]) -> Resource | None:
+    """``resource`` converted: itself if nothing changes, None if it is not served."""
+    body = _body(resource)
+    new = convert(body)
+    if new is body:
+        return resource
+    return None if new is None else Resource.from_bytes(resource.type_url, resource.name, new)
 
 
 def _body(resource: Resource) -> bytes:
