@@ -64,6 +64,17 @@ def test_gateway_servers_hosts_and_tls(api: str) -> None:
     )
 
 
+def test_tls_without_a_mode_is_passthrough_as_in_istio() -> None:
+    """PASSTHROUGH is the zero value of Istio's TLS mode: a server that names a credential
+    but no mode forwards TLS untouched (and gets no certificate), with a warning."""
+    raw = gateway([server(443, "HTTPS", tls={"credentialName": "shop-credential"})])
+    result = parse_object(raw, path="f.yaml", document=0)
+    assert result.errors == () and isinstance(result.obj, GatewayObject)
+    (https,) = result.obj.gateway.servers
+    assert https.tls is not None and https.tls.mode is TlsMode.PASSTHROUGH and https.passthrough
+    assert any("mode is not set, so it is PASSTHROUGH" in w for w in result.warnings)
+
+
 def test_gateway_passthrough_mutual_and_files() -> None:
     passthrough = server(443, "TLS", tls={"mode": "PASSTHROUGH"})
     mutual = server(

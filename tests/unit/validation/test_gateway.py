@@ -187,6 +187,13 @@ GATEWAY = [
         istio="warns: PASSTHROUGH mode does not use certificates, they will be ignored",
     ),
     Case("mutual_credential", f"[{{{HTTPS}, {HOST}, tls: {{mode: MUTUAL, {CERT}}}}}]"),
+    Case(
+        "https_credential_without_mode",
+        f"[{{{HTTPS}, {HOST}, tls: {{{CERT}}}}}]",
+        reason="mode is not set, so it is PASSTHROUGH",
+        istio="warns: PASSTHROUGH mode does not use certificates, they will be ignored "
+        "(PASSTHROUGH is the zero value)",
+    ),
 ]
 
 

@@ -14,8 +14,10 @@ Invariants, following Istio's ``ValidateGateway`` where pyistiod implements the 
    non-HTTP server gets Istio's warning. SIMPLE, MUTUAL and OPTIONAL_MUTUAL
    need a ``credentialName`` or both ``serverCertificate`` and
    ``privateKey``; both mutual modes with files also need
-   ``caCertificates``. ISTIO_MUTUAL takes the gateway's own workload
-   certificate, so it refuses every certificate field. ``AUTO_PASSTHROUGH``
+   ``caCertificates``. A ``tls`` without ``mode`` is PASSTHROUGH (the zero value
+   of Istio's enum), with a warning when it names certificates. ISTIO_MUTUAL
+   takes the gateway's own workload certificate, so it refuses every
+   certificate field. ``AUTO_PASSTHROUGH``
    (valid in Istio) is refused as not supported yet: it routes by SNI to
    mesh clusters with no VirtualService, which pyistiod does not build.
 3. A Secret becomes a ``TlsCredential`` when it holds a key pair: type
@@ -195,7 +197,9 @@ def _tls(
         )
         return None
     tls = ServerTls(
-        mode=v.choice(p, m.get("mode"), f"{field}.mode", TlsMode, TlsMode.SIMPLE),
+        # PASSTHROUGH is the zero value of Istio's ServerTLSSettings.TLSmode: no mode, no
+        # termination, as in istiod.
+        mode=v.choice(p, m.get("mode"), f"{field}.mode", TlsMode, TlsMode.PASSTHROUGH),
         https_redirect=v.boolean(p, m.get("httpsRedirect"), f"{field}.httpsRedirect", False),
         credential_name=v.string(p, m.get("credentialName"), f"{field}.credentialName") or "",
         server_certificate=_text(p, m, "serverCertificate", field),
@@ -207,7 +211,7 @@ def _tls(
     )
     if tls.https_redirect:
         warnings.append(f"{field}.httpsRedirect should only be used with http servers")
-    _check_tls(p, tls, field, protocol, warnings)
+    _check_tls(p, tls, field, protocol, warnings, mode_set="mode" in m)
     return tls
 
 
@@ -227,7 +231,13 @@ def _plain_http_tls(
 
 
 def _check_tls(
-    p: v.Problems, tls: ServerTls, field: str, protocol: ServerProtocol | None, warnings: list[str]
+    p: v.Problems,
+    tls: ServerTls,
+    field: str,
+    protocol: ServerProtocol | None,
+    warnings: list[str],
+    *,
+    mode_set: bool,
 ) -> None:
     files = tls.server_certificate or tls.private_key
     if tls.mode is TlsMode.ISTIO_MUTUAL:
@@ -235,9 +245,15 @@ def _check_tls(
             p.add(field, "ISTIO_MUTUAL uses the gateway's workload certificate: set no certificate")
         return
     if tls.mode is TlsMode.PASSTHROUGH:
-        if tls.credential_name or files or tls.ca_certificates:
+        if (tls.credential_name or files or tls.ca_certificates) and mode_set:
             warnings.append(
                 f"{field}: PASSTHROUGH mode does not use certificates, they are ignored"
+            )
+        elif tls.credential_name or files or tls.ca_certificates:
+            warnings.append(
+                f"{field}.mode is not set, so it is PASSTHROUGH (Istio's default): the "
+                "certificates are ignored and TLS is not terminated; set mode: SIMPLE to "
+                "terminate it"
             )
         return
     if protocol is None:
