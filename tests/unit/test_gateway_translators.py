@@ -16,6 +16,7 @@ from gateway_mesh import FRONTEND, ROUTER, SHOP, VIRTUAL_SERVICES, gateway_model
 from translators.envoy.listeners.gateway import build_gateway_listeners
 from translators.envoy.routes.gateway import build_gateway_routes
 from translators.envoy.tls.gateway_secrets import gateway_secrets
+from translators.mesh.model.gateways import TlsCredential
 from translators.mesh.model.policies import AuthorizationPolicy, AuthzAction, AuthzRule
 from translators.mesh.model.proxy import ProxyType
 from translators.mesh.model.services import labels_of
@@ -155,6 +156,26 @@ def test_gateway_secrets_serve_the_credentials() -> None:
     assert shop.private_key.inline_bytes == pair.key_pem
     ca = secrets["kubernetes://mtls-credential-cacert"].validation_context
     assert ca.trusted_ca.inline_bytes == pair.cert_pem or ca.trusted_ca.inline_bytes
+
+
+def test_a_cacert_secret_comes_before_the_credentials_own_ca() -> None:
+    """Istio's GetCaCert reads ``NAME-cacert`` first and falls back to ``NAME``'s ca.crt."""
+    model = gateway_model()
+    own = model.credential("istio-system", "mtls-credential")
+    assert own is not None and own.ca_pem
+    other_ca = b"-----BEGIN CERTIFICATE-----\nother\n-----END CERTIFICATE-----\n"
+    holder = TlsCredential("istio-system", "mtls-credential-cacert", b"", b"", ca_pem=other_ca)
+
+    def served_ca(credentials: tuple[TlsCredential, ...]) -> bytes:
+        found = {
+            s.name: s for s in gateway_secrets(replace(model, credentials=credentials), ROUTER)
+        }
+        return bytes(
+            found["kubernetes://mtls-credential-cacert"].validation_context.trusted_ca.inline_bytes
+        )
+
+    assert served_ca(model.credentials) == own.ca_pem
+    assert served_ca((*model.credentials, holder)) == other_ca
 
 
 def test_missing_credential_gives_no_secret() -> None:

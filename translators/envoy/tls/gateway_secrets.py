@@ -7,7 +7,8 @@ Invariants:
    ``gateway``): ``kubernetes://NAME`` from the Secret ``NAME`` in the
    Gateway's namespace (Istio reads credentials from the Gateway's
    namespace), and for MUTUAL/OPTIONAL_MUTUAL ``kubernetes://NAME-cacert``
-   from that Secret's ``ca.crt`` or else from a Secret ``NAME-cacert``.
+   from a Secret ``NAME-cacert`` if there is one, else from the Secret
+   ``NAME``'s ``ca.crt`` (Istio's ``GetCaCert`` order).
 2. A credential that does not exist yields no secret: Envoy keeps that
    listener warming until it appears, as with Istio. Sidecars get none.
 3. Pure: the result depends on the model's gateways and credentials and the
@@ -47,10 +48,8 @@ def _gateway_secrets(model: MeshModel, gateway: Gateway) -> list[secret_pb2.Secr
         if credential is not None and credential.cert_pem:
             out.append(certificate_secret(name, credential))
         if tls.mode in _VERIFIES:
-            ca_holder = model.credential(gateway.namespace, name + CA_SUFFIX)
-            ca = (credential.ca_pem if credential else b"") or (
-                ca_holder.ca_pem if ca_holder else b""
-            )
+            ca_holder = model.credential(gateway.namespace, name + CA_SUFFIX) or credential
+            ca = ca_holder.ca_pem if ca_holder is not None else b""
             if ca:
                 out.append(ca_secret(name, ca))
     return out
