@@ -6,6 +6,7 @@ Each test starts its own ``KubernetesSource`` and works in a fresh namespace.
 from __future__ import annotations
 
 import asyncio
+import base64
 import secrets
 from collections.abc import AsyncIterator
 from typing import Any
@@ -328,3 +329,43 @@ async def test_every_watched_kind_is_added_and_deleted_in_the_source(
         await custom.delete_namespaced_custom_object(group, "v1", namespace, plural, f"x-{plural}")
     await core.delete_namespaced_secret("shop-cert", namespace)
     await eventually(lambda: valid_kinds() == {"Service", "EndpointSlice", "Pod"}, timeout=15)
+
+
+async def test_generic_and_cacert_secrets_are_read_and_tokens_are_not(
+    api: ApiClient, namespace: str, source: KubernetesSource
+) -> None:
+    """istiod reads Secrets of every type but Helm releases and service-account tokens:
+    Istio's generic form and ``NAME-cacert`` Secrets are usually ``Opaque``."""
+    core = client.CoreV1Api(api)
+    cert_pem, key_pem = self_signed("shop.example.com")
+
+    def opaque(name: str, **data: bytes) -> Any:
+        encoded = {k: base64.b64encode(v).decode() for k, v in data.items()}
+        return {"metadata": {"name": name}, "type": "Opaque", "data": encoded}
+
+    await core.create_namespaced_secret(namespace, opaque("shop", cert=cert_pem, key=key_pem))
+    await core.create_namespaced_secret(namespace, opaque("shop-cacert", cacert=cert_pem))
+    await core.create_namespaced_service_account(namespace, {"metadata": {"name": "robot"}})
+    token: Any = {
+        "metadata": {
+            "name": "robot-token",
+            "annotations": {"kubernetes.io/service-account.name": "robot"},
+        },
+        "type": "kubernetes.io/service-account-token",
+    }
+    await core.create_namespaced_secret(namespace, token)
+
+    def credentials() -> dict[str, tuple[bool, bool]]:
+        model = Loader([source]).read().model
+        found = {}
+        for name in ("shop", "shop-cacert", "robot-token"):
+            c = model.credential(namespace, name)
+            if c is not None:
+                found[name] = (bool(c.cert_pem and c.key_pem), bool(c.ca_pem))
+        return found
+
+    expected = {"shop": (True, False), "shop-cacert": (False, True)}
+    await eventually(lambda: credentials() == expected, timeout=15)
+    read = Loader([source]).read()
+    names = {k.name for k in read.in_force if k.namespace == namespace and k.kind == "Secret"}
+    assert names == {"shop", "shop-cacert"}  # the token is not even watched

@@ -4,8 +4,10 @@ One ``Resource`` per kind the mesh stage reads (``documents.kinds``), plus
 the Namespaces whose labels scope the others (``source``): the
 core kinds at their only version, Istio's kinds at ``v1`` (the API server
 converts objects stored at ``v1beta1``/``v1alpha3``, since the versions share
-one schema). Secrets are limited to ``kubernetes.io/tls``, the ones gateways
-name in ``credentialName``.
+one schema). Secrets are watched as istiod watches them: of every type but Helm's
+releases and service-account tokens (the two large ones no ``credentialName`` names), since
+Istio's generic form (``cert``/``key``/``cacert``) and ``NAME-cacert`` Secrets are often
+``Opaque``.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ def _istio(group: str, *kinds: tuple[str, str]) -> tuple[Resource, ...]:
     return tuple(Resource(f"{group}/v1", kind, plural, needs_crd=True) for kind, plural in kinds)
 
 
+SECRET_TYPES = "type!=helm.sh/release.v1,type!=kubernetes.io/service-account-token"
+"""The field selector of the Secrets watched (istiod's ``SecretsFieldSelector``)."""
+
 NAMESPACES = Resource("v1", "Namespace", "namespaces")
 """Namespaces: their labels decide which are discovered (Istio's ``discoverySelectors``)."""
 
@@ -43,7 +48,7 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("v1", "Service", "services"),
     Resource("discovery.k8s.io/v1", "EndpointSlice", "endpointslices"),
     Resource("v1", "Pod", "pods"),
-    Resource("v1", "Secret", "secrets", field_selector="type=kubernetes.io/tls"),
+    Resource("v1", "Secret", "secrets", field_selector=SECRET_TYPES),
     *_istio(
         "networking.istio.io",
         ("ServiceEntry", "serviceentries"),
