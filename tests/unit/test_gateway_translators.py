@@ -66,6 +66,7 @@ def test_http_server_uses_rds_http_port() -> None:
     vhosts = routes()["http.8080"].virtual_hosts
     assert [(v.name, list(v.domains)) for v in vhosts] == [(f"{SHOP}:8080", [SHOP])]
     assert vhosts[0].routes[0].route.cluster == f"outbound|80||{FRONTEND}"
+    assert all(v.include_request_attempt_count for r in routes().values() for v in r.virtual_hosts)
 
 
 def test_https_simple_terminates_with_credential_over_sds() -> None:

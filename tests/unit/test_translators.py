@@ -149,6 +149,7 @@ def test_route_configs_per_http_port() -> None:
     vhosts = {v.name: v for v in routes["9080"].virtual_hosts}
     assert list(vhosts) == [f"{BACKEND_SE}:9080", f"{BACKEND}:9080"]
     assert routes["9080"].validate_clusters.value is False
+    assert all(v.include_request_attempt_count for r in routes.values() for v in r.virtual_hosts)
     route = vhosts[f"{BACKEND}:9080"].routes[0]
     assert route.match.prefix == "/"
     assert route.route.cluster == f"outbound|9080||{BACKEND}"

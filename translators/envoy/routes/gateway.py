@@ -159,7 +159,9 @@ def _virtual_host(
 ) -> route_components_pb2.VirtualHost:
     vhost = hosts.get(host)
     if vhost is None:
-        vhost = route_components_pb2.VirtualHost(name=f"{host}:{port}", domains=[host])
+        vhost = route_components_pb2.VirtualHost(
+            name=f"{host}:{port}", domains=[host], include_request_attempt_count=True
+        )
         hosts[host] = vhost
     if redirect:
         vhost.require_tls = route_components_pb2.VirtualHost.ALL

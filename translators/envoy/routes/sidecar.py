@@ -17,7 +17,9 @@ domain, so when services collide the first by hostname keeps the domain.
 A service's routes come from the VirtualService that applies to it for this
 proxy (``selection.virtual_services``), else Istio's default route (``virtual_service``). Route
 names, ``validate_clusters: false`` (a route may name a cluster that does
-not exist: Envoy answers 503) and the default retry policy are Istio's.
+not exist: Envoy answers 503), the default retry policy and
+``include_request_attempt_count`` on every virtual host (upstream requests carry
+``x-envoy-attempt-count``) are Istio's.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ def _route_configuration(
                 name=f"{service.hostname}:{port}",
                 domains=domains,
                 routes=service_routes(view, service, port, vs),
+                include_request_attempt_count=True,  # x-envoy-attempt-count, as Istio sets
             )
         )
     return route_pb2.RouteConfiguration(
