@@ -71,7 +71,11 @@ EVERYTHING = {
             "mirror": {"host": "ratings", "subset": "v1"},
             "mirrorPercentage": {"value": 10},
             "headers": {
-                "request": {"add": {"x-b": "2"}, "remove": ["x-c"]},
+                # Envoy format strings: what header_value_problem lets through, Envoy takes.
+                "request": {
+                    "add": {"x-b": "2", "x-pct": "100%%", "x-from": "%HOSTNAME% %REQ(x-b)%"},
+                    "remove": ["x-c"],
+                },
                 "response": {"set": {"x-d": "3"}, "remove": ["x-e"]},
             },
             "corsPolicy": {

@@ -27,7 +27,9 @@ They follow ``fields``' rules (never raise; record a ``ConfigError`` in
 5. Header names in matches are RFC 7230 tokens (any case) or the pseudo-headers
    ``:method :scheme :authority :path :status``. Header operations never name a
    pseudo-header, except that request ``set``/``add`` may name ``:authority``;
-   ``host`` may only be set or added on requests (an authority rewrite).
+   ``host`` may only be set or added on requests (an authority rewrite). The values
+   they set or add hold no control character but tab and an even number of ``%``
+   (Istio's ``ValidateHTTPHeaderValue``: Envoy reads them as format strings).
 6. A route's weights are integers >= 0; several destinations need a positive
    total, and need not sum to 100: Envoy splits by weight / total. A
    destination host is not ``*``; a subset is a DNS-1123 label in any case.
@@ -341,11 +343,30 @@ def _pairs(
         problem = _operation_problem(name, request=request)
         if problem is not None:
             p.add(f"{field}.{name}", problem)
-        elif isinstance(raw, str):
-            out.append((name, raw))
-        else:
+        elif not isinstance(raw, str):
             p.add(f"{field}.{name}", f"must be a string, got {v.describe(raw)}")
+        elif (problem := header_value_problem(raw)) is not None:
+            p.add(f"{field}.{name}", problem)
+        else:
+            out.append((name, raw))
     return tuple(sorted(out))
+
+
+def header_value_problem(value: str) -> str | None:
+    """Istio's ``ValidateHTTPHeaderValue`` for a header a route sets or adds.
+
+    Envoy reads the value as a format string (``%HOSTNAME%``, ``%REQ(x-a)%``; ``%%`` is a
+    literal ``%``) and refuses the whole route configuration over a lone ``%``, so Istio
+    refuses it here, as it does control characters other than tab.
+    """
+    if any((c < " " and c != "\t") or c == "\x7f" for c in value):
+        return f"header value {value!r} holds a control character (only tab is allowed)"
+    if value.count("%") % 2:
+        return (
+            f"header value {value!r} has a single %: escape it by doubling (%%) or enclose "
+            "an Envoy variable in a pair of % (%HOSTNAME%)"
+        )
+    return None
 
 
 def _removals(p: v.Problems, value: object, field: str) -> tuple[str, ...]:
