@@ -62,6 +62,8 @@ IN_MESH = JwtRule(
 HTTPS = JwtRule(
     "tls-issuer", jwks_uri=JwksUri("https://idp.example.com/k", "https", "idp.example.com", 443)
 )
+ANY_ISSUER = JwtRule("", jwks_uri=JwksUri("http://127.0.0.1:8001/k", "http", "127.0.0.1", 8001))
+"""A rule without an issuer: Envoy checks no ``iss`` (Istio accepts it with a jwksUri)."""
 
 
 def ra(
@@ -142,6 +144,8 @@ def test_several_rules_are_sorted_by_issuer_and_any_valid_token_passes() -> None
         "https://local.example.com",
         "remote-issuer",
     ]
+    anyone = jwt_config(inbound(model_with(ra(REMOTE, ANY_ISSUER)))[8080]).providers["origins-0"]
+    assert anyone.issuer == "" and anyone.remote_jwks.http_uri.uri.endswith(":8001/k")
     assert config.providers["origins-0"].local_jwks.inline_string == JWKS
     assert list(config.providers["origins-0"].audiences) == ["aud"]
     outer = config.rules[0].requires.requires_any.requirements
@@ -295,7 +299,7 @@ def test_an_allow_rule_on_request_principals_is_dropped_on_tcp_chains() -> None:
 
 
 EVERYTHING = (
-    ra(LOCAL, REMOTE, IN_MESH, HTTPS),
+    ra(LOCAL, REMOTE, IN_MESH, HTTPS, ANY_ISSUER),
     AuthorizationPolicy(
         "default",
         "jwt",

@@ -49,9 +49,12 @@ CASES = [
           "x-payload, outputClaimToHeaders: [{header: x-sub, claim: sub}], "
           "forwardOriginalToken: true, timeout: 3s"), Accept()),
     ("uri_with_port", rule("issuer: idp, jwksUri: 'http://127.0.0.1:8000/keys'"), Accept()),
-    # validateJwtRule: "issuer must be set"
-    ("issuer_missing", rule(URI), Refuse(f"{R0}.issuer", "issuer must be set")),
-    ("issuer_empty", rule(f"issuer: '', {URI}"), Refuse(f"{R0}.issuer", "issuer must be set")),
+    # validateJwtRule: "issuer or jwksUri must be non-empty string" (current Istio; older
+    # releases required the issuer)
+    ("issuer_missing_with_uri", rule(URI), Accept()),
+    ("issuer_empty_with_uri", rule(f"issuer: '', {URI}"), Accept()),
+    ("issuer_missing_inline_jwks", rule(f"jwks: '{JWKS}'"),
+     Refuse(f"{R0}.issuer", "issuer or jwksUri must be non-empty string")),
     # "audience must be non-empty string"
     ("audience_empty", rule(f"issuer: idp, {URI}, audiences: ['']"),
      Refuse(f"{R0}.audiences[0]", "audience must be non-empty string")),

@@ -5,7 +5,8 @@ Invariants, following Istio's ``ValidateRequestAuthentication`` and ``validateJw
 1. ``selector.matchLabels`` is the only workload selection (``selector``);
    ``targetRef``/``targetRefs`` are refused as in AuthorizationPolicy (they
    attach policies to gateways and waypoints by reference).
-2. Every ``jwtRules[]`` entry has an ``issuer`` ("issuer must be set"),
+2. Every ``jwtRules[]`` entry has an ``issuer`` or a ``jwksUri`` ("issuer or
+   jwksUri must be non-empty string"; without an issuer Envoy checks no ``iss``),
    non-empty ``audiences``, ``fromHeaders`` names, ``fromParams`` and
    ``fromCookies``; ``outputClaimToHeaders`` entries have a claim and a
    header that is a valid HTTP header name, as is ``outputPayloadToHeader``;
@@ -74,8 +75,12 @@ def parse_request_authentication(
 def _rule(p: v.Problems, raw: object, field: str) -> JwtRule:
     m = v.mapping(p, raw, field) or {}
     issuer = v.string(p, m.get("issuer"), f"{field}.issuer") or ""
-    if not issuer:
-        p.add(f"{field}.issuer", "issuer must be set: the iss claim tokens of this rule carry")
+    if not issuer and not m.get("jwksUri"):
+        p.add(
+            f"{field}.issuer",
+            "issuer or jwksUri must be non-empty string: a rule names the iss claim its "
+            "tokens carry, or where its keys are (then any issuer those keys sign is taken)",
+        )
     uri = _jwks_uri(p, m.get("jwksUri"), f"{field}.jwksUri")
     jwks = _jwks(p, m.get("jwks"), f"{field}.jwks")
     if uri is not None and jwks:
