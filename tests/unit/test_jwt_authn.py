@@ -62,8 +62,13 @@ IN_MESH = JwtRule(
 HTTPS = JwtRule(
     "tls-issuer", jwks_uri=JwksUri("https://idp.example.com/k", "https", "idp.example.com", 443)
 )
-ANY_ISSUER = JwtRule("", jwks_uri=JwksUri("http://127.0.0.1:8001/k", "http", "127.0.0.1", 8001))
-"""A rule without an issuer: Envoy checks no ``iss`` (Istio accepts it with a jwksUri)."""
+ANY_ISSUER = JwtRule(
+    "",
+    jwks_uri=JwksUri("http://127.0.0.1:8001/k", "http", "127.0.0.1", 8001),
+    space_delimited_claims=("roles", "scope"),
+)
+"""A rule without an issuer (Envoy checks no ``iss``; Istio accepts it with a jwksUri) and
+with a claim of its own split on spaces."""
 
 
 def ra(
@@ -146,6 +151,9 @@ def test_several_rules_are_sorted_by_issuer_and_any_valid_token_passes() -> None
     ]
     anyone = jwt_config(inbound(model_with(ra(REMOTE, ANY_ISSUER)))[8080]).providers["origins-0"]
     assert anyone.issuer == "" and anyone.remote_jwks.http_uri.uri.endswith(":8001/k")
+    # spaceDelimitedClaims join Istio's two, sorted, once each
+    claims = anyone.normalize_payload_in_metadata.space_delimited_claims
+    assert list(claims) == ["permission", "roles", "scope"]
     assert config.providers["origins-0"].local_jwks.inline_string == JWKS
     assert list(config.providers["origins-0"].audiences) == ["aud"]
     outer = config.rules[0].requires.requires_any.requirements

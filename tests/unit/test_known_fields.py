@@ -265,6 +265,7 @@ jwtRules:
   outputClaimToHeaders: [{header: x-jwt-sub, claim: sub}]
   forwardOriginalToken: true
   timeout: 3s
+  spaceDelimitedClaims: [roles]
 """
 
 AUTHORIZATION_POLICY = """

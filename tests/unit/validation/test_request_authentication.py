@@ -47,10 +47,11 @@ CASES = [
      rule(f"issuer: idp, {URI}, audiences: [a, b], fromHeaders: [{{name: x-token, prefix: "
           "'Bearer '}], fromParams: [token], fromCookies: [session], outputPayloadToHeader: "
           "x-payload, outputClaimToHeaders: [{header: x-sub, claim: sub}], "
-          "forwardOriginalToken: true, timeout: 3s"), Accept()),
+          "forwardOriginalToken: true, timeout: 3s, spaceDelimitedClaims: [roles, scope, '']"),
+     Accept()),
     ("uri_with_port", rule("issuer: idp, jwksUri: 'http://127.0.0.1:8000/keys'"), Accept()),
-    # validateJwtRule: "issuer or jwksUri must be non-empty string" (current Istio; older
-    # releases required the issuer)
+    # validateJwtRule: "issuer or jwksUri must be non-empty string" (Istio 1.27 and later;
+    # older releases required the issuer)
     ("issuer_missing_with_uri", rule(URI), Accept()),
     ("issuer_empty_with_uri", rule(f"issuer: '', {URI}"), Accept()),
     ("issuer_missing_inline_jwks", rule(f"jwks: '{JWKS}'"),
@@ -146,6 +147,7 @@ def test_every_field_reaches_the_model_at_v1beta1_too() -> None:
     assert jwt.from_headers == (JwtHeader("x-token", "Bearer "),)
     assert (jwt.from_params, jwt.from_cookies) == (("token",), ("session",))
     assert jwt.output_payload_to_header == "x-payload" and jwt.forward_original_token
+    assert jwt.space_delimited_claims == ("roles", "scope")  # Istio 1.28's field
     assert result.obj.policy.selector == frozenset({("app", "backend")})
 
 

@@ -16,7 +16,8 @@ Invariants:
 3. Each provider writes the verified payload into dynamic metadata
    (``jwt.PAYLOAD_KEY``) for RBAC and routes, with ``scope`` and
    ``permission`` split on spaces into lists, as Istio's
-   ``space_delimited_claims`` default.
+   ``space_delimited_claims`` default, and the rule's ``spaceDelimitedClaims``
+   besides them (sorted, once each, as Istio's ``buildSpaceDelimitedClaims``).
 4. Keys: inline ``jwks`` as ``local_jwks``; a ``jwksUri`` as ``remote_jwks``
    fetched through ``jwt.jwks_cluster_name`` with the rule's timeout (5 s by
    default) and cached 5 minutes, as Istio's Envoy fetch mode does. The
@@ -104,7 +105,8 @@ def _provider(rule: JwtRule, clear_route_cache: bool) -> jwt_pb2.JwtProvider:
         ],
         clear_route_cache=clear_route_cache,
     )
-    provider.normalize_payload_in_metadata.space_delimited_claims.extend(SPACE_DELIMITED_CLAIMS)
+    claims = sorted({*SPACE_DELIMITED_CLAIMS, *rule.space_delimited_claims})
+    provider.normalize_payload_in_metadata.space_delimited_claims.extend(claims)
     if rule.jwks_uri is not None:
         remote = provider.remote_jwks
         remote.http_uri.CopyFrom(

@@ -304,7 +304,7 @@ _REQUEST_AUTHENTICATION = fields(
     targetRefs=_POLICY_TARGET,
     jwtRules=fields(
         "issuer audiences jwksUri jwks fromParams fromCookies outputPayloadToHeader"
-        " forwardOriginalToken timeout",
+        " forwardOriginalToken timeout spaceDelimitedClaims",
         fromHeaders=fields("name prefix"),
         outputClaimToHeaders=fields("header claim"),
     ),

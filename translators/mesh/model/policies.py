@@ -125,6 +125,8 @@ class JwtRule:
     forward_original_token: bool = False
     timeout_ms: int = 0
     """``timeout`` of the JWKS fetch in milliseconds; 0: Istio's default (5 s)."""
+    space_delimited_claims: tuple[str, ...] = ()
+    """``spaceDelimitedClaims``: claims split on spaces besides ``scope`` and ``permission``."""
 
 
 @dataclass(frozen=True, slots=True)
