@@ -101,6 +101,11 @@ EVERYTHING = {
             "match": [{"uri": {"exact": "/ping"}}],
             "directResponse": {"status": 200, "body": {"string": "pong"}},
         },
+        {
+            "match": [{"uri": {"prefix": "/grpc"}}],
+            "route": [{"destination": {"host": "reviews", "subset": "v1"}}],
+            "fault": {"abort": {"grpcStatus": "UNAVAILABLE", "percentage": {"value": 5}}},
+        },
         {"route": [{"destination": {"host": "reviews", "subset": "v3"}}], "rewrite": {"uri": "/"}},
     ],
 }

@@ -111,6 +111,23 @@ def test_ratings_delay_and_abort_faults() -> None:
     assert not plain.typed_per_filter_config
 
 
+def test_a_grpc_abort_is_the_status_code() -> None:
+    spec = {
+        "hosts": ["ratings"],
+        "http": [
+            {
+                "route": [{"destination": {"host": "ratings"}}],
+                "fault": {"abort": {"grpcStatus": "UNAVAILABLE", "percentage": {"value": 10}}},
+            }
+        ],
+    }
+    (aborted,) = vhost_routes(with_vs(bookinfo(), spec), RATINGS)
+    fault = fault_pb2.HTTPFault()
+    aborted.typed_per_filter_config["envoy.filters.http.fault"].Unpack(fault)
+    assert fault.abort.WhichOneof("error_type") == "grpc_status"
+    assert (fault.abort.grpc_status, fault.abort.percentage.numerator) == (14, 100_000)
+
+
 def test_every_http_feature() -> None:
     spec = {
         "hosts": ["reviews"],

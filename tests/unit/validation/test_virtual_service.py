@@ -355,7 +355,16 @@ CASES = [
          No("spec.http[0].fault", "must have an abort and/or a delay")),
     case("vs_fault_grpc_abort",
          http(ROUTE, "fault: {abort: {grpcStatus: UNAVAILABLE, percentage: {value: 10}}}"),
-         No("spec.http[0].fault.abort.grpcStatus", "is not supported yet", istio_accepts=True)),
+         OK()),
+    # validateGRPCStatus: a name of grpc.SupportedGRPCStatus
+    case("fault_grpc_abort_unknown_name", http(ROUTE, "fault: {abort: {grpcStatus: '14'}}"),
+         No("spec.http[0].fault.abort.grpcStatus", "gRPC status '14' is not supported")),
+    case("fault_grpc_abort_lower_case", http(ROUTE, "fault: {abort: {grpcStatus: unavailable}}"),
+         No("spec.http[0].fault.abort.grpcStatus", "is not supported")),
+    # ErrorType is a oneof: one kind per abort
+    case("fault_abort_two_kinds",
+         http(ROUTE, "fault: {abort: {httpStatus: 503, grpcStatus: UNAVAILABLE}}"),
+         No("spec.http[0].fault.abort", "set one of httpStatus, grpcStatus and http2Error")),
     case("fault_http2_error",
          http(ROUTE, "fault: {abort: {http2Error: REFUSED_STREAM}}"),
          No("spec.http[0].fault.abort.http2Error", "HTTP/2 abort fault injection")),

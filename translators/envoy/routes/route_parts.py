@@ -184,7 +184,8 @@ def fractional_percent(value: float | None) -> percent_pb2.FractionalPercent:
 
 
 def http_fault(fault: Fault) -> fault_pb2.HTTPFault:
-    """Istio's ``TranslateFault``: a fixed delay and/or an HTTP abort, each with a percentage."""
+    """Istio's ``TranslateFault``: a fixed delay and/or an abort (HTTP or gRPC status), each
+    with a percentage."""
     out = fault_pb2.HTTPFault()
     if fault.delay is not None:
         out.delay.CopyFrom(
@@ -193,8 +194,11 @@ def http_fault(fault: Fault) -> fault_pb2.HTTPFault:
                 percentage=fractional_percent(fault.delay_percent),
             )
         )
-    if fault.abort_status is not None:
-        out.abort.http_status = fault.abort_status
+    if fault.aborts:
+        if fault.abort_grpc_status is not None:
+            out.abort.grpc_status = fault.abort_grpc_status
+        else:
+            out.abort.http_status = fault.abort_status or 0
         out.abort.percentage.CopyFrom(fractional_percent(fault.abort_percent))
     return out
 

@@ -154,12 +154,20 @@ class Retries:
 
 @dataclass(frozen=True, slots=True)
 class Fault:
-    """``fault``: a fixed delay and/or an HTTP abort, each for a percentage of requests."""
+    """``fault``: a fixed delay and/or an abort (an HTTP status, or a gRPC status code),
+    each for a percentage of requests."""
 
     delay: Millis | None = None
     delay_percent: float | None = None
     abort_status: int | None = None
     abort_percent: float | None = None
+    abort_grpc_status: int | None = None
+    """``abort.grpcStatus`` as its code (``UNAVAILABLE``: 14); set instead of ``abort_status``."""
+
+    @property
+    def aborts(self) -> bool:
+        """Whether the fault aborts requests (with either kind of status)."""
+        return self.abort_status is not None or self.abort_grpc_status is not None
 
 
 @dataclass(frozen=True, slots=True)

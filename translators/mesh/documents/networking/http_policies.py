@@ -12,10 +12,13 @@ following Istio's ``validateHTTPRoute`` and the functions it calls:
 3. CORS origins are not empty, methods are HTTP methods or ``*``, header names are tokens
    or ``*``.
 
-Deliberate differences from Istio: ``fault.abort.grpcStatus`` is refused as not supported
-yet (the model carries an HTTP status only; Istio refuses ``http2Error`` itself);
-``mirrors``, ``retries.backoff`` and ``retryIgnorePreviousHosts: false`` are validated, then
-ignored with a warning; so is a fault ``abort`` or ``delay`` without a type (as Istio).
+4. A fault ``abort`` sets one of ``httpStatus`` (200-599) and ``grpcStatus`` (a gRPC code
+   name, ``UNAVAILABLE``; Istio's ``SupportedGRPCStatus``); ``http2Error`` is refused, as
+   Istio refuses it.
+
+Deliberate differences from Istio: ``mirrors``, ``retries.backoff`` and
+``retryIgnorePreviousHosts: false`` are validated, then ignored with a warning; so is a
+fault ``abort`` or ``delay`` without a type (as Istio).
 """
 
 from __future__ import annotations
@@ -34,6 +37,15 @@ RETRY_ON_POLICIES = frozenset((
     "internal", "resource-exhausted", "unavailable",
 ))  # fmt: skip
 """Envoy's HTTP and gRPC ``retry_on`` conditions, which Istio's ``retryOn`` passes through."""
+
+_GRPC_CODE_NAMES = (
+    "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+    "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+    "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+    "UNAUTHENTICATED",
+)  # fmt: skip
+GRPC_STATUS_CODES: Mapping[str, int] = {name: code for code, name in enumerate(_GRPC_CODE_NAMES)}
+"""gRPC status codes by name (Istio's ``SupportedGRPCStatus``): what ``abort.grpcStatus`` names."""
 
 HTTP_STATUS_CODES = frozenset(
     {*range(100, 104), *range(200, 209), 226, *range(300, 306), 307, 308, *range(400, 419)}
@@ -115,10 +127,10 @@ def fault(p: v.Problems, raw: object, field: str, warnings: list[str]) -> Fault 
         delay_percent = _fraction(p, delay.get("percentage"), f"{field}.delay.percentage")
         fault = Fault(_delay(p, delay, f"{field}.delay", warnings), delay_percent)
     if abort is not None:
-        status = _abort(p, abort, f"{field}.abort", warnings)
+        status, grpc_status = _abort(p, abort, f"{field}.abort", warnings)
         abort_percent = _fraction(p, abort.get("percentage"), f"{field}.abort.percentage")
-        fault = Fault(fault.delay, fault.delay_percent, status, abort_percent)
-    return fault if fault.delay is not None or fault.abort_status is not None else None
+        fault = Fault(fault.delay, fault.delay_percent, status, abort_percent, grpc_status)
+    return fault if fault.delay is not None or fault.aborts else None
 
 
 def _delay(
@@ -133,14 +145,27 @@ def _delay(
 
 def _abort(
     p: v.Problems, abort: Mapping[str, object], field: str, warnings: list[str]
-) -> int | None:
-    if abort.get("grpcStatus") is not None:
-        p.add(f"{field}.grpcStatus", "is not supported yet: pyistiod injects HTTP aborts only")
+) -> tuple[int | None, int | None]:
+    """(HTTP status, gRPC code) of an ``abort``: at most one is set (invariant 4)."""
+    kinds = [k for k in ("httpStatus", "grpcStatus", "http2Error") if abort.get(k) is not None]
+    if len(kinds) > 1:
+        p.add(field, f"set one of httpStatus, grpcStatus and http2Error, not {' and '.join(kinds)}")
+        return None, None
     if abort.get("http2Error") is not None:
         p.add(f"{field}.http2Error", "HTTP/2 abort fault injection is not supported (by Istio)")
-    if all(abort.get(k) is None for k in ("httpStatus", "grpcStatus", "http2Error")):
+    if not kinds:
         warnings.append(f"{field}: abort configured, but error type not set; it is ignored")
-    return f.integer(p, abort.get("httpStatus"), f"{field}.httpStatus", 200, 599)
+    grpc_status = None
+    if abort.get("grpcStatus") is not None:
+        name = v.string(p, abort["grpcStatus"], f"{field}.grpcStatus")
+        grpc_status = GRPC_STATUS_CODES.get(name or "")
+        if name is not None and grpc_status is None:
+            p.add(
+                f"{field}.grpcStatus",
+                f"gRPC status {name!r} is not supported: use a code name of "
+                "https://github.com/grpc/grpc/blob/master/doc/statuscodes.md, e.g. 'NOT_FOUND'",
+            )
+    return f.integer(p, abort.get("httpStatus"), f"{field}.httpStatus", 200, 599), grpc_status
 
 
 def _fraction(p: v.Problems, raw: object, field: str) -> float | None:
