@@ -172,7 +172,7 @@ class DeltaStream:
         state.pending = False
         if not changed and not removed and not always:
             return []
-        if type_url == CLUSTER:
+        if type_url == CLUSTER and state.known:  # a fresh stream owes nothing: skip the scan
             self._owe_endpoints([r.name for r in changed if r.name in state.known])
         if fresh is not None:
             for versions in fresh:
