@@ -344,8 +344,18 @@ async def _drive(
         pending = proxy.mark_pending
         for req in proxy.on_response(item, time.monotonic()):
             await call.write(req)
-        if proxy.storm_done_at is None and proxy.acked >= STORM_TYPES:
-            proxy.storm_done_at = time.monotonic()
+        stormed, converged = milestones(proxy, pending)
+        if stormed:
             on_storm_done()
-        if pending and not proxy.mark_pending:
+        if converged:
             on_converged()
+
+
+def milestones(proxy: ProxyState, pending: bool) -> tuple[bool, bool]:
+    """After a response was answered: whether it completed ``proxy``'s connect storm (then
+    stamped in ``storm_done_at``) and whether it converged the change being measured, which
+    was ``pending`` before it."""
+    stormed = proxy.storm_done_at is None and proxy.acked >= STORM_TYPES
+    if stormed:
+        proxy.storm_done_at = time.monotonic()
+    return stormed, pending and not proxy.mark_pending

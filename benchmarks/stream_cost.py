@@ -42,7 +42,7 @@ from envoy.service.discovery.v3 import discovery_pb2
 
 from benchmarks import report, sim_wire
 from benchmarks.mesh_gen import ROUTES_FILE, SLICES_FILE, prepare, write_atomically
-from benchmarks.sim_proxy import STORM_TYPES, DeltaProxy, SotwProxy
+from benchmarks.sim_proxy import DeltaProxy, SotwProxy, milestones
 from pyistiod import logging_setup
 from pyistiod.registry import ProxyRegistry
 from translators.mesh.model.mesh import MeshModel
@@ -85,10 +85,9 @@ class Wire:
         """The server's ``context.write``: the proxy reads the response and answers it."""
         proxy = self.proxy
         pending = proxy.mark_pending
-        stormed = proxy.acked >= STORM_TYPES
         for request in proxy.on_response(sim_wire.read(data, self.delta), time.monotonic()):
             self._send(request)
-        if (pending and not proxy.mark_pending) or (not stormed and proxy.acked >= STORM_TYPES):
+        if any(milestones(proxy, pending)):
             self.done()
 
     def peer(self) -> str:

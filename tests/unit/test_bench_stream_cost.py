@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchmarks import stream_cost
 from benchmarks.mesh_gen import ROUTES_FILE, SLICES_FILE, Mesh, prepare, write_atomically
-from benchmarks.sim_proxy import SotwProxy, node_id
+from benchmarks.sim_proxy import STORM_TYPES, SotwProxy, node_id
 from translators.sources.files import load_dir
 from xds_server import types
 
@@ -49,7 +49,7 @@ def test_every_proxy_holds_each_change_the_server_published(delta: bool) -> None
     async def exercise(config_dir: Path, mesh: Mesh) -> None:
         bench = stream_cost.Bench(load_dir(config_dir).model, 5, delta)
         await bench.storm()
-        assert all(p.acked >= stream_cost.STORM_TYPES for p in bench.proxies)
+        assert all(p.acked >= STORM_TYPES for p in bench.proxies)
         for file, edit, type_url in (
             (SLICES_FILE, mesh.move_endpoint, types.ENDPOINT),
             (ROUTES_FILE, mesh.edit_timeout, types.ROUTE),

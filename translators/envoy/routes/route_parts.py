@@ -194,11 +194,11 @@ def http_fault(fault: Fault) -> fault_pb2.HTTPFault:
                 percentage=fractional_percent(fault.delay_percent),
             )
         )
+    if fault.abort_grpc_status is not None:
+        out.abort.grpc_status = fault.abort_grpc_status
+    elif fault.abort_status is not None:
+        out.abort.http_status = fault.abort_status
     if fault.aborts:
-        if fault.abort_grpc_status is not None:
-            out.abort.grpc_status = fault.abort_grpc_status
-        else:
-            out.abort.http_status = fault.abort_status or 0
         out.abort.percentage.CopyFrom(fractional_percent(fault.abort_percent))
     return out
 

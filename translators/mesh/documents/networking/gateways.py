@@ -245,13 +245,11 @@ def _check_tls(
             p.add(field, "ISTIO_MUTUAL uses the gateway's workload certificate: set no certificate")
         return
     if tls.mode is TlsMode.PASSTHROUGH:
-        if (tls.credential_name or files or tls.ca_certificates) and mode_set:
+        if tls.credential_name or files or tls.ca_certificates:
             warnings.append(
                 f"{field}: PASSTHROUGH mode does not use certificates, they are ignored"
-            )
-        elif tls.credential_name or files or tls.ca_certificates:
-            warnings.append(
-                f"{field}.mode is not set, so it is PASSTHROUGH (Istio's default): the "
+                if mode_set
+                else f"{field}.mode is not set, so it is PASSTHROUGH (Istio's default): the "
                 "certificates are ignored and TLS is not terminated; set mode: SIMPLE to "
                 "terminate it"
             )
