@@ -4,7 +4,7 @@
 Usage::
 
     python -m benchmarks.push_latency --services 1000 --proxies 1000 [--mode sotw|delta]
-        [--workers 1] [--service-ports 1] [--load-workers 2]
+        [--workers 1] [--service-ports 1] [--load-workers 2] [--server pyistiod|floor]
         [--json OUT.json] [--plot OUT.png] [--profile OUT.txt]
 
 Summarize a profile with ``python -m benchmarks.profile_summary OUT.route.txt``.
@@ -36,6 +36,10 @@ debounce (``--debounce-after``, 0.1 s by default), nothing is subtracted. All
 clocks are ``time.monotonic()`` (system-wide on Linux, so comparable across
 processes). Every wait has a timeout, the whole run is bounded by
 ``--run-timeout``, and every process started is stopped on exit, error or Ctrl-C.
+
+``--server floor`` measures ``benchmarks.floor_server`` instead of pyistiod: the same
+responses for the same edits, with no work per proxy beyond gRPC's, so the difference
+between the two runs is what pyistiod's own per-proxy work costs.
 """
 
 from __future__ import annotations
@@ -66,6 +70,7 @@ from benchmarks.server_proc import (
     process_count,
     pss_mb,
     reset_peak,
+    start_floor,
     start_server,
 )
 from benchmarks.worker_pool import WorkerPool, concat
@@ -77,6 +82,8 @@ SETTLE = 1.0
 """Quiet time after the storm and after each change, so the next phase starts idle."""
 
 KEY_DOCS = {
+    "server": "pyistiod, or floor: benchmarks.floor_server, the same bytes with no work per "
+    "proxy beyond gRPC's (what any grpc.aio server pays on this machine)",
     "server_workers": "xDS worker processes of the server (serve --workers N); 1: one process",
     "server_processes": "processes in the server's tree after the storm (supervisor + workers)",
     "load_workers": "load-generator processes simulating the proxies (older files: 'workers')",
@@ -117,6 +124,8 @@ class RunConfig:
     change_timeout: float = 60.0
     run_timeout: float = 600.0
     profile: Path | None = None
+    server: str = "pyistiod"
+    """What serves the proxies: ``pyistiod``, or ``floor`` (``benchmarks.floor_server``)."""
     tls: bool = False
     """Proxies dial the TLS port with a workload token, as sidecars do, and get the config a
     sidecar gets; without, the plain port, where pyistiod serves it without secret references
@@ -165,16 +174,11 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
     pool: WorkerPool | None = None
     try:
         shape = f"workers={cfg.server_workers} K={cfg.service_ports}"
-        say(f"[{cfg.mode} S={cfg.services} P={cfg.proxies} {shape}] starting pyistiod")
-        server = start_server(
-            config_dir,
-            cfg.debounce_after,
-            workdir / "server.log",
-            deadline.cap(120),
-            workers=cfg.server_workers,
-        )
+        say(f"[{cfg.mode} S={cfg.services} P={cfg.proxies} {shape}] starting {cfg.server}")
+        server = _start(cfg, config_dir, workdir / "server.log", deadline.cap(120))
         pool = _pool(server, cfg)
         result: dict[str, Any] = {
+            "server": cfg.server,
             "mode": cfg.mode,
             "services": cfg.services,
             "proxies": cfg.proxies,
@@ -231,6 +235,17 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
             server.stop()
             _keep_log(workdir / "server.log")
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _start(cfg: RunConfig, config_dir: Path, log: Path, timeout: float) -> Server:
+    """``pyistiod serve``, or the transport floor (which knows no TLS or workers)."""
+    if cfg.server == "pyistiod":
+        return start_server(
+            config_dir, cfg.debounce_after, log, timeout, workers=cfg.server_workers
+        )
+    if cfg.tls or cfg.server_workers != 1:
+        raise ValueError("--server floor serves the plain port, in one process")
+    return start_floor(config_dir, cfg.debounce_after, log, timeout)
 
 
 def _profile(server: Server, cfg: RunConfig, phase: str) -> None:
@@ -319,6 +334,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--proxies", type=int, nargs="+", help="P (several: each); omit for the sweep")
     p.add_argument("--mode", choices=["sotw", "delta"], default="sotw")
     p.add_argument(
+        "--server",
+        choices=["pyistiod", "floor"],
+        default="pyistiod",
+        help="floor: benchmarks.floor_server, the same bytes with no work per proxy beyond "
+        "gRPC's (plain port, one process)",
+    )
+    p.add_argument(
         "--workers",
         type=int,
         default=1,
@@ -367,6 +389,7 @@ def _configs(a: argparse.Namespace) -> list[RunConfig]:
         "change_timeout": a.change_timeout,
         "run_timeout": a.run_timeout,
         "tls": a.tls,
+        "server": a.server,
     }
     if a.services is not None or a.proxies is not None:
         services, proxies = a.services or [1000], a.proxies or [100]

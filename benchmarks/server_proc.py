@@ -263,6 +263,29 @@ def start_server(
     return server
 
 
+def start_floor(
+    config_dir: Path, debounce_after: float, log_path: Path, timeout: float = 60.0
+) -> Server:
+    """Start ``benchmarks.floor_server`` (the transport floor) on a free loopback port and
+    wait until it accepts connections."""
+    port = free_port()
+    cmd = [
+        sys.executable, "-m", "benchmarks.floor_server",
+        "--config-dir", str(config_dir),
+        "--xds-address", f"127.0.0.1:{port}",
+        "--debounce-after", str(debounce_after),
+    ]  # fmt: skip
+    log = log_path.open("wb")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    server = Server(proc, port, log)
+    try:
+        wait_listening(proc, port, timeout)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
 def _wait_workers(server: Server, deadline: float) -> None:
     """With several workers, wait until the supervisor has all of them as children.
 
