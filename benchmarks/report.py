@@ -49,12 +49,15 @@ def load_average() -> list[float]:
 
 
 def shape(run: dict[str, Any]) -> str:
-    """The server's shape in a run: ``1 worker`` / ``2 workers``, and ``K=10 ports`` if K > 1.
+    """The server's shape in a run: ``1 worker`` / ``2 workers``, and ``K=10 ports`` if K > 1;
+    ``floor, ...`` for ``benchmarks.floor_server`` (``push_latency --server floor``).
 
     Runs recorded before these parameters existed had one process and one port.
     """
     workers = run.get("server_workers", 1)
     text = f"{workers} worker" + ("s" if workers != 1 else "")
+    if run.get("server", "pyistiod") != "pyistiod":
+        text = f"{run['server']}, {text}"
     ports = run.get("service_ports", 1)
     return text + (f", K={ports} ports" if ports != 1 else "")
 
