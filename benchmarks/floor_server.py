@@ -7,24 +7,25 @@ Usage (``python -m benchmarks.push_latency --server floor`` starts it)::
 
 It serves push_latency's simulated sidecars over ADS (state of the world or delta) with
 what pyistiod would send proxy 0 of the same mesh, made with pyistiod's own loader,
-translators and encoding, and does no work per proxy beyond gRPC's: each stream's
-requests are read, a type the stream has not been sent is answered, and every stream
-is sent the one response its variant shares. A change of the config directory is noticed
-and debounced as ``pyistiod serve`` does (``DirectoryWatch``, ``Changes``), read with
-the same ``Loader``, and proxy 0's snapshot built again with the previous builder's
-parts: the work pyistiod does once per change. Each type that changed gets a new version
-and is sent to every stream watching it, holding what pyistiod sends: in state of the
-world, CDS and LDS whole and EDS and RDS only the resources that changed; in delta, only
-those, and the names removed.
+translators and encoding. Per change it does what pyistiod does once: the edit is noticed
+and debounced as ``pyistiod serve`` does (``DirectoryWatch``, ``Changes``), read in a
+thread with the same ``Loader``, and proxy 0's snapshot built with the previous builder's
+parts and served through one ``SecretlessView``. Per proxy it does no more than the
+protocol asks: each type that changed gets a new version, and every stream watching it is
+sent the one response its variant shares, holding what pyistiod sends (state of the world:
+CDS and LDS whole, EDS and RDS only the resources that changed; delta: only those, and the
+names removed). A resource is sent only once a stream has asked for its name (for EDS and
+RDS), as pyistiod does: a new port's endpoints and routes go out after the proxy asked for
+them in answer to the new CDS and LDS. A stream whose ACK repeats its last names is read
+from its bytes (``transport.repeats``, as pyistiod); other requests are decoded.
 
 So push_latency against it measures what every control plane pays on this machine: the
-debounce, one model and one snapshot per change, gRPC Python's reads and writes of the
-bytes, the event loop and the load generator. What pyistiod adds per proxy (every
-proxy's snapshot, its stream's protocol state, the registry) is the difference between
-the two. Not a control plane: every proxy is sent proxy 0's resources (its listeners
-are bound at proxy 0's address), no NACK is looked at, and a request is decoded whole
-with protobuf (about 25 µs for a SotW endpoint ACK that lists a thousand names, which
-pyistiod's ``transport.repeats`` avoids).
+debounce, one model and one snapshot per change, the protocol's round trips, gRPC Python's
+reads and writes of the bytes, the event loop and the load generator. What pyistiod adds
+per proxy (every proxy's snapshot, its stream's protocol state, the registry) is the
+difference between the two. Not a control plane: every proxy is sent proxy 0's resources
+(its listeners are bound at proxy 0's address), no NACK is looked at, and a SotW response
+for EDS or RDS may hold changed resources a stream did not ask for.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import argparse
 import asyncio
 import contextlib
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -49,14 +50,16 @@ from translators.sources.changes import Changes
 from translators.sources.debounce import Debouncer
 from translators.sources.directory_watch import DirectoryWatch
 from translators.sources.files import FileSource
-from translators.sources.loader import Loader
+from translators.sources.loader import Loader, LoadResult
 from xds_server import wire
 from xds_server.snapshot import Resource
+from xds_server.transport.repeats import read_repeat
 from xds_server.types import CLUSTER, ENDPOINT, LISTENER, ROUTE
 
 TYPES: Final = (CLUSTER, ENDPOINT, LISTENER, ROUTE)
-WHOLE_IN_SOTW: Final = frozenset({CLUSTER, LISTENER})
-"""The types whose state-of-the-world responses must hold every resource (the protocol's rule)."""
+WILDCARD: Final = frozenset({CLUSTER, LISTENER})
+"""The types a sidecar watches whole; their state-of-the-world responses hold every resource.
+EDS and RDS are watched by name."""
 
 _SERVICE, _SOTW = ADS_METHOD.strip("/").split("/")
 _DELTA = DELTA_METHOD.rsplit("/", 1)[1]
@@ -65,13 +68,19 @@ _CONTROL_PLANE: Final = wire.control_plane("floor")
 
 @dataclass(eq=False, slots=True)
 class _Stream:
-    """One stream's queue of types to send, the types it watches, the versions it was sent."""
+    """One stream's queue of types to send, and what it watches and was sent."""
 
     delta: bool
     due: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
     queued: set[str] = field(default_factory=set)
-    watched: set[str] = field(default_factory=set)
+    names: dict[str, frozenset[str]] = field(default_factory=dict)
+    """Per type it watches, the names it asked for (empty for a wildcard type)."""
+    asked: dict[str, set[str]] = field(default_factory=dict)
+    """Per type, names asked for since its last response and not sent yet."""
     sent: dict[str, int] = field(default_factory=dict)
+    """Per type, the version it was last sent."""
+    encodings: dict[str, bytes] = field(default_factory=dict)
+    """Per named type, the encoding of its last names (to read a repeating ACK from bytes)."""
 
     def send(self, type_url: str | None) -> None:
         """Queue ``type_url`` once (None ends the stream)."""
@@ -84,32 +93,45 @@ class _Stream:
 class Floor:
     """Proxy 0's resources, the shared responses of each type, and the open streams."""
 
-    def __init__(self, config_dir: Path) -> None:
-        self.loader = Loader([FileSource(config_dir)])
+    def __init__(self, first: LoadResult, loader: Loader) -> None:
+        self.loader = loader
         self.builder: SnapshotBuilder | None = None
+        self.secretless = SecretlessView()
         self.resources: dict[str, dict[str, Resource]] = {t: {} for t in TYPES}
         self.versions = dict.fromkeys(TYPES, 0)
         self.whole: dict[str, tuple[bytes, bytes]] = {}
-        """Per type, every resource: the state-of-the-world response and the delta one."""
+        """Per type, every resource (and in delta every name removed since the start): the
+        state-of-the-world response and the delta one."""
         self.changes: dict[str, tuple[bytes, bytes]] = {}
         """Per type, what its last change sends (SotW CDS and LDS: every resource)."""
+        self.changed: dict[str, frozenset[str]] = {}
+        """Per type, the names its last change added, changed or removed."""
+        self.gone: dict[str, set[str]] = {t: set() for t in TYPES}
         self.streams: set[_Stream] = set()
-        self.reload()
+        self._names: dict[tuple[str, ...], tuple[frozenset[str], bytes]] = {}
+        self.apply(first)
 
-    def reload(self) -> tuple[str, ...]:
-        """Read the directory again; give each type that changed a new version and send
-        it to every stream watching it. Returns those types."""
-        result = self.loader.read()
+    @staticmethod
+    def at(config_dir: Path) -> Floor:
+        """A floor serving ``config_dir`` as it is now."""
+        loader = Loader([FileSource(config_dir)])
+        return Floor(loader.read(), loader)
+
+    def apply(self, result: LoadResult) -> tuple[str, ...]:
+        """Serve ``result`` (a read of ``self.loader``): each type that changed gets a new
+        version, queued for every stream watching one of its changed names. Returns those
+        types."""
         self.loader.commit(result)
         model = result.model
         self.builder = SnapshotBuilder(model, self.builder)
         snapshot = self.builder.snapshot(proxy_from_node(node_id(0), {}, model))
         self.builder.seal()
-        snapshot = SecretlessView().snapshot(snapshot)
+        snapshot = self.secretless.snapshot(snapshot)
         changed = tuple(t for t in TYPES if self._update(t, {r.name: r for r in snapshot.get(t)}))
         for stream in self.streams:
             for t in changed:
-                if t in stream.watched:
+                watched = stream.names.get(t)
+                if watched is not None and (t in WILDCARD or watched & self.changed[t]):
                     stream.send(t)
         return changed
 
@@ -120,26 +142,38 @@ class Floor:
         removed = sorted(before.keys() - now.keys())
         if type_url in self.whole and not news and not removed:
             return False
-        self._encode(type_url, now, news, removed)
-        return True
-
-    def _encode(
-        self, type_url: str, now: dict[str, Resource], news: list[Resource], removed: list[str]
-    ) -> None:
         self.resources[type_url] = now
         self.versions[type_url] += 1
+        self.changed[type_url] = frozenset([*(r.name for r in news), *removed])
+        gone = self.gone[type_url]
+        gone.difference_update(now)
+        gone.update(removed)
         version, whole = self.versions[type_url], list(now.values())
-        self.whole[type_url] = _encoded(type_url, version, whole, whole, [])
-        sotw = whole if type_url in WHOLE_IN_SOTW else news
+        self.whole[type_url] = _encoded(type_url, version, whole, whole, sorted(gone))
+        sotw = whole if type_url in WILDCARD else news
         self.changes[type_url] = _encoded(type_url, version, sotw, news, removed)
+        return True
 
-    def response(self, stream: _Stream, type_url: str) -> bytes:
-        """What ``stream`` is sent of ``type_url`` now: the last change if it holds the
-        version before, else every resource; the version is then the stream's."""
-        version = self.versions[type_url]
-        last = self.changes if stream.sent.get(type_url) == version - 1 else self.whole
+    def response(self, stream: _Stream, type_url: str) -> bytes | None:
+        """What ``stream`` is sent of ``type_url`` now (None: nothing new); its version is
+        then the stream's. A stream holding the version before gets the last change (and
+        the names it asked for since), one holding this version the names it asked for,
+        and any other every resource."""
+        version, held = self.versions[type_url], stream.sent.get(type_url)
+        asked = stream.asked.pop(type_url, set())
         stream.sent[type_url] = version
-        return last[type_url][stream.delta]
+        if held == version and not asked:
+            return None
+        if held == version - 1 and asked <= self.changed[type_url]:
+            return self.changes[type_url][stream.delta]
+        if held not in (version, version - 1):
+            return self.whole[type_url][stream.delta]
+        if held == version - 1:
+            asked |= self.changed[type_url]
+        named = [r for n, r in self.resources[type_url].items() if n in asked]
+        sotw = list(self.resources[type_url].values()) if type_url in WILDCARD else named
+        removed = sorted(asked - self.resources[type_url].keys())
+        return _encoded(type_url, version, sotw, named, removed)[stream.delta]
 
     async def sotw(self, requests: AsyncIterator[bytes], context: Any) -> None:
         """A state-of-the-world ADS stream."""
@@ -156,36 +190,65 @@ class Floor:
         try:
             while (type_url := await stream.due.get()) is not None:
                 stream.queued.discard(type_url)
-                await context.write(self.response(stream, type_url))
+                response = self.response(stream, type_url)
+                if response is not None:
+                    await context.write(response)
         finally:
             self.streams.discard(stream)
             reader.cancel()
 
+    async def _read(self, requests: AsyncIterator[bytes], stream: _Stream) -> None:
+        """Note what each request asks for; queue a type the first time, and again for
+        names asked for later."""
+        try:
+            with contextlib.suppress(grpc.aio.AioRpcError, asyncio.CancelledError):
+                async for raw in requests:
+                    self.on_request(stream, raw)
+        finally:
+            stream.send(None)
+
+    def on_request(self, stream: _Stream, raw: bytes) -> None:
+        """One request's names (an ACK that repeats them is read from its bytes)."""
+        if not stream.delta:
+            for type_url, encoding in stream.encodings.items():
+                hit = read_repeat(raw, encoding)
+                if hit is not None and hit[1] == type_url:
+                    return  # the same names: an ACK
+        if stream.delta:
+            delta = discovery_pb2.DeltaDiscoveryRequest.FromString(raw)
+            type_url, held = delta.type_url, stream.names.get(delta.type_url, frozenset())
+            names = (held | set(delta.resource_names_subscribe)) - set(
+                delta.resource_names_unsubscribe
+            )
+        else:
+            sotw = discovery_pb2.DiscoveryRequest.FromString(raw)
+            type_url = sotw.type_url
+            names, stream.encodings[type_url] = self._interned(sotw.resource_names)
+        self._watch(stream, type_url, names)
+
+    def _interned(self, names: Iterable[str]) -> tuple[frozenset[str], bytes]:
+        """A names list as a set and its request encoding, shared by streams that ask the same."""
+        key = tuple(names)
+        found = self._names.get(key)
+        if found is None:
+            found = self._names[key] = (frozenset(key), wire.strings_field(3, key))
+        return found
+
     @staticmethod
-    async def _read(requests: AsyncIterator[bytes], stream: _Stream) -> None:
-        """Watch each type the stream asks for, and send it the first time."""
-        kind = (
-            discovery_pb2.DeltaDiscoveryRequest if stream.delta else discovery_pb2.DiscoveryRequest
-        )
-        with contextlib.suppress(grpc.aio.AioRpcError, asyncio.CancelledError):
-            async for raw in requests:
-                type_url = kind.FromString(raw).type_url
-                if type_url not in stream.watched:
-                    stream.watched.add(type_url)
-                    stream.send(type_url)
-        stream.send(None)
+    def _watch(stream: _Stream, type_url: str, names: frozenset[str]) -> None:
+        held = stream.names.get(type_url)
+        stream.names[type_url] = names
+        if held is None:
+            stream.send(type_url)  # the first request: every resource
+        elif names - held and type_url not in WILDCARD:
+            stream.asked.setdefault(type_url, set()).update(names - held)
+            stream.send(type_url)
 
 
 async def serve(config_dir: Path, address: str, debounce_after: float) -> None:
     """Serve until cancelled; read the directory again on each debounced burst."""
-    floor = Floor(config_dir)
-    handler = grpc.method_handlers_generic_handler(
-        _SERVICE,
-        {
-            _SOTW: grpc.stream_stream_rpc_method_handler(floor.sotw),
-            _DELTA: grpc.stream_stream_rpc_method_handler(floor.delta),
-        },
-    )
+    changes = Changes(Debouncer(debounce_after, 10.0))
+    watch = asyncio.create_task(DirectoryWatch(config_dir, changes).run())
     server = grpc.aio.server(
         options=[
             ("grpc.max_send_message_length", 64 * 1024 * 1024),
@@ -193,14 +256,20 @@ async def serve(config_dir: Path, address: str, debounce_after: float) -> None:
             ("grpc.so_reuseport", 0),
         ]
     )
-    server.add_generic_rpc_handlers([handler])
-    server.add_insecure_port(address)
-    await server.start()
-    changes = Changes(Debouncer(debounce_after, 10.0))
-    watch = asyncio.create_task(DirectoryWatch(config_dir, changes).run())
     try:
+        floor = Floor.at(config_dir)
+        handler = grpc.method_handlers_generic_handler(
+            _SERVICE,
+            {
+                _SOTW: grpc.stream_stream_rpc_method_handler(floor.sotw),
+                _DELTA: grpc.stream_stream_rpc_method_handler(floor.delta),
+            },
+        )
+        server.add_generic_rpc_handlers([handler])
+        server.add_insecure_port(address)
+        await server.start()
         async for _burst in changes.bursts():
-            floor.reload()
+            floor.apply(await asyncio.to_thread(floor.loader.read))
     finally:
         watch.cancel()
         await server.stop(None)
@@ -228,6 +297,7 @@ def _encoded(
 
 
 def _version(resource: Resource | None) -> str:
+    """A resource's content version; "" for none (so any resource is news)."""
     return "" if resource is None else resource.version
 
 

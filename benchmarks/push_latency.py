@@ -239,6 +239,8 @@ def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
 
 def _start(cfg: RunConfig, config_dir: Path, log: Path, timeout: float) -> Server:
     """``pyistiod serve``, or the transport floor (which knows no TLS or workers)."""
+    if cfg.server not in ("pyistiod", "floor"):
+        raise ValueError(f"the server is pyistiod or floor, not {cfg.server!r}")
     if cfg.server == "pyistiod":
         return start_server(
             config_dir, cfg.debounce_after, log, timeout, workers=cfg.server_workers
