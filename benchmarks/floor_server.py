@@ -52,8 +52,8 @@ from translators.sources.directory_watch import DirectoryWatch
 from translators.sources.files import FileSource
 from translators.sources.loader import Loader, LoadResult
 from xds_server import wire
-from xds_server.snapshot import Resource
-from xds_server.transport.repeats import read_repeat
+from xds_server.snapshot import Resource, ResourceSet
+from xds_server.transport.repeats import encoding, read_repeat
 from xds_server.types import CLUSTER, ENDPOINT, LISTENER, ROUTE
 
 TYPES: Final = (CLUSTER, ENDPOINT, LISTENER, ROUTE)
@@ -97,7 +97,8 @@ class Floor:
         self.loader = loader
         self.builder: SnapshotBuilder | None = None
         self.secretless = SecretlessView()
-        self.resources: dict[str, dict[str, Resource]] = {t: {} for t in TYPES}
+        self.sets: dict[str, ResourceSet] = {}
+        """Per type, proxy 0's resources now."""
         self.versions = dict.fromkeys(TYPES, 0)
         self.whole: dict[str, tuple[bytes, bytes]] = {}
         """Per type, every resource (and in delta every name removed since the start): the
@@ -127,7 +128,7 @@ class Floor:
         snapshot = self.builder.snapshot(proxy_from_node(node_id(0), {}, model))
         self.builder.seal()
         snapshot = self.secretless.snapshot(snapshot)
-        changed = tuple(t for t in TYPES if self._update(t, {r.name: r for r in snapshot.get(t)}))
+        changed = tuple(t for t in TYPES if self._update(snapshot.get(t)))
         for stream in self.streams:
             for t in changed:
                 watched = stream.names.get(t)
@@ -135,23 +136,26 @@ class Floor:
                     stream.send(t)
         return changed
 
-    def _update(self, type_url: str, now: dict[str, Resource]) -> bool:
-        """Encode a new version of ``type_url`` if its resources changed (or at start)."""
-        before = self.resources[type_url]
-        news = [r for name, r in now.items() if _version(before.get(name)) != r.version]
-        removed = sorted(before.keys() - now.keys())
-        if type_url in self.whole and not news and not removed:
-            return False
-        self.resources[type_url] = now
+    def _update(self, now: ResourceSet) -> bool:
+        """Encode a new version of ``now``'s type if its resources changed (or at start)."""
+        type_url, before = now.type_url, self.sets.get(now.type_url)
+        if before is None:
+            changed, removed = frozenset(now.names()), frozenset[str]()
+        else:
+            changed, removed = now.changed_since(before)
+            if not changed and not removed:
+                return False
+        self.sets[type_url] = now
         self.versions[type_url] += 1
-        self.changed[type_url] = frozenset([*(r.name for r in news), *removed])
+        self.changed[type_url] = changed | removed
         gone = self.gone[type_url]
-        gone.difference_update(now)
+        gone.difference_update(now.names())
         gone.update(removed)
-        version, whole = self.versions[type_url], list(now.values())
+        version, whole = self.versions[type_url], list(now)
+        news = [r for r in whole if r.name in changed]
         self.whole[type_url] = _encoded(type_url, version, whole, whole, sorted(gone))
         sotw = whole if type_url in WILDCARD else news
-        self.changes[type_url] = _encoded(type_url, version, sotw, news, removed)
+        self.changes[type_url] = _encoded(type_url, version, sotw, news, sorted(removed))
         return True
 
     def response(self, stream: _Stream, type_url: str) -> bytes | None:
@@ -162,17 +166,18 @@ class Floor:
         version, held = self.versions[type_url], stream.sent.get(type_url)
         asked = stream.asked.pop(type_url, set())
         stream.sent[type_url] = version
-        if held == version and not asked:
-            return None
-        if held == version - 1 and asked <= self.changed[type_url]:
-            return self.changes[type_url][stream.delta]
-        if held not in (version, version - 1):
-            return self.whole[type_url][stream.delta]
         if held == version - 1:
+            if asked <= self.changed[type_url]:
+                return self.changes[type_url][stream.delta]
             asked |= self.changed[type_url]
-        named = [r for n, r in self.resources[type_url].items() if n in asked]
-        sotw = list(self.resources[type_url].values()) if type_url in WILDCARD else named
-        removed = sorted(asked - self.resources[type_url].keys())
+        elif held != version:
+            return self.whole[type_url][stream.delta]
+        elif not asked:
+            return None
+        now = self.sets[type_url]
+        named = [r for r in now if r.name in asked]
+        sotw = list(now) if type_url in WILDCARD else named
+        removed = sorted(n for n in asked if n not in now)
         return _encoded(type_url, version, sotw, named, removed)[stream.delta]
 
     async def sotw(self, requests: AsyncIterator[bytes], context: Any) -> None:
@@ -209,11 +214,6 @@ class Floor:
 
     def on_request(self, stream: _Stream, raw: bytes) -> None:
         """One request's names (an ACK that repeats them is read from its bytes)."""
-        if not stream.delta:
-            for type_url, encoding in stream.encodings.items():
-                hit = read_repeat(raw, encoding)
-                if hit is not None and hit[1] == type_url:
-                    return  # the same names: an ACK
         if stream.delta:
             delta = discovery_pb2.DeltaDiscoveryRequest.FromString(raw)
             type_url, held = delta.type_url, stream.names.get(delta.type_url, frozenset())
@@ -221,6 +221,10 @@ class Floor:
                 delta.resource_names_unsubscribe
             )
         else:
+            for type_url, names_encoding in stream.encodings.items():
+                hit = read_repeat(raw, names_encoding)
+                if hit is not None and hit[1] == type_url:
+                    return  # the same names: an ACK
             sotw = discovery_pb2.DiscoveryRequest.FromString(raw)
             type_url = sotw.type_url
             names, stream.encodings[type_url] = self._interned(sotw.resource_names)
@@ -231,7 +235,7 @@ class Floor:
         key = tuple(names)
         found = self._names.get(key)
         if found is None:
-            found = self._names[key] = (frozenset(key), wire.strings_field(3, key))
+            found = self._names[key] = (frozenset(key), encoding(key))
         return found
 
     @staticmethod
@@ -294,11 +298,6 @@ def _encoded(
         removed=removed,
         control_plane_bytes=_CONTROL_PLANE,
     )
-
-
-def _version(resource: Resource | None) -> str:
-    """A resource's content version; "" for none (so any resource is news)."""
-    return "" if resource is None else resource.version
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -11,7 +11,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Final
+from typing import IO, Any, Final
 
 from pyistiod.local_mesh import free_port, stop_process, wait_listening
 
@@ -247,20 +247,10 @@ def start_server(
         "--log-level", "warning",
         *workers_args(workers),
     ]  # fmt: skip
-    log = log_path.open("wb")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    server = Server(
-        proc, port, log, monitoring_port=monitoring, secure_port=secure,
+    return _launch(
+        cmd, port, log_path, timeout, monitoring_port=monitoring, secure_port=secure,
         ca_dir=log_path.parent / "ca", workers=workers,
     )  # fmt: skip
-    try:
-        started = time.monotonic()
-        wait_listening(proc, port, timeout)
-        _wait_workers(server, started + timeout)
-    except BaseException:
-        server.stop()
-        raise
-    return server
 
 
 def start_floor(
@@ -275,11 +265,20 @@ def start_floor(
         "--xds-address", f"127.0.0.1:{port}",
         "--debounce-after", str(debounce_after),
     ]  # fmt: skip
+    return _launch(cmd, port, log_path, timeout)
+
+
+def _launch(cmd: list[str], port: int, log_path: Path, timeout: float, **fields: Any) -> Server:
+    """Run ``cmd`` (a server on ``port``, logging to ``log_path``) and wait until it accepts
+    connections and has all its workers; stopped again if that fails. ``fields``: the
+    ``Server``'s other fields."""
     log = log_path.open("wb")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    server = Server(proc, port, log)
+    server = Server(proc, port, log, **fields)
     try:
+        started = time.monotonic()
         wait_listening(proc, port, timeout)
+        _wait_workers(server, started + timeout)
     except BaseException:
         server.stop()
         raise

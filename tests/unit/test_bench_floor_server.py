@@ -124,7 +124,7 @@ def test_a_new_port_is_sent_once_the_proxy_asks_for_it(tmp_path: Path) -> None:
     mesh = Mesh(5)
     mesh.write(tmp_path)
     floor = Floor.at(tmp_path)
-    sotw_names = tuple(sorted(floor.resources[ENDPOINT]))
+    sotw_names = tuple(sorted(floor.sets[ENDPOINT].names()))
     sotw = _subscribed(floor, False, {CLUSTER: (), ENDPOINT: sotw_names})
     delta = _subscribed(floor, True, {CLUSTER: (), ENDPOINT: sotw_names})
 
@@ -136,7 +136,9 @@ def test_a_new_port_is_sent_once_the_proxy_asks_for_it(tmp_path: Path) -> None:
     floor.on_request(sotw, sotw_request(ENDPOINT, names=(*sotw_names, NEW_CLUSTER)))
     floor.on_request(delta, delta_request(ENDPOINT, subscribe=[NEW_CLUSTER]))
     assert _queued(sotw) == _queued(delta) == [ENDPOINT]
-    new = _value(floor.resources[ENDPOINT][NEW_CLUSTER])
+    added = floor.sets[ENDPOINT].get(NEW_CLUSTER)
+    assert added is not None
+    new = _value(added)
     assert [a.value for a in _sotw(floor.response(sotw, ENDPOINT)).resources] == [new]
     assert _names(_delta(floor.response(delta, ENDPOINT))) == [NEW_CLUSTER]
 
@@ -147,7 +149,7 @@ def test_a_repeated_ack_changes_nothing_and_a_stream_far_behind_gets_the_removal
     mesh = Mesh(5)
     mesh.write(tmp_path)
     floor = Floor.at(tmp_path)
-    names = tuple(sorted(floor.resources[ENDPOINT]))
+    names = tuple(sorted(floor.sets[ENDPOINT].names()))
     stream = _subscribed(floor, False, {ENDPOINT: names})
     floor.on_request(stream, sotw_request(ENDPOINT, version="floor-1", nonce="1", names=names))
     assert _queued(stream) == []
